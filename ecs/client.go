@@ -1,0 +1,122 @@
+package ecs
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/aliyun/alibaba-cloud-sdk-go/sdk"
+	"github.com/aliyun/alibaba-cloud-sdk-go/sdk/auth"
+	"github.com/aliyun/alibaba-cloud-sdk-go/sdk/auth/credentials"
+	"github.com/aliyun/alibaba-cloud-sdk-go/sdk/requests"
+	sdkecs "github.com/aliyun/alibaba-cloud-sdk-go/services/ecs"
+)
+
+// Client makes the five calls for one region. It is safe for concurrent use:
+// each call borrows one SDK client from a pool of Config.PoolSize, so at most
+// PoolSize requests are in flight and no SDK client is ever shared.
+type Client struct {
+	cfg  Config
+	pool chan *sdkecs.Client
+}
+
+// New validates cfg and builds the pool. It makes no request: credentials
+// from the default chain are resolved on the first call.
+func New(cfg Config) (*Client, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	c := &Client{cfg: cfg, pool: make(chan *sdkecs.Client, cfg.PoolSize)}
+	for range cfg.PoolSize {
+		sc, err := newSDKClient(cfg)
+		if err != nil {
+			return nil, err
+		}
+		c.pool <- sc
+	}
+	return c, nil
+}
+
+// Region is the region this client manages.
+func (c *Client) Region() string { return c.cfg.Region }
+
+// PoolSize is how many calls may be in flight at once.
+func (c *Client) PoolSize() int { return c.cfg.PoolSize }
+
+func newSDKClient(cfg Config) (*sdkecs.Client, error) {
+	sdkCfg := sdk.NewConfig().WithScheme(cfg.Scheme).WithAutoRetry(false)
+	// Each SDK client gets its own credentials provider: the default chain
+	// remembers which provider answered without a lock.
+	var cred auth.Credential
+	if sc := cfg.Credentials; sc != nil {
+		if sc.SecurityToken != "" {
+			cred = credentials.NewStaticSTSCredentialsProvider(sc.AccessKeyID, sc.AccessKeySecret, sc.SecurityToken)
+		} else {
+			cred = credentials.NewStaticAKCredentialsProvider(sc.AccessKeyID, sc.AccessKeySecret)
+		}
+	}
+	sc, err := sdkecs.NewClientWithOptions(cfg.Region, sdkCfg, cred)
+	if err != nil {
+		return nil, fmt.Errorf("create ECS SDK client for region %s: %w", cfg.Region, err)
+	}
+	if cfg.Endpoint != "" {
+		sc.Domain = cfg.Endpoint
+		// The SDK honours HTTP_PROXY even for loopback; an endpoint override
+		// (the simulator, a local proxy) is reached directly.
+		sc.SetNoProxy(regexpQuote(cfg.endpointHost()))
+	}
+	sc.SetConnectTimeout(cfg.ConnectTimeout)
+	sc.SetReadTimeout(cfg.ReadTimeout)
+	return sc, nil
+}
+
+// prepare applies the per-request settings every call needs. Setting them on
+// the request (not only the client) keeps the endpoint and scheme from
+// depending on the SDK's precedence rules.
+func (c *Client) prepare(r *requests.RpcRequest) {
+	r.RegionId = c.cfg.Region
+	r.Scheme = c.cfg.Scheme
+	if c.cfg.Endpoint != "" {
+		r.Domain = c.cfg.Endpoint
+	}
+	r.SetConnectTimeout(c.cfg.ConnectTimeout)
+	r.SetReadTimeout(c.cfg.ReadTimeout)
+}
+
+// do runs fn with a pooled SDK client. The SDK has no context support, so the
+// request runs in its own goroutine and do returns as soon as ctx ends; the
+// SDK client goes back to the pool only when its request has finished.
+func (c *Client) do(ctx context.Context, action string, fn func(*sdkecs.Client) error) error {
+	if err := ctx.Err(); err != nil {
+		return wrap(action, err)
+	}
+	var sc *sdkecs.Client
+	select {
+	case sc = <-c.pool:
+	case <-ctx.Done():
+		return wrap(action, ctx.Err())
+	}
+	done := make(chan error, 1)
+	go func() {
+		defer func() { c.pool <- sc }()
+		done <- fn(sc)
+	}()
+	select {
+	case err := <-done:
+		return wrap(action, err)
+	case <-ctx.Done():
+		return wrap(action, ctx.Err())
+	}
+}
+
+func regexpQuote(host string) string {
+	// The SDK treats NO_PROXY entries as regular expressions.
+	out := make([]byte, 0, len(host)+4)
+	for i := 0; i < len(host); i++ {
+		if host[i] == '.' {
+			out = append(out, '\\')
+		}
+		out = append(out, host[i])
+	}
+	return string(out)
+}

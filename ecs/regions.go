@@ -1,0 +1,55 @@
+package ecs
+
+import (
+	"fmt"
+	"slices"
+	"sync"
+)
+
+// Regions hands out one Client per region, built from a shared base Config
+// on first use. A worker serves every region its runs name, so the region is
+// an input of each activity, not a property of the worker.
+type Regions struct {
+	base    Config
+	allowed []string // empty: any region
+
+	mu      sync.Mutex
+	clients map[string]*Client
+}
+
+// NewRegions checks base (its Region is ignored) and, when allowed is not
+// empty, restricts the regions a caller may ask for.
+func NewRegions(base Config, allowed []string) (*Regions, error) {
+	probe := base
+	probe.Region = "cn-hangzhou" // any valid region; only the other fields are checked here
+	if err := probe.Validate(); err != nil {
+		return nil, err
+	}
+	for _, r := range allowed {
+		probe.Region = r
+		if err := probe.Validate(); err != nil {
+			return nil, fmt.Errorf("allowed regions: %w", err)
+		}
+	}
+	return &Regions{base: base, allowed: slices.Clone(allowed), clients: map[string]*Client{}}, nil
+}
+
+// Client returns the Client for region, creating it on first use.
+func (r *Regions) Client(region string) (*Client, error) {
+	if len(r.allowed) > 0 && !slices.Contains(r.allowed, region) {
+		return nil, fmt.Errorf("region %q is not served by this worker (allowed: %v)", region, r.allowed)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if c, ok := r.clients[region]; ok {
+		return c, nil
+	}
+	cfg := r.base
+	cfg.Region = region
+	c, err := New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	r.clients[region] = c
+	return c, nil
+}
