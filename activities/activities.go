@@ -1,0 +1,111 @@
+// Package activities holds every side effect of a remediation run: reading a
+// page of the fleet, re-checking a batch, installing the agent, rebooting and
+// verifying. Each activity is a method on Activities, which carries the
+// injected ECS clients; workflows reference the methods, never call them.
+//
+// Activities return facts and leave outcomes to the workflows, with one
+// exception that the design demands: the decision to reboot is taken here,
+// on facts read a moment before the reboot call, so that a stale view can
+// never reboot a healthy or non-Running instance.
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/fleetmend/fleetmend/ecs"
+)
+
+// Activities is registered on the worker as a struct, so each exported
+// method is an activity named after the method.
+type Activities struct {
+	// Regions gives the ECS client for the region an activity names.
+	Regions *ecs.Regions
+	// Intents records a reboot intent durably before the reboot call (see
+	// RebootIfStillUnhealthy). Nil falls back to a best-effort heartbeat,
+	// which is what the SDK's test environment supports.
+	Intents IntentRecorder
+}
+
+// IntentRecorder stores activity heartbeat details on the Temporal server
+// and reports whether that worked. The SDK's activity.RecordHeartbeat is
+// throttled and returns nothing; a reboot must not be sent unless its intent
+// is known to be stored.
+type IntentRecorder interface {
+	RecordIntent(ctx context.Context, details any) error
+}
+
+// ServerIntents records intents with a synchronous heartbeat RPC on the
+// worker's own Temporal client.
+type ServerIntents struct {
+	Client client.Client
+}
+
+// RecordIntent implements IntentRecorder.
+func (s ServerIntents) RecordIntent(ctx context.Context, details any) error {
+	if err := s.Client.RecordActivityHeartbeat(ctx, activity.GetInfo(ctx).TaskToken, details); err != nil {
+		return fmt.Errorf("record reboot intent: %w", err)
+	}
+	return nil
+}
+
+// recordIntent stores details as the activity's heartbeat details. It first
+// hands them to the SDK's throttled heartbeat too: the SDK may still hold an
+// older buffered heartbeat, which it would otherwise send after the RPC and
+// so overwrite the intent.
+func (a *Activities) recordIntent(ctx context.Context, details any) error {
+	activity.RecordHeartbeat(ctx, details)
+	if a.Intents == nil {
+		return nil
+	}
+	return a.Intents.RecordIntent(ctx, details)
+}
+
+func (a *Activities) client(region string) (*ecs.Client, error) {
+	if a.Regions == nil {
+		return nil, temporal.NewNonRetryableApplicationError("activities have no ECS clients configured", "fleetmend.Misconfigured", nil)
+	}
+	c, err := a.Regions.Client(region)
+	if err != nil {
+		return nil, temporal.NewNonRetryableApplicationError(err.Error(), "fleetmend.RegionNotServed", err)
+	}
+	return c, nil
+}
+
+// appError turns an ecs error into a Temporal application error whose type
+// is the ECS error code, retryable or not by the ecs classification, so the
+// retry policy (and a person reading the history) sees what happened.
+func appError(what string, err error) error {
+	if err == nil {
+		return nil
+	}
+	code := ecs.CodeOf(err)
+	if code == "" {
+		code = "fleetmend." + string(ecs.ClassOf(err))
+	}
+	msg := what + ": " + err.Error()
+	if ecs.IsRetryable(err) {
+		return temporal.NewApplicationErrorWithCause(msg, code, err)
+	}
+	return temporal.NewNonRetryableApplicationError(msg, code, err)
+}
+
+// definitelyNotExecuted reports whether the service refused a request
+// before acting on it: throttling and ServiceUnavailable. Anything else
+// (a timeout, a dropped connection, a 500) may have been carried out.
+func definitelyNotExecuted(err error) bool {
+	var e *ecs.Error
+	if !errors.As(err, &e) {
+		return false
+	}
+	if e.Class == ecs.Permanent || e.Class == ecs.InstanceLevel {
+		return true // refused by validation or state checks
+	}
+	return e.Code == "ServiceUnavailable" || strings.HasPrefix(e.Code, "Throttling")
+}

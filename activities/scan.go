@@ -1,0 +1,124 @@
+package activities
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/fleetmend/fleetmend/ecs"
+)
+
+// ScanInput names one page of the region to read.
+type ScanInput struct {
+	Region     string `json:"region"`
+	ZoneID     string `json:"zone_id,omitempty"`
+	OSType     string `json:"os_type,omitempty"`
+	PageNumber int    `json:"page_number"`
+	PageSize   int    `json:"page_size"`
+	// InstanceIDs, when set (≤ 50), reads exactly these instances instead of
+	// a page of the region; PageNumber is then 1.
+	InstanceIDs []string `json:"instance_ids,omitempty"`
+}
+
+// ScanResult is one page, each instance with its state and agent status.
+type ScanResult struct {
+	TotalCount int     `json:"total_count"`
+	PageNumber int     `json:"page_number"`
+	Instances  []Facts `json:"instances"`
+	// NotFound lists requested InstanceIDs that do not exist.
+	NotFound []string `json:"not_found,omitempty"`
+}
+
+// ScanPage reads one page of DescribeInstanceStatus and asks
+// DescribeCloudAssistantStatus about that page's instances.
+func (a *Activities) ScanPage(ctx context.Context, in ScanInput) (ScanResult, error) {
+	if in.PageSize < 1 || in.PageSize > ecs.MaxPageSize {
+		return ScanResult{}, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("ScanPage: PageSize is %d, allowed range is 1..%d", in.PageSize, ecs.MaxPageSize), "fleetmend.InvalidInput", nil)
+	}
+	if len(in.InstanceIDs) > in.PageSize {
+		return ScanResult{}, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("ScanPage: %d InstanceIDs, allowed at most PageSize (%d)", len(in.InstanceIDs), in.PageSize), "fleetmend.InvalidInput", nil)
+	}
+	c, err := a.client(in.Region)
+	if err != nil {
+		return ScanResult{}, err
+	}
+	page, err := c.ListInstanceStatus(ctx, ecs.ListInput{
+		PageNumber: in.PageNumber, PageSize: in.PageSize, ZoneID: in.ZoneID, InstanceIDs: in.InstanceIDs,
+	})
+	if err != nil {
+		return ScanResult{}, appError("list instances", err)
+	}
+	ids := make([]string, 0, len(page.Instances))
+	for _, s := range page.Instances {
+		ids = append(ids, s.InstanceID)
+	}
+	res := ScanResult{TotalCount: page.TotalCount, PageNumber: page.PageNumber}
+	if len(in.InstanceIDs) > 0 {
+		found := make(map[string]bool, len(ids))
+		for _, id := range ids {
+			found[id] = true
+		}
+		for _, id := range in.InstanceIDs {
+			if !found[id] {
+				res.NotFound = append(res.NotFound, id)
+			}
+		}
+	}
+	if len(ids) == 0 {
+		return res, nil
+	}
+	// The state read a moment ago by the list call is fresher than a second
+	// read would be worth; facts re-reads only if someone vanishes.
+	fs, err := facts(ctx, c, ids, in.OSType, plainBeat(ctx))
+	if err != nil {
+		return ScanResult{}, err
+	}
+	for _, f := range fs {
+		if f.Exists {
+			res.Instances = append(res.Instances, f)
+		} else if len(in.InstanceIDs) > 0 {
+			res.NotFound = append(res.NotFound, f.InstanceID)
+		}
+	}
+	return res, nil
+}
+
+// CheckInput names instances to re-check.
+type CheckInput struct {
+	Region      string   `json:"region"`
+	InstanceIDs []string `json:"instance_ids"`
+}
+
+// CheckResult is fresh facts, one per requested instance, in request order.
+type CheckResult struct {
+	Instances []Facts `json:"instances"`
+}
+
+// CheckInstances reads fresh state and agent status for a batch, so that a
+// batch acts on facts from now, not from the page scanned minutes ago.
+func (a *Activities) CheckInstances(ctx context.Context, in CheckInput) (CheckResult, error) {
+	if len(in.InstanceIDs) == 0 {
+		return CheckResult{}, temporal.NewNonRetryableApplicationError("CheckInstances: InstanceIDs is empty, need 1 or more", "fleetmend.InvalidInput", nil)
+	}
+	c, err := a.client(in.Region)
+	if err != nil {
+		return CheckResult{}, err
+	}
+	fs, err := facts(ctx, c, in.InstanceIDs, "", plainBeat(ctx))
+	if err != nil {
+		return CheckResult{}, err
+	}
+	return CheckResult{Instances: fs}, nil
+}
+
+func joinIDs(ids []string) string {
+	const show = 3
+	if len(ids) <= show {
+		return strings.Join(ids, ", ")
+	}
+	return strings.Join(ids[:show], ", ") + fmt.Sprintf(" and %d more", len(ids)-show)
+}

@@ -1,0 +1,49 @@
+package workflows
+
+import (
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+)
+
+// Activity timeouts. Every activity heartbeats at least between API calls,
+// so a worker that dies is noticed within activityHeartbeatTimeout and the
+// activity is retried elsewhere.
+const (
+	activityStartToClose     = 2 * time.Minute
+	activityHeartbeatTimeout = 30 * time.Second
+)
+
+// apiRetryPolicy retries what the ecs layer classified as retryable
+// (throttling, 5xx, transport) with exponential backoff; errors classified
+// as permanent come back as non-retryable application errors and stop it.
+func apiRetryPolicy() *temporal.RetryPolicy {
+	return &temporal.RetryPolicy{
+		InitialInterval:    time.Second,
+		BackoffCoefficient: 2,
+		MaximumInterval:    time.Minute,
+		MaximumAttempts:    defaultActivityMaxAttempts,
+	}
+}
+
+// apiActivity is the options of a short activity (a few API calls).
+func apiActivity(ctx workflow.Context, summary string) workflow.Context {
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: activityStartToClose,
+		HeartbeatTimeout:    activityHeartbeatTimeout,
+		RetryPolicy:         apiRetryPolicy(),
+		Summary:             summary,
+	})
+}
+
+// verifyActivity is the options of the long verify poll: it may run until
+// the verify deadline, heartbeating every poll.
+func verifyActivity(ctx workflow.Context, deadline time.Duration, poll time.Duration, summary string) workflow.Context {
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: deadline + activityStartToClose,
+		HeartbeatTimeout:    max(activityHeartbeatTimeout, 3*poll),
+		RetryPolicy:         apiRetryPolicy(),
+		Summary:             summary,
+	})
+}
