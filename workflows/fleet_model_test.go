@@ -1,0 +1,239 @@
+package workflows
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/stretchr/testify/mock"
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/fleetmend/fleetmend/activities"
+	"github.com/fleetmend/fleetmend/ecs"
+)
+
+// modelInstance is one instance of the in-memory fleet the workflow unit
+// tests run against. It stands in for the activities only; end-to-end tests
+// use the real simulator through the real activities.
+type modelInstance struct {
+	id           string
+	state        ecs.InstanceState
+	healthy      bool
+	everBeat     bool
+	installed    bool // install pending or done
+	installFails bool
+	gone         bool
+	healOnGrace  bool // agent starts on its own after install (no reboot needed)
+	installs     int
+	reboots      int
+}
+
+// fleetModel answers the five activities from a map, records every call,
+// and lets a test change the fleet between steps (hooks).
+type fleetModel struct {
+	mu        sync.Mutex
+	byID      map[string]*modelInstance
+	order     []string
+	installs  [][]string
+	reboots   [][]string
+	checks    [][]string
+	verifies  [][]string
+	scans     []activities.ScanInput
+	afterScan func(page int) // runs after a page is served
+	beforeChk func(ids []string)
+	afterChk  func() // runs after a re-check answered, before the next step
+	failInst  error  // InstallAgents fails with this, when set
+}
+
+func newFleetModel() *fleetModel { return &fleetModel{byID: map[string]*modelInstance{}} }
+
+func modelID(n int) string { return fmt.Sprintf("i-test%08d", n) }
+
+func (m *fleetModel) add(n int, state ecs.InstanceState, healthy, everBeat bool) *modelInstance {
+	in := &modelInstance{id: modelID(n), state: state, healthy: healthy, everBeat: everBeat || healthy}
+	m.byID[in.id] = in
+	m.order = append(m.order, in.id)
+	sort.Strings(m.order)
+	return in
+}
+
+func (m *fleetModel) live() []string {
+	var out []string
+	for _, id := range m.order {
+		if !m.byID[id].gone {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+func (m *fleetModel) facts(id string) activities.Facts {
+	in, ok := m.byID[id]
+	if !ok || in.gone {
+		return activities.Facts{InstanceID: id}
+	}
+	f := activities.Facts{InstanceID: id, Exists: true, State: in.state, Healthy: in.healthy, Matched: true, SessionManager: true}
+	if in.everBeat {
+		f.LastHeartbeat = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	}
+	return f
+}
+
+func (m *fleetModel) scanPage(_ context.Context, in activities.ScanInput) (activities.ScanResult, error) {
+	m.mu.Lock()
+	m.scans = append(m.scans, in)
+	live := m.live()
+	var res activities.ScanResult
+	if len(in.InstanceIDs) > 0 {
+		res.PageNumber, res.TotalCount = 1, len(in.InstanceIDs)
+		for _, id := range in.InstanceIDs {
+			if f := m.facts(id); f.Exists {
+				res.Instances = append(res.Instances, f)
+			} else {
+				res.NotFound = append(res.NotFound, id)
+			}
+		}
+	} else {
+		res.PageNumber, res.TotalCount = in.PageNumber, len(live)
+		start := (in.PageNumber - 1) * in.PageSize
+		for i := start; i < len(live) && i < start+in.PageSize; i++ {
+			res.Instances = append(res.Instances, m.facts(live[i]))
+		}
+	}
+	hook := m.afterScan
+	m.mu.Unlock()
+	if hook != nil {
+		hook(in.PageNumber)
+	}
+	return res, nil
+}
+
+func (m *fleetModel) check(_ context.Context, in activities.CheckInput) (activities.CheckResult, error) {
+	if m.beforeChk != nil {
+		m.beforeChk(in.InstanceIDs)
+	}
+	m.mu.Lock()
+	m.checks = append(m.checks, slices.Clone(in.InstanceIDs))
+	var res activities.CheckResult
+	for _, id := range in.InstanceIDs {
+		res.Instances = append(res.Instances, m.facts(id))
+	}
+	m.mu.Unlock()
+	if m.afterChk != nil {
+		m.afterChk()
+	}
+	return res, nil
+}
+
+func (m *fleetModel) install(_ context.Context, in activities.InstallInput) (activities.InstallResult, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.failInst != nil {
+		return activities.InstallResult{}, m.failInst
+	}
+	m.installs = append(m.installs, slices.Clone(in.InstanceIDs))
+	var res activities.InstallResult
+	for _, id := range in.InstanceIDs {
+		f := m.facts(id)
+		switch {
+		case !f.Exists:
+			res.Rejected = append(res.Rejected, activities.Rejection{InstanceID: id, Code: "InvalidInstance.NotFound", Vanished: true})
+		case f.State != ecs.StateRunning:
+			res.Rejected = append(res.Rejected, activities.Rejection{InstanceID: id, Code: "IncorrectInstanceStatus", State: f.State})
+		default:
+			in := m.byID[id]
+			in.installs++
+			if !in.installFails {
+				in.installed = true
+				if in.healOnGrace {
+					in.healthy, in.everBeat = true, true
+				}
+			}
+			res.Installed = append(res.Installed, id)
+		}
+	}
+	return res, nil
+}
+
+func (m *fleetModel) reboot(_ context.Context, in activities.RebootInput) (activities.RebootOutcome, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out activities.RebootOutcome
+	var sent []string
+	for _, id := range in.InstanceIDs {
+		f := m.facts(id)
+		switch {
+		case !f.Exists:
+			out.Rejected = append(out.Rejected, activities.Rejection{InstanceID: id, Code: "InvalidInstance.NotFound", Vanished: true})
+		case f.State != ecs.StateRunning:
+			out.Rejected = append(out.Rejected, activities.Rejection{InstanceID: id, Code: "IncorrectInstanceStatus", State: f.State})
+		case f.Healthy:
+			out.Healthy = append(out.Healthy, id)
+		default:
+			inst := m.byID[id]
+			inst.reboots++
+			if inst.installed {
+				inst.healthy, inst.everBeat = true, true
+			}
+			sent = append(sent, id)
+			out.Rebooted = append(out.Rebooted, id)
+		}
+	}
+	m.reboots = append(m.reboots, sent)
+	return out, nil
+}
+
+func (m *fleetModel) verify(_ context.Context, in activities.VerifyInput) (activities.VerifyResult, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.verifies = append(m.verifies, slices.Clone(in.InstanceIDs))
+	res := activities.VerifyResult{Polls: 1}
+	for _, id := range in.InstanceIDs {
+		f := m.facts(id)
+		switch {
+		case !f.Exists:
+			res.Vanished = append(res.Vanished, id)
+		case f.Healthy:
+			res.Healthy = append(res.Healthy, id)
+		default:
+			res.Unhealthy = append(res.Unhealthy, f)
+		}
+	}
+	return res, nil
+}
+
+func (m *fleetModel) installedIDs() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []string
+	for _, c := range m.installs {
+		out = append(out, c...)
+	}
+	return out
+}
+
+func (m *fleetModel) rebootedIDs() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []string
+	for _, c := range m.reboots {
+		out = append(out, c...)
+	}
+	return out
+}
+
+// wire registers both workflows and answers every activity from the model.
+func (m *fleetModel) wire(env *testsuite.TestWorkflowEnvironment) {
+	a := &activities.Activities{}
+	env.RegisterWorkflow(RemediateRegion)
+	env.RegisterWorkflow(RemediateBatch)
+	env.RegisterActivity(a)
+	env.OnActivity(a.ScanPage, mock.Anything, mock.Anything).Return(m.scanPage)
+	env.OnActivity(a.CheckInstances, mock.Anything, mock.Anything).Return(m.check)
+	env.OnActivity(a.InstallAgents, mock.Anything, mock.Anything).Return(m.install)
+	env.OnActivity(a.RebootIfStillUnhealthy, mock.Anything, mock.Anything).Return(m.reboot)
+	env.OnActivity(a.VerifyAgents, mock.Anything, mock.Anything).Return(m.verify)
+}
