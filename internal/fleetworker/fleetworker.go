@@ -1,0 +1,97 @@
+// Package fleetworker assembles fleetmend's Temporal worker: both workflows,
+// the activities with their ECS clients, and the worker's concurrency and
+// rate limits. The worker binary and devstack build the same worker here.
+package fleetworker
+
+import (
+	"fmt"
+	"time"
+
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
+
+	"github.com/fleetmend/fleetmend/activities"
+	"github.com/fleetmend/fleetmend/ecs"
+	"github.com/fleetmend/fleetmend/workflows"
+)
+
+// Config is the worker's configuration. Zero values are defaults.
+type Config struct {
+	TaskQueue string
+	// ECS is the base ECS configuration; its Region is ignored (each run
+	// names its region). ECS.PoolSize bounds concurrent ECS requests per region.
+	ECS ecs.Config
+	// Regions restricts the regions this worker serves; empty serves any.
+	Regions []string
+	// MaxConcurrentActivities bounds activities running at once on this
+	// worker (default 20, allowed 1..1000).
+	MaxConcurrentActivities int
+	// MaxConcurrentWorkflowTasks bounds workflow tasks at once (default 10, 1..1000).
+	MaxConcurrentWorkflowTasks int
+	// ActivitiesPerSecond limits activity starts on this worker (0: no limit).
+	ActivitiesPerSecond float64
+	// TaskQueueActivitiesPerSecond limits activity starts across all workers
+	// of the task queue, enforced by the server (0: no limit).
+	TaskQueueActivitiesPerSecond float64
+	// StopTimeout is how long a stopping worker lets running activities
+	// finish before it abandons them to be retried elsewhere (default 0:
+	// the SDK's default).
+	StopTimeout time.Duration
+}
+
+// Validate names the first bad field and its allowed range.
+func (c Config) Validate() error {
+	switch {
+	case c.MaxConcurrentActivities < 0 || c.MaxConcurrentActivities > 1000:
+		return fmt.Errorf("max concurrent activities is %d, allowed range is 1..1000 (0 means 20)", c.MaxConcurrentActivities)
+	case c.MaxConcurrentWorkflowTasks < 0 || c.MaxConcurrentWorkflowTasks > 1000:
+		return fmt.Errorf("max concurrent workflow tasks is %d, allowed range is 1..1000 (0 means 10)", c.MaxConcurrentWorkflowTasks)
+	case c.ActivitiesPerSecond < 0:
+		return fmt.Errorf("activities per second is %g, must be 0 (no limit) or more", c.ActivitiesPerSecond)
+	case c.TaskQueueActivitiesPerSecond < 0:
+		return fmt.Errorf("task queue activities per second is %g, must be 0 (no limit) or more", c.TaskQueueActivitiesPerSecond)
+	}
+	if _, err := ecs.NewRegions(c.ECS, c.Regions); err != nil {
+		return fmt.Errorf("ECS configuration: %w", err)
+	}
+	return nil
+}
+
+// New builds (but does not start) the worker on c.
+func New(c client.Client, cfg Config) (worker.Worker, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.TaskQueue == "" {
+		cfg.TaskQueue = "fleetmend"
+	}
+	if cfg.MaxConcurrentActivities == 0 {
+		cfg.MaxConcurrentActivities = 20
+	}
+	if cfg.MaxConcurrentWorkflowTasks == 0 {
+		cfg.MaxConcurrentWorkflowTasks = 10
+	}
+	regions, err := ecs.NewRegions(cfg.ECS, cfg.Regions)
+	if err != nil {
+		return nil, fmt.Errorf("ECS configuration: %w", err)
+	}
+	w := worker.New(c, cfg.TaskQueue, worker.Options{
+		MaxConcurrentActivityExecutionSize:     cfg.MaxConcurrentActivities,
+		MaxConcurrentWorkflowTaskExecutionSize: cfg.MaxConcurrentWorkflowTasks,
+		WorkerActivitiesPerSecond:              cfg.ActivitiesPerSecond,
+		TaskQueueActivitiesPerSecond:           cfg.TaskQueueActivitiesPerSecond,
+		WorkerStopTimeout:                      cfg.StopTimeout,
+	})
+	Register(w, &activities.Activities{Regions: regions, Intents: activities.ServerIntents{Client: c}})
+	return w, nil
+}
+
+// Register puts fleetmend's workflows and the given activities on a worker
+// or a replayer's registry.
+func Register(r worker.Registry, a *activities.Activities) {
+	r.RegisterWorkflow(workflows.RemediateRegion)
+	r.RegisterWorkflow(workflows.RemediateBatch)
+	if a != nil {
+		r.RegisterActivity(a)
+	}
+}
