@@ -303,7 +303,6 @@ func (r *regionRun) dispatch(ctx workflow.Context, targets []BatchTarget) {
 			SAKind().ValueSet(r.in.Kind),
 			SADryRun().ValueSet(false),
 			SAInstanceIDs().ValueSet(ids),
-			SABatchNumber().ValueSet(int64(n)),
 		)
 	}
 	// A cancelled run must not cancel its batches: a reboot that was sent

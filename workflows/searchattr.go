@@ -2,7 +2,9 @@ package workflows
 
 import "go.temporal.io/sdk/temporal"
 
-// Custom search attributes. A cluster must have them registered (devstack
+// Custom search attributes. Temporal's SQL visibility (SQLite, PostgreSQL,
+// MySQL) allows only three custom attributes of type Int per namespace, so
+// there are exactly three counts. A cluster must have them registered (devstack
 // does it itself; the README shows the `temporal operator search-attribute
 // create` lines). The starter sets them when it starts a run; the workflow
 // keeps the counts current only if they were set, so fleetmend also works
@@ -41,9 +43,6 @@ func SAFailed() temporal.SearchAttributeKeyInt64 {
 func SAInstanceIDs() temporal.SearchAttributeKeyKeywordList {
 	return temporal.NewSearchAttributeKeyKeywordList(SAInstanceIDsName)
 }
-func SABatchNumber() temporal.SearchAttributeKeyInt64 {
-	return temporal.NewSearchAttributeKeyInt64(SABatchNumberName)
-}
 
 // SearchAttributeTypes lists every custom attribute with its type name as
 // `temporal operator search-attribute create --type` takes it.
@@ -56,7 +55,6 @@ func SearchAttributeTypes() [][2]string {
 		{SARemediatedName, "Int"},
 		{SAFailedName, "Int"},
 		{SAInstanceIDsName, "KeywordList"},
-		{SABatchNumberName, "Int"},
 	}
 }
 
