@@ -61,6 +61,24 @@ func facts(ctx context.Context, c *ecs.Client, ids []string, osType string, beat
 	if err := describeStates(ctx, c, ids, out, index, beat); err != nil {
 		return nil, err
 	}
+	return withAgents(ctx, c, out, index, osType, beat)
+}
+
+// factsFromPage is facts for instances whose state a DescribeInstanceStatus
+// page has just given: it saves reading the states again.
+func factsFromPage(ctx context.Context, c *ecs.Client, page []ecs.InstanceStatus, osType string, beat func()) ([]Facts, error) {
+	out := make([]Facts, len(page))
+	index := make(map[string]int, len(page))
+	for i, s := range page {
+		out[i] = Facts{InstanceID: s.InstanceID, Exists: true, State: s.State}
+		index[s.InstanceID] = i
+	}
+	return withAgents(ctx, c, out, index, osType, beat)
+}
+
+// withAgents adds agent status to facts whose states are known, isolating
+// instances that vanish in between.
+func withAgents(ctx context.Context, c *ecs.Client, out []Facts, index map[string]int, osType string, beat func()) ([]Facts, error) {
 	for round := 0; ; round++ {
 		var existing []string
 		for _, f := range out {

@@ -71,9 +71,9 @@ func (a *Activities) ScanPage(ctx context.Context, in ScanInput) (ScanResult, er
 	if len(ids) == 0 {
 		return res, nil
 	}
-	// The state read a moment ago by the list call is fresher than a second
-	// read would be worth; facts re-reads only if someone vanishes.
-	fs, err := facts(ctx, c, ids, in.OSType, plainBeat(ctx))
+	// The states the list call just read are fresh enough; states are read
+	// again only if an instance vanishes before its agent status is asked.
+	fs, err := factsFromPage(ctx, c, page.Instances, in.OSType, plainBeat(ctx))
 	if err != nil {
 		return ScanResult{}, err
 	}

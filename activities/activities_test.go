@@ -1,0 +1,285 @@
+package activities_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/testsuite"
+	"go.uber.org/zap"
+
+	"github.com/fleetmend/fleetmend/activities"
+	"github.com/fleetmend/fleetmend/ecs"
+	"github.com/fleetmend/fleetmend/ecssim"
+	"github.com/fleetmend/fleetmend/internal/logging"
+)
+
+const region = "cn-hangzhou"
+
+type fixture struct {
+	sim   *ecssim.Sim
+	clock *ecssim.ManualClock
+	acts  *activities.Activities
+	// afterAction, when set, runs after the simulator answered a request
+	// for that action: a way to change the world between two API calls.
+	mu          sync.Mutex
+	afterAction map[string]func()
+	intents     *recordedIntents
+}
+
+// recordedIntents is an IntentRecorder that keeps every intent it was given.
+type recordedIntents struct {
+	mu      sync.Mutex
+	details []any
+}
+
+func (r *recordedIntents) RecordIntent(_ context.Context, d any) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.details = append(r.details, d)
+	return nil
+}
+
+func (r *recordedIntents) all() []any {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]any(nil), r.details...)
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	clock := ecssim.NewManualClock(time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC))
+	sim, err := ecssim.New(ecssim.Config{Clock: clock, Seed: 3})
+	require.NoError(t, err)
+	f := &fixture{sim: sim, clock: clock, afterAction: map[string]func(){}, intents: &recordedIntents{}}
+	h := sim.Handler()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(w, r)
+		f.mu.Lock()
+		hook := f.afterAction[r.URL.Query().Get("Action")]
+		f.mu.Unlock()
+		if hook != nil {
+			hook()
+		}
+	}))
+	t.Cleanup(srv.Close)
+	regions, err := ecs.NewRegions(ecs.Config{
+		Endpoint: strings.TrimPrefix(srv.URL, "http://"), Scheme: "HTTP",
+		Credentials: &ecs.StaticCredentials{AccessKeyID: ecssim.DefaultAccessKeyID, AccessKeySecret: ecssim.DefaultAccessKeySecret},
+	}, nil)
+	require.NoError(t, err)
+	f.acts = &activities.Activities{Regions: regions, Intents: f.intents}
+	return f
+}
+
+func (f *fixture) on(action string, fn func()) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.afterAction[action] = fn
+}
+
+func (f *fixture) add(t *testing.T, spec ecssim.InstanceSpec) string {
+	t.Helper()
+	id, err := f.sim.AddInstance(spec)
+	require.NoError(t, err)
+	return id
+}
+
+func (f *fixture) truth(t *testing.T, id string) ecssim.InstanceTruth {
+	t.Helper()
+	tr, ok := f.sim.Instance(id)
+	require.True(t, ok)
+	return tr
+}
+
+func (f *fixture) env() *testsuite.TestActivityEnvironment {
+	var ts testsuite.WorkflowTestSuite
+	ts.SetLogger(logging.NewTemporal(zap.NewNop()))
+	env := ts.NewTestActivityEnvironment()
+	env.RegisterActivity(f.acts)
+	return env
+}
+
+func TestScanPageClassifiesAndSurvivesAVanishingInstance(t *testing.T) {
+	f := newFixture(t)
+	healthy := f.add(t, ecssim.InstanceSpec{AgentInstalled: true})
+	missing := f.add(t, ecssim.InstanceSpec{})
+	silent := f.add(t, ecssim.InstanceSpec{AgentInstalled: true, AgentSilent: true, LastHeartbeat: f.clock.Now().Add(-time.Hour)})
+	stopped := f.add(t, ecssim.InstanceSpec{State: "Stopped"})
+	doomed := f.add(t, ecssim.InstanceSpec{})
+	// The instance vanishes after the page was listed and before its agent
+	// status is asked: ECS then fails the whole agent call with 404.
+	var once sync.Once
+	f.on(ecs.ActionDescribeInstanceStatus, func() { once.Do(func() { require.NoError(t, f.sim.Vanish(doomed)) }) })
+
+	v, err := f.env().ExecuteActivity(f.acts.ScanPage, activities.ScanInput{Region: region, PageNumber: 1, PageSize: 50})
+	require.NoError(t, err)
+	var res activities.ScanResult
+	require.NoError(t, v.Get(&res))
+	require.Equal(t, 5, res.TotalCount, "listed before the vanish")
+	got := map[string]activities.Facts{}
+	for _, fa := range res.Instances {
+		got[fa.InstanceID] = fa
+	}
+	require.NotContains(t, got, doomed)
+	require.Len(t, got, 4)
+	require.True(t, got[healthy].Healthy)
+	require.False(t, got[missing].Healthy)
+	require.True(t, got[missing].LastHeartbeat.IsZero())
+	require.False(t, got[silent].Healthy)
+	require.Equal(t, f.clock.Now().Add(-time.Hour), got[silent].LastHeartbeat)
+	require.Equal(t, ecs.StateStopped, got[stopped].State)
+	calls := f.sim.Truth().Actions[ecs.ActionDescribeCloudAssistantStatus]
+	require.Equal(t, 2, calls.Calls, "one failed call with the vanished instance, one without it")
+}
+
+func TestInstallIsolatesVanishedAndStoppedInstances(t *testing.T) {
+	f := newFixture(t)
+	var ids []string
+	for range 5 {
+		ids = append(ids, f.add(t, ecssim.InstanceSpec{}))
+	}
+	require.NoError(t, f.sim.SetState(ids[1], "Stopped"))
+	require.NoError(t, f.sim.Vanish(ids[3]))
+
+	v, err := f.env().ExecuteActivity(f.acts.InstallAgents, activities.InstallInput{Region: region, InstanceIDs: ids})
+	require.NoError(t, err)
+	var res activities.InstallResult
+	require.NoError(t, v.Get(&res))
+	require.ElementsMatch(t, []string{ids[0], ids[2], ids[4]}, res.Installed)
+	require.Len(t, res.Rejected, 2)
+	for _, r := range res.Rejected {
+		switch r.InstanceID {
+		case ids[1]:
+			require.Equal(t, ecs.StateStopped, r.State)
+			require.False(t, r.Vanished)
+		case ids[3]:
+			require.True(t, r.Vanished)
+		default:
+			t.Fatalf("unexpected rejection %+v", r)
+		}
+	}
+	for _, i := range []int{0, 2, 4} {
+		require.Equal(t, 1, f.truth(t, ids[i]).Installs)
+	}
+	require.Zero(t, f.truth(t, ids[1]).Installs)
+	require.Equal(t, 2, res.Calls, "one refused call, one for the rest")
+}
+
+func TestInstallRejectsMoreThanTwenty(t *testing.T) {
+	f := newFixture(t)
+	ids := make([]string, 21)
+	for i := range ids {
+		ids[i] = f.add(t, ecssim.InstanceSpec{})
+	}
+	_, err := f.env().ExecuteActivity(f.acts.InstallAgents, activities.InstallInput{Region: region, InstanceIDs: ids})
+	require.ErrorContains(t, err, "21 InstanceIDs, allowed range is 1..20")
+	require.Zero(t, f.sim.Truth().Actions[ecs.ActionInstallCloudAssistant].Calls)
+}
+
+func TestRebootOnlyRunningAndStillUnhealthy(t *testing.T) {
+	f := newFixture(t)
+	healthy := f.add(t, ecssim.InstanceSpec{AgentInstalled: true})
+	unhealthy := f.add(t, ecssim.InstanceSpec{})
+	stopped := f.add(t, ecssim.InstanceSpec{State: "Stopped"})
+
+	v, err := f.env().ExecuteActivity(f.acts.RebootIfStillUnhealthy, activities.RebootInput{Region: region, InstanceIDs: []string{healthy, unhealthy, stopped}})
+	require.NoError(t, err)
+	var out activities.RebootOutcome
+	require.NoError(t, v.Get(&out))
+	require.Equal(t, []string{unhealthy}, out.Rebooted)
+	require.Equal(t, []string{healthy}, out.Healthy)
+	require.Len(t, out.Rejected, 1)
+	require.Equal(t, stopped, out.Rejected[0].InstanceID)
+	require.Equal(t, 1, f.truth(t, unhealthy).Reboots)
+	require.Zero(t, f.truth(t, healthy).Reboots)
+	require.Zero(t, f.truth(t, stopped).Reboots)
+	require.Zero(t, f.truth(t, healthy).RebootsWhileHealthy)
+	intents := f.intents.all()
+	require.Len(t, intents, 1, "the intent is stored before the reboot call")
+}
+
+// TestRetriedRebootNeverRebootsTwice plays a worker that died after the
+// reboot call: the retry gets the stored intent as heartbeat details and
+// finds the instance Running again with its agent still down (its install
+// never takes effect). Without the intent it would reboot it a second time.
+func TestRetriedRebootNeverRebootsTwice(t *testing.T) {
+	f := newFixture(t)
+	broken := f.add(t, ecssim.InstanceSpec{InstallAlwaysFails: true})
+	other := f.add(t, ecssim.InstanceSpec{})
+	in := activities.RebootInput{Region: region, InstanceIDs: []string{broken}}
+
+	_, err := f.env().ExecuteActivity(f.acts.RebootIfStillUnhealthy, in)
+	require.NoError(t, err)
+	require.Equal(t, 1, f.truth(t, broken).Reboots)
+	intents := f.intents.all()
+	require.Len(t, intents, 1)
+
+	_, err = f.sim.AdvanceClock(5 * time.Minute)
+	require.NoError(t, err)
+	require.Equal(t, "Running", f.truth(t, broken).State)
+	require.False(t, f.truth(t, broken).AgentHealthy)
+
+	// The retry: the same activity with the intent as heartbeat details.
+	retry := f.env()
+	retry.SetHeartbeatDetails(intents[0])
+	v, err := retry.ExecuteActivity(f.acts.RebootIfStillUnhealthy, activities.RebootInput{Region: region, InstanceIDs: []string{broken, other}})
+	require.NoError(t, err)
+	var out activities.RebootOutcome
+	require.NoError(t, v.Get(&out))
+	require.ElementsMatch(t, []string{broken, other}, out.Rebooted)
+	require.Equal(t, 1, f.truth(t, broken).Reboots, "not rebooted twice")
+	require.Equal(t, 1, f.truth(t, other).Reboots, "an instance the earlier attempt did not touch is rebooted")
+}
+
+func TestRefusedRebootCallWithdrawsItsIntent(t *testing.T) {
+	f := newFixture(t)
+	id := f.add(t, ecssim.InstanceSpec{})
+	require.NoError(t, f.sim.SetFaults(ecssim.Faults{ErrorRate: 1, Actions: []string{ecs.ActionRebootInstances}}))
+	_, err := f.env().ExecuteActivity(f.acts.RebootIfStillUnhealthy, activities.RebootInput{Region: region, InstanceIDs: []string{id}})
+	require.ErrorContains(t, err, "ServiceUnavailable")
+	require.Zero(t, f.truth(t, id).Reboots)
+	intents := f.intents.all()
+	require.Len(t, intents, 2, "intent stored, then withdrawn")
+	b, err := converter.GetDefaultDataConverter().ToPayloads(intents[1])
+	require.NoError(t, err)
+	require.NotContains(t, b.String(), id, "the withdrawn intent no longer names the instance")
+}
+
+func TestVerifyWaitsForFreshHeartbeatOrDeadline(t *testing.T) {
+	f := newFixture(t)
+	good := f.add(t, ecssim.InstanceSpec{})
+	bad := f.add(t, ecssim.InstanceSpec{InstallAlwaysFails: true})
+	gone := f.add(t, ecssim.InstanceSpec{})
+	ctx := context.Background()
+	c, err := f.acts.Regions.Client(region)
+	require.NoError(t, err)
+	_, err = c.InstallAgent(ctx, []string{good, bad})
+	require.NoError(t, err)
+	_, err = c.RebootInstances(ctx, []string{good, bad}, false)
+	require.NoError(t, err)
+	require.NoError(t, f.sim.Vanish(gone))
+	// Booted, agent up on the good one; the bad one never gets an agent.
+	_, err = f.sim.AdvanceClock(time.Minute)
+	require.NoError(t, err)
+
+	v, err := f.env().ExecuteActivity(f.acts.VerifyAgents, activities.VerifyInput{
+		Region: region, InstanceIDs: []string{good, bad, gone},
+		Deadline: time.Now().Add(300 * time.Millisecond), PollInterval: 50 * time.Millisecond,
+	})
+	require.NoError(t, err)
+	var res activities.VerifyResult
+	require.NoError(t, v.Get(&res))
+	require.Equal(t, []string{good}, res.Healthy)
+	require.Equal(t, []string{gone}, res.Vanished)
+	require.Len(t, res.Unhealthy, 1)
+	require.Equal(t, bad, res.Unhealthy[0].InstanceID)
+	require.Equal(t, ecs.StateRunning, res.Unhealthy[0].State)
+	require.GreaterOrEqual(t, res.Polls, 2, "kept polling until the deadline")
+}
