@@ -1,0 +1,257 @@
+package main
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
+
+	"github.com/fleetmend/fleetmend/ecs"
+	"github.com/fleetmend/fleetmend/ecssim"
+	"github.com/fleetmend/fleetmend/workflows"
+)
+
+const e2eRegion = "cn-hangzhou"
+
+// e2eFleet is the fleet of the issue: 1,000 instances, ~15% agent missing,
+// ~5% silent, ~5% stopped, ~1% whose install always fails, a few that
+// vanish during the run.
+func e2eFleet() ecssim.FleetSpec {
+	return ecssim.FleetSpec{
+		Size: 1000, Seed: 42,
+		Missing: 0.14, Silent: 0.05, Stopped: 0.05, InstallFails: 0.01, Vanish: 0.005,
+		VanishAfterMin: 30 * time.Second, VanishAfterMax: 20 * time.Minute,
+		OSWeights: map[string]float64{"Linux": 0.7, "Windows": 0.25, "FreeBSD": 0.05},
+	}
+}
+
+func e2eStack(t *testing.T, worker bool) *stack {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	st, err := startStack(ctx, stackOptions{
+		IP: "127.0.0.1", UIPort: -1, Region: e2eRegion, Fleet: e2eFleet(), TimeScale: 60, SimSeed: 5,
+		Worker: worker, Logger: zap.NewNop(),
+	})
+	require.NoError(t, err)
+	t.Cleanup(st.Close)
+	return st
+}
+
+// e2eInput is a run sized for the simulator's 60x clock.
+func e2eInput() workflows.RegionInput {
+	grace := workflows.Duration(time.Second)
+	return workflows.RegionInput{
+		Region: e2eRegion, RebootGrace: &grace, ConcurrentBatches: 8,
+		VerifyDeadline: workflows.Duration(10 * time.Second), VerifyPollInterval: workflows.Duration(250 * time.Millisecond),
+	}
+}
+
+func runToReport(t *testing.T, st *stack, id string, in workflows.RegionInput, during func(workflows.Progress)) workflows.Report {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	run, err := st.startRun(ctx, id, in)
+	require.NoError(t, err)
+	rep, err := waitProgress(ctx, st.client, run, 200*time.Millisecond, during)
+	require.NoError(t, err)
+	return rep
+}
+
+// checkAgainstTruth asserts the invariants of DESIGN.md on the simulator's
+// truth and that the report agrees with it, and returns each never-vanishing
+// instance's outcome (to compare runs).
+func checkAgainstTruth(t *testing.T, sim *ecssim.Sim, rep workflows.Report) map[string]string {
+	t.Helper()
+	truth := sim.Truth()
+	rows := map[string]workflows.Row{}
+	for _, r := range rep.Rows {
+		_, dup := rows[r.InstanceID]
+		require.False(t, dup, "%s has two rows", r.InstanceID)
+		rows[r.InstanceID] = r
+	}
+	require.Zero(t, rep.RowsOmitted)
+
+	byOutcome := map[string]int{}
+	for _, in := range truth.Instances {
+		row, hasRow := rows[in.ID]
+		// Nothing touched a healthy or a stopped instance, nothing twice.
+		require.Zero(t, in.InstallsWhileHealthy, "%s: install while its agent was healthy", in.ID)
+		require.Zero(t, in.RebootsWhileHealthy, "%s: reboot while its agent was healthy", in.ID)
+		require.LessOrEqual(t, in.Reboots, 1, "%s rebooted %d times", in.ID, in.Reboots)
+		switch in.InitialProblem {
+		case "healthy", "outdated", "stopped":
+			require.Zero(t, in.Installs, "%s (%s) got an install", in.ID, in.InitialProblem)
+			require.Zero(t, in.Reboots, "%s (%s) got a reboot", in.ID, in.InitialProblem)
+		}
+		if in.InitialProblem == "healthy" || in.InitialProblem == "outdated" {
+			require.False(t, hasRow, "%s was healthy but has a row %+v", in.ID, row)
+			continue
+		}
+		if in.Vanished && !hasRow {
+			continue // vanished before the scan reached it
+		}
+		require.True(t, hasRow, "%s (%s, vanished=%v) has no row", in.ID, in.InitialProblem, in.Vanished)
+		byOutcome[row.Outcome]++
+		switch in.InitialProblem {
+		case "missing", "silent":
+			if !in.Vanished {
+				// Every fixable running instance is healthy now.
+				require.Equal(t, workflows.OutcomeRemediated, row.Outcome, "%s: %+v", in.ID, row)
+				require.True(t, in.AgentHealthy, "%s reported remediated but the agent is not healthy", in.ID)
+				require.Equal(t, 1, in.Reboots)
+			} else if row.Outcome == workflows.OutcomeFailed {
+				require.Equal(t, workflows.ReasonVanished, row.Reason, "%s: %+v", in.ID, row)
+			}
+		case "install-fails":
+			if !in.Vanished {
+				require.Equal(t, workflows.OutcomeFailed, row.Outcome)
+				require.Equal(t, workflows.ReasonNoHeartbeat, row.Reason, "%+v", row)
+				require.Contains(t, row.Detail, "never reported")
+				require.False(t, in.AgentHealthy)
+			}
+		case "stopped":
+			require.Equal(t, workflows.OutcomeNotRunning, row.Outcome, "%+v", row)
+			require.Zero(t, row.Batch)
+		default:
+			t.Fatalf("unexpected initial problem %q", in.InitialProblem)
+		}
+	}
+	for _, row := range rep.Rows {
+		if row.Outcome == workflows.OutcomeFailed && row.Reason == workflows.ReasonVanished {
+			tr, ok := sim.Instance(row.InstanceID)
+			require.True(t, ok)
+			require.True(t, tr.Vanished, "%s reported vanished but exists", row.InstanceID)
+		}
+	}
+	// The report's counts are the truth's.
+	c := rep.Counts
+	require.Equal(t, byOutcome[workflows.OutcomeRemediated], c.Remediated)
+	require.Equal(t, byOutcome[workflows.OutcomeNotRunning], c.NotRunning)
+	require.Equal(t, byOutcome[workflows.OutcomeFailed], c.Failed)
+	require.Equal(t, byOutcome[workflows.OutcomeAlreadyHealthy], c.AlreadyHealthy)
+	require.Equal(t, c.Failed, c.NoHeartbeat+c.Vanished+c.InstallFailed+c.RebootRefused+c.BatchError+c.NotFound)
+	require.Zero(t, c.BatchError)
+	require.Equal(t, c.Remediated+c.Failed+c.AlreadyHealthy-(c.NotFound), c.AgentMissing+c.AgentSilent)
+
+	// No call ever carried more IDs than the documents allow.
+	require.LessOrEqual(t, truth.Actions[ecs.ActionInstallCloudAssistant].MaxInstanceIDs, ecs.MaxInstallIDs)
+	require.LessOrEqual(t, truth.Actions[ecs.ActionDescribeCloudAssistantStatus].MaxInstanceIDs, ecs.MaxAgentStatusIDs)
+	require.LessOrEqual(t, truth.Actions[ecs.ActionDescribeInstanceStatus].MaxInstanceIDs, ecs.MaxDescribeIDs)
+	require.LessOrEqual(t, truth.Actions[ecs.ActionRebootInstances].MaxInstanceIDs, ecs.MaxRebootIDs)
+	require.Positive(t, truth.Actions[ecs.ActionInstallCloudAssistant].Calls)
+
+	stable := map[string]string{}
+	for _, in := range truth.Instances {
+		if !in.Vanishes {
+			if row, ok := rows[in.ID]; ok {
+				stable[in.ID] = row.Outcome + "/" + row.Reason
+			} else {
+				stable[in.ID] = "healthy"
+			}
+		}
+	}
+	return stable
+}
+
+func TestEndToEndRemediatesTheFleet(t *testing.T) {
+	st := e2eStack(t, true)
+	rep := runToReport(t, st, "fleetmend/cn-hangzhou/e2e", e2eInput(), nil)
+	outcomes := checkAgainstTruth(t, st.sim, rep)
+	require.Equal(t, 1, rep.Runs)
+	require.Greater(t, rep.Counts.Remediated, 150)
+	require.Equal(t, 50, rep.Counts.NotRunning+countVanishedStopped(st.sim))
+	t.Logf("report: %+v", rep.Counts)
+
+	t.Run("with continue-as-new every 5 pages", func(t *testing.T) {
+		st2 := e2eStack(t, true)
+		in := e2eInput()
+		in.PagesPerRun = 5
+		rep2 := runToReport(t, st2, "fleetmend/cn-hangzhou/e2e-can", in, nil)
+		// 20 pages at 5 a run; a page re-read after instances vanish can add a run.
+		require.GreaterOrEqual(t, rep2.Runs, 4)
+		outcomes2 := checkAgainstTruth(t, st2.sim, rep2)
+		require.Equal(t, outcomes, outcomes2, "same fleet, same outcome per instance")
+	})
+}
+
+func countVanishedStopped(sim *ecssim.Sim) int {
+	n := 0
+	for _, in := range sim.Truth().Instances {
+		if in.InitialProblem == "stopped" && in.Vanished {
+			n++
+		}
+	}
+	return n
+}
+
+// TestEndToEndSurvivesWorkerKill runs the real worker binary, kills it
+// with SIGKILL while batches are in flight, starts a new one, and checks
+// that the run completes with every invariant intact.
+func TestEndToEndSurvivesWorkerKill(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Fatal("this test needs SIGKILL")
+	}
+	bin := buildWorker(t)
+	st := e2eStack(t, false)
+	start := func() *exec.Cmd {
+		cmd := exec.Command(bin,
+			"--temporal-address", st.server.FrontendHostPort(), "--temporal-namespace", st.server.Namespace(),
+			"--ecs-endpoint", st.simSrv.Endpoint(), "--ecs-scheme", "HTTP", "--log-level", "warn")
+		cmd.Env = append(os.Environ(),
+			"ALIBABA_CLOUD_ACCESS_KEY_ID="+ecssim.DefaultAccessKeyID, "ALIBABA_CLOUD_ACCESS_KEY_SECRET="+ecssim.DefaultAccessKeySecret,
+			"TEMPORAL_CONFIG_FILE="+filepath.Join(t.TempDir(), "none.toml"))
+		cmd.Stderr = &prefixWriter{t: t, prefix: "worker: "}
+		require.NoError(t, cmd.Start())
+		return cmd
+	}
+	first := start()
+	killed := false
+	var second *exec.Cmd
+	t.Cleanup(func() {
+		for _, c := range []*exec.Cmd{first, second} {
+			if c != nil && c.Process != nil {
+				_ = c.Process.Kill()
+				_ = c.Wait()
+			}
+		}
+	})
+	rep := runToReport(t, st, "fleetmend/cn-hangzhou/e2e-kill", e2eInput(), func(p workflows.Progress) {
+		if killed || p.BatchesDone < 1 || p.BatchesInFlight < 1 {
+			return
+		}
+		killed = true
+		require.NoError(t, first.Process.Signal(syscall.SIGKILL))
+		_ = first.Wait()
+		second = start()
+	})
+	require.True(t, killed, "the run ended before the worker could be killed")
+	checkAgainstTruth(t, st.sim, rep)
+}
+
+func buildWorker(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "worker")
+	cmd := exec.Command("go", "build", "-o", bin, "../worker")
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "go build ./worker: %s", out)
+	return bin
+}
+
+// prefixWriter forwards a child process's output to the test log.
+type prefixWriter struct {
+	t      *testing.T
+	prefix string
+}
+
+func (w *prefixWriter) Write(b []byte) (int, error) {
+	w.t.Log(w.prefix + string(b))
+	return len(b), nil
+}

@@ -1,0 +1,113 @@
+package ecssim
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+)
+
+// adminError is the body of a failed /_sim/ call.
+type adminError struct {
+	Error string `json:"error"`
+}
+
+func writeAdminError(w http.ResponseWriter, status int, err error) {
+	writeJSON(w, status, adminError{Error: err.Error()})
+}
+
+// registerAdmin adds the unsigned test paths. They are for tests,
+// benchmarks and demos on a trusted machine; they change the simulated
+// world and must never be exposed where the RPC endpoint pretends to be a
+// real cloud for untrusted clients.
+func (s *Sim) registerAdmin(mux *http.ServeMux) {
+	mux.HandleFunc("GET /_sim/truth", func(w http.ResponseWriter, r *http.Request) {
+		if id := r.URL.Query().Get("instance"); id != "" {
+			it, ok := s.Instance(id)
+			if !ok {
+				writeAdminError(w, http.StatusNotFound, fmt.Errorf("%w: %q", ErrUnknownInstance, id))
+				return
+			}
+			writeJSON(w, http.StatusOK, it)
+			return
+		}
+		writeJSON(w, http.StatusOK, s.Truth())
+	})
+	mux.HandleFunc("GET /_sim/faults", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, s.Faults())
+	})
+	mux.HandleFunc("PUT /_sim/faults", func(w http.ResponseWriter, r *http.Request) {
+		var f Faults
+		body, err := io.ReadAll(io.LimitReader(r.Body, maxBodyBytes))
+		if err != nil {
+			writeAdminError(w, http.StatusBadRequest, fmt.Errorf("reading faults: %w", err))
+			return
+		}
+		if err := json.Unmarshal(body, &f); err != nil {
+			writeAdminError(w, http.StatusBadRequest, err)
+			return
+		}
+		if err := s.SetFaults(f); err != nil {
+			writeAdminError(w, http.StatusBadRequest, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, s.Faults())
+	})
+	mux.HandleFunc("POST /_sim/reset-counters", func(w http.ResponseWriter, r *http.Request) {
+		s.ResetCounters()
+		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("POST /_sim/clock/advance", func(w http.ResponseWriter, r *http.Request) {
+		d, err := time.ParseDuration(r.URL.Query().Get("by"))
+		if err != nil {
+			writeAdminError(w, http.StatusBadRequest, fmt.Errorf("query parameter by must be a duration like 90s: %w", err))
+			return
+		}
+		now, err := s.AdvanceClock(d)
+		if err != nil {
+			writeAdminError(w, http.StatusConflict, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]time.Time{"now": now})
+	})
+	mux.HandleFunc("POST /_sim/instances/{id}/{op}", func(w http.ResponseWriter, r *http.Request) {
+		id := r.PathValue("id")
+		var err error
+		switch op := r.PathValue("op"); op {
+		case "vanish":
+			err = s.Vanish(id)
+		case "heal":
+			err = s.HealAgent(id)
+		case "silence":
+			err = s.SilenceAgent(id)
+		case "remove-agent":
+			err = s.RemoveAgent(id)
+		case "stop":
+			err = s.SetState(id, StateStopped)
+		case "start":
+			err = s.SetState(id, StateRunning)
+		default:
+			writeAdminError(w, http.StatusNotFound,
+				fmt.Errorf("unknown operation %q; valid: vanish, heal, silence, remove-agent, stop, start", op))
+			return
+		}
+		switch {
+		case errors.Is(err, ErrUnknownInstance):
+			writeAdminError(w, http.StatusNotFound, err)
+			return
+		case errors.Is(err, ErrVanished), errors.Is(err, ErrNoAgent):
+			writeAdminError(w, http.StatusConflict, err)
+			return
+		case err != nil:
+			writeAdminError(w, http.StatusBadRequest, err)
+			return
+		}
+		it, _ := s.Instance(id)
+		writeJSON(w, http.StatusOK, it)
+	})
+	mux.HandleFunc("/_sim/", func(w http.ResponseWriter, r *http.Request) {
+		writeAdminError(w, http.StatusNotFound, fmt.Errorf("no such simulator path: %s %s", r.Method, r.URL.Path))
+	})
+}

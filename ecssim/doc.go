@@ -1,0 +1,111 @@
+// Package ecssim simulates the part of Alibaba Cloud ECS and Cloud Assistant
+// that fleetmend uses, over the real RPC protocol, so the unmodified
+// alibaba-cloud-sdk-go (services/ecs) can talk to it with only the endpoint
+// changed. It is how fleetmend is developed, tested, demonstrated and
+// benchmarked without a cloud account.
+//
+// # Using it
+//
+// In Go:
+//
+//	sim, err := ecssim.New(ecssim.Config{
+//		Fleets: []ecssim.FleetSpec{{Region: "cn-hangzhou", Size: 1000, Seed: 1, Missing: 0.1, Silent: 0.05}},
+//	})
+//	srv, err := sim.Start("127.0.0.1:0")
+//	defer srv.Close()
+//
+//	client, err := ecs.NewClientWithOptions("cn-hangzhou", sdk.NewConfig(),
+//		credentials.NewStaticAKCredentialsProvider(ecssim.DefaultAccessKeyID, ecssim.DefaultAccessKeySecret))
+//	client.Domain = srv.Endpoint() // host:port; the default scheme is HTTP
+//
+// Server.Endpoint returns host:port (what client.Domain takes); Server.URL
+// returns http://host:port for plain HTTP clients of the /_sim/ paths.
+//
+// From a shell: go run ./ecssim/cmd/ecssim --fleet-size 1000 --missing 0.1
+// (see --help). Remember that the SDK honours HTTP_PROXY even for 127.0.0.1:
+// set NO_PROXY or client.SetNoProxy.
+//
+// Default credentials: AccessKeyId "ecssim-access-key-id", secret
+// "ecssim-access-key-secret" (DefaultAccessKeyID, DefaultAccessKeySecret).
+// Default region: cn-hangzhou.
+//
+// # What it implements
+//
+// Actions (API version 2014-05-26, JSON only): DescribeInstanceStatus,
+// DescribeCloudAssistantStatus, InstallCloudAssistant, RebootInstance,
+// RebootInstances, with the documented limits and error codes:
+//
+//   - DescribeInstanceStatus: InstanceId.N ≤ 100 (403 InstanceIds.ExceedLimit),
+//     unknown IDs omitted, ZoneId and ClusterId filters, PageNumber ≥ 1
+//     (InvalidParam.PageNumber), PageSize 1..50 default 10 (InvalidParam.PageSize),
+//     creation order. Paging applies to an InstanceId.N list too: 30 IDs with
+//     the default PageSize answer 10 statuses and TotalCount 30.
+//   - DescribeCloudAssistantStatus: InstanceId.N ≤ 100; any unknown or vanished ID
+//     fails the call with 404 InvalidInstance.NotFound; OSType filter; PageNumber/
+//     PageSize paging, or MaxResults (1..50, InvalidParameter.MaxResults)/NextToken
+//     (InvalidParameter.NextToken) paging where TotalCount, PageNumber and PageSize
+//     are 0 and NextToken is empty on the last page. CloudAssistantStatus is "true"
+//     only with a heartbeat within 2 minutes; CloudAssistantVersion is empty unless
+//     the agent is installed and heartbeating; SupportSessionManager from the
+//     version (2.2.3.189 Linux/FreeBSD, 2.1.3.189 Windows).
+//   - InstallCloudAssistant: 1..20 IDs (400 MissingParam.InstanceId, 403
+//     InstanceIds.ExceedLimit); one unknown ID (404 InvalidInstance.NotFound) or
+//     one instance not Running (403 IncorrectInstanceStatus) fails the whole call.
+//     The install takes effect at the next boot.
+//   - RebootInstance: InstanceId, ForceStop, DryRun (400 DryRunOperation);
+//     404 InvalidInstanceId.NotFound, 403 IncorrectInstanceStatus.
+//   - RebootInstances: 1..100 IDs, ForceReboot, DryRun, BatchOptimization
+//     AllTogether (default: one bad instance fails the call) or SuccessFirst
+//     (per-instance Code "200"/"success" or the error code);
+//     other values 400 InvalidParameter.BatchOptimization.
+//
+// Every request is checked like the gateway does: Action (MissingParameter,
+// 404 InvalidAction.NotFound), Version (InvalidVersion), common parameters,
+// AccessKeyId (404 InvalidAccessKeyId.NotFound), HMAC-SHA1 signature (400
+// SignatureDoesNotMatch with the server string to sign in the message),
+// Timestamp within 15 minutes of wall-clock time (400 IllegalTimestamp), nonce
+// not reused within 15 minutes (400 SignatureNonceUsed), SecurityToken for
+// credentials that have one, permission (403 Forbidden.RAM), RegionId (404
+// InvalidRegionId.NotFound; 400 RegionId.ApiNotSupported for
+// DescribeCloudAssistantStatus in configured regions). Errors carry the JSON
+// body {"RequestId","HostId","Code","Message","Recommend"}.
+//
+// # The instance model
+//
+// Simulated time comes from a Clock: a ScaledClock (TimeScale simulated
+// seconds per real second) or a ManualClock that tests advance. State is
+// computed lazily from the clock on access; there is no goroutine per
+// instance. A reboot goes Running → Stopping (10 s) → Starting (20 s) →
+// Running; at boot a pending install takes effect and a hung agent restarts;
+// the agent's first heartbeat comes 5 s after boot, then every 55, 60 or 65 s
+// (per instance). Stopped instances stay stopped. An instance generated or
+// added with a vanish time answers 404 and leaves the listings once the clock
+// passes it. Fleets are generated from a seed with exact shares of missing,
+// silent, stopped, install-always-fails, outdated and vanishing instances.
+//
+// # Test paths (unsigned, under /_sim/)
+//
+//	GET  /_sim/truth                  Truth: every instance (sorted by ID, vanished included) and per-action counters
+//	GET  /_sim/truth?instance=<id>    InstanceTruth of one instance (404 if unknown)
+//	GET  /_sim/faults                 the injected faults
+//	PUT  /_sim/faults                 set faults: {"throttle_rps":5,"throttle_burst":5,"error_rate":0.1,
+//	                                  "latency":"200ms","drop_rate":0.01,"actions":["RebootInstances"],"seed":7}
+//	POST /_sim/instances/<id>/vanish        the instance disappears
+//	POST /_sim/instances/<id>/heal          agent installed and running, heartbeat now
+//	POST /_sim/instances/<id>/silence       agent hangs: no more heartbeats
+//	POST /_sim/instances/<id>/remove-agent  agent uninstalled
+//	POST /_sim/instances/<id>/stop          instance Stopped at once
+//	POST /_sim/instances/<id>/start         instance Running at once (counts as a boot)
+//	POST /_sim/reset-counters         zero all install/reboot/call counters
+//	POST /_sim/clock/advance?by=90s   advance a ManualClock (409 with a scaled clock)
+//
+// The instance operations answer the instance's InstanceTruth, 404 for an
+// unknown instance, 409 for a vanished one. The same operations exist in Go:
+// Truth, Instance, Faults, SetFaults, Vanish, HealAgent, SilenceAgent,
+// RemoveAgent, SetState, ResetCounters, AdvanceClock.
+//
+// Faults (throttling above a rate with 400 Throttling.User, 5xx at a rate with
+// 503 ServiceUnavailable / 500 InternalError.Dispatch, added latency, dropped
+// connections) apply to all actions or to the listed ones, with seeded
+// randomness.
+package ecssim

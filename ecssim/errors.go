@@ -1,0 +1,132 @@
+package ecssim
+
+import (
+	"fmt"
+	"net/http"
+)
+
+// Error is the type of the simulator's Go API errors. It is a string type so
+// the sentinels below can be constants (no package-level mutable state).
+type Error string
+
+func (e Error) Error() string { return string(e) }
+
+// Sentinel errors of the Go API; match them with errors.Is.
+const (
+	// ErrUnknownInstance: no instance with that ID was ever created.
+	ErrUnknownInstance Error = "ecssim: unknown instance"
+	// ErrVanished: the instance existed but has vanished.
+	ErrVanished Error = "ecssim: instance has vanished"
+	// ErrNoAgent: the operation needs an installed agent.
+	ErrNoAgent Error = "ecssim: agent not installed"
+	// ErrNotManualClock: the operation needs the simulator to run on a ManualClock.
+	ErrNotManualClock Error = "ecssim: clock is not a ManualClock"
+)
+
+// apiError is an error answer of the ECS API: HTTP status, Code and Message
+// exactly as the real service writes them into the error body.
+type apiError struct {
+	Status  int
+	Code    string
+	Message string
+}
+
+func (e *apiError) Error() string {
+	return fmt.Sprintf("%d %s: %s", e.Status, e.Code, e.Message)
+}
+
+func newAPIError(status int, code, message string) *apiError {
+	return &apiError{Status: status, Code: code, Message: message}
+}
+
+// The constructors below keep codes, statuses and messages in one place so
+// the table test and the handlers cannot drift apart.
+
+func errMissingParameter(name string) *apiError {
+	return newAPIError(http.StatusBadRequest, "MissingParameter",
+		fmt.Sprintf("The input parameter %q that is mandatory for processing this request is not supplied.", name))
+}
+
+func errInvalidParameter(name string) *apiError {
+	return newAPIError(http.StatusBadRequest, "InvalidParameter",
+		fmt.Sprintf("The specified parameter %q is not valid.", name))
+}
+
+func errInstanceIDsExceedLimit() *apiError {
+	return newAPIError(http.StatusForbidden, "InstanceIds.ExceedLimit",
+		"The number of instance IDs exceeds the upper limit.")
+}
+
+func errInvalidPageSize() *apiError {
+	return newAPIError(http.StatusBadRequest, "InvalidParam.PageSize", "The specified parameter is invalid.")
+}
+
+func errInvalidPageNumber() *apiError {
+	return newAPIError(http.StatusBadRequest, "InvalidParam.PageNumber", "The specified parameter is invalid.")
+}
+
+func errInvalidMaxResults() *apiError {
+	return newAPIError(http.StatusBadRequest, "InvalidParameter.MaxResults",
+		"The specified parameter MaxResults is not valid.")
+}
+
+func errInvalidNextToken() *apiError {
+	return newAPIError(http.StatusBadRequest, "InvalidParameter.NextToken",
+		"The specified parameter NextToken is not valid.")
+}
+
+func errInvalidOSType() *apiError {
+	return newAPIError(http.StatusBadRequest, "InvalidParameter.OSType",
+		"The specified parameter OSType is not valid. Valid values: Windows, Linux, FreeBSD.")
+}
+
+// errInstanceNotFound is the spelling of the API documents of
+// DescribeCloudAssistantStatus and InstallCloudAssistant.
+func errInstanceNotFound() *apiError {
+	return newAPIError(http.StatusNotFound, "InvalidInstance.NotFound", "The specified instance does not exist.")
+}
+
+// errInstanceIDNotFound is the spelling real ECS uses for the reboot calls.
+func errInstanceIDNotFound() *apiError {
+	return newAPIError(http.StatusNotFound, "InvalidInstanceId.NotFound", "The specified InstanceId does not exist.")
+}
+
+func errIncorrectInstanceStatus() *apiError {
+	return newAPIError(http.StatusForbidden, "IncorrectInstanceStatus",
+		"The current status of the resource does not support this operation.")
+}
+
+func errDryRun() *apiError {
+	return newAPIError(http.StatusBadRequest, "DryRunOperation", "Request validation has been passed with DryRun flag set.")
+}
+
+func errMissingInstanceIDForInstall() *apiError {
+	return newAPIError(http.StatusBadRequest, "MissingParam.InstanceId", "The parameter instanceId is missing or empty.")
+}
+
+func errInvalidBatchOptimization() *apiError {
+	return newAPIError(http.StatusBadRequest, "InvalidParameter.BatchOptimization",
+		"The specified parameter BatchOptimization is not valid. Valid values: AllTogether, SuccessFirst.")
+}
+
+func errInvalidRegion() *apiError {
+	return newAPIError(http.StatusNotFound, "InvalidRegionId.NotFound", "The RegionId provided does not exist in our records.")
+}
+
+func errRegionAPINotSupported() *apiError {
+	return newAPIError(http.StatusBadRequest, "RegionId.ApiNotSupported", "The api is not supported in this region.")
+}
+
+func errThrottled() *apiError {
+	return newAPIError(http.StatusBadRequest, "Throttling.User", "Request was denied due to user flow control.")
+}
+
+func errServiceUnavailable() *apiError {
+	return newAPIError(http.StatusServiceUnavailable, "ServiceUnavailable",
+		"The request has failed due to a temporary failure of the server.")
+}
+
+func errInternalDispatch() *apiError {
+	return newAPIError(http.StatusInternalServerError, "InternalError.Dispatch",
+		"An error occurred when you dispatched the request.")
+}

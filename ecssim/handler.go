@@ -1,0 +1,315 @@
+package ecssim
+
+import (
+	"bytes"
+	"cmp"
+	"encoding/json"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+)
+
+// maxBodyBytes bounds a form body; the SDK sends an empty one.
+const maxBodyBytes = 1 << 20
+
+// Handler returns the simulator's HTTP handler: the ECS RPC endpoint at "/"
+// and the unsigned test paths under "/_sim/".
+func (s *Sim) Handler() http.Handler {
+	mux := http.NewServeMux()
+	s.registerAdmin(mux)
+	mux.HandleFunc("/", s.serveRPC)
+	return mux
+}
+
+// newRequestID returns a UUID-shaped ID, unique per simulator. It mixes a
+// counter instead of drawing from a shared random source so it needs no lock.
+func (s *Sim) newRequestID() string {
+	n := s.requestSeq.Add(1)
+	a := splitmix64(s.requestSalt ^ n)
+	b := splitmix64(a ^ n)
+	return fmt.Sprintf("%08X-%04X-%04X-%04X-%012X",
+		uint32(a>>32), uint16(a>>16), uint16(a), uint16(b>>48), b&0xFFFFFFFFFFFF)
+}
+
+func splitmix64(x uint64) uint64 {
+	x += 0x9E3779B97F4A7C15
+	x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9
+	x = (x ^ (x >> 27)) * 0x94D049BB133111EB
+	return x ^ (x >> 31)
+}
+
+// errorBody is the JSON error document of the ECS API.
+type errorBody struct {
+	RequestId string
+	HostId    string
+	Code      string
+	Message   string
+	Recommend string
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false) // the real service writes "&" in Recommend URLs as is
+	if err := enc.Encode(v); err != nil {
+		// Every value written here is a plain struct; failing to encode one is a bug.
+		http.Error(w, "ecssim: encoding response: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json;charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes()) // the client may have gone; nothing useful to do about it
+}
+
+func writeAPIError(w http.ResponseWriter, r *http.Request, reqID string, e *apiError) {
+	host := r.Host
+	if host == "" {
+		host = "ecs.aliyuncs.com"
+	}
+	w.Header().Set("x-acs-request-id", reqID)
+	writeJSON(w, e.Status, errorBody{
+		RequestId: reqID,
+		HostId:    host,
+		Code:      e.Code,
+		Message:   e.Message,
+		Recommend: "https://api.aliyun.com/troubleshoot?q=" + url.QueryEscape(e.Code) + "&product=Ecs&requestId=" + reqID,
+	})
+}
+
+// readParams returns the query parameters merged with a form body's.
+func readParams(r *http.Request) (url.Values, error) {
+	v := r.URL.Query()
+	if r.Body == nil || r.Method != http.MethodPost {
+		return v, nil
+	}
+	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if ct != "application/x-www-form-urlencoded" {
+		return v, nil
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxBodyBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading form body: %w", err)
+	}
+	if len(body) > maxBodyBytes {
+		return nil, fmt.Errorf("form body larger than %d bytes", maxBodyBytes)
+	}
+	if len(body) == 0 {
+		return v, nil
+	}
+	form, err := url.ParseQuery(string(body))
+	if err != nil {
+		return nil, fmt.Errorf("parsing form body: %w", err)
+	}
+	for k, vals := range form {
+		v[k] = append(v[k], vals...)
+	}
+	return v, nil
+}
+
+// serveRPC answers one ECS RPC request: protocol checks, faults,
+// authentication, then the action.
+func (s *Sim) serveRPC(w http.ResponseWriter, r *http.Request) {
+	reqID := s.newRequestID()
+	if r.URL.Path != "/" {
+		writeAPIError(w, r, reqID, newAPIError(http.StatusNotFound, "InvalidAction.NotFound",
+			"Specified api is not found, please check your url and method."))
+		return
+	}
+	if r.Method != http.MethodPost && r.Method != http.MethodGet {
+		writeAPIError(w, r, reqID, newAPIError(http.StatusMethodNotAllowed, "UnsupportedHTTPMethod",
+			"This http method is not supported."))
+		return
+	}
+	v, err := readParams(r)
+	if err != nil {
+		writeAPIError(w, r, reqID, newAPIError(http.StatusBadRequest, "InvalidParameter", err.Error()))
+		return
+	}
+	action := v.Get("Action")
+	if action == "" {
+		writeAPIError(w, r, reqID, errMissingParameter("Action"))
+		return
+	}
+	if ver := v.Get("Version"); ver == "" {
+		writeAPIError(w, r, reqID, errMissingParameter("Version"))
+		return
+	} else if ver != APIVersion {
+		writeAPIError(w, r, reqID, newAPIError(http.StatusBadRequest, "InvalidVersion", "Specified parameter Version is not valid."))
+		return
+	}
+	if !isAction(action) {
+		writeAPIError(w, r, reqID, newAPIError(http.StatusNotFound, "InvalidAction.NotFound",
+			"Specified api is not found, please check your url and method."))
+		return
+	}
+
+	ids := instanceIDParams(v)
+	nIDs := len(ids)
+	if action == ActionRebootInstance {
+		ids = nil
+		if id := v.Get("InstanceId"); id != "" {
+			ids = []string{id}
+		}
+		nIDs = len(ids)
+	}
+	s.mu.Lock()
+	st := s.actionStats[action]
+	st.Calls++
+	st.MaxInstanceIDs = max(st.MaxInstanceIDs, nIDs)
+	fd := s.faults.decide(action, s.wall.Now())
+	s.mu.Unlock()
+
+	if fd.latency > 0 {
+		t := time.NewTimer(fd.latency)
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			t.Stop()
+			s.countError(action)
+			return
+		}
+	}
+	if fd.drop {
+		s.countError(action)
+		dropConnection(w)
+		return
+	}
+	if fd.err != nil {
+		s.countError(action)
+		writeAPIError(w, r, reqID, fd.err)
+		return
+	}
+	if e := s.authenticate(r.Method, action, v); e != nil {
+		s.countError(action)
+		writeAPIError(w, r, reqID, e)
+		return
+	}
+	resp, e := s.dispatch(action, reqID, v)
+	if e != nil {
+		s.countError(action)
+		if e.Code != "DryRunOperation" {
+			s.countRefusals(action, ids)
+		}
+		writeAPIError(w, r, reqID, e)
+		return
+	}
+	w.Header().Set("x-acs-request-id", reqID)
+	writeJSON(w, http.StatusOK, resp)
+}
+
+func (s *Sim) countError(action string) {
+	s.mu.Lock()
+	s.actionStats[action].Errors++
+	s.mu.Unlock()
+}
+
+// countRefusals records, on every instance a refused install or reboot call
+// named, that it was refused.
+func (s *Sim) countRefusals(action string, ids []string) {
+	if action != ActionInstallCloudAssistant && action != ActionRebootInstance && action != ActionRebootInstances {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	seen := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		in := s.byID[id]
+		if in == nil || seen[id] {
+			continue
+		}
+		seen[id] = true
+		if action == ActionInstallCloudAssistant {
+			in.refusedInstalls++
+		} else {
+			in.refusedReboots++
+		}
+	}
+}
+
+// dropConnection closes the connection without writing a response, which
+// the client sees as a transport error (EOF / connection reset).
+func dropConnection(w http.ResponseWriter) {
+	if hj, ok := w.(http.Hijacker); ok {
+		if conn, _, err := hj.Hijack(); err == nil {
+			_ = conn.Close() // the point is to close it; an error changes nothing
+			return
+		}
+	}
+	// Not hijackable (HTTP/2): abort the handler, which resets the stream.
+	panic(http.ErrAbortHandler)
+}
+
+// dispatch checks the region and runs the action.
+func (s *Sim) dispatch(action, reqID string, v url.Values) (any, *apiError) {
+	region := v.Get("RegionId")
+	if region == "" {
+		return nil, errMissingParameter("RegionId")
+	}
+	if !s.knownRegion(region) {
+		return nil, errInvalidRegion()
+	}
+	switch action {
+	case ActionDescribeInstanceStatus:
+		return s.describeInstanceStatus(reqID, region, v)
+	case ActionDescribeCloudAssistantStatus:
+		for _, r := range s.cfg.ApiNotSupportedRegions {
+			if r == region {
+				return nil, errRegionAPINotSupported()
+			}
+		}
+		return s.describeCloudAssistantStatus(reqID, region, v)
+	case ActionInstallCloudAssistant:
+		return s.installCloudAssistant(reqID, region, v)
+	case ActionRebootInstance:
+		return s.rebootInstance(reqID, region, v)
+	case ActionRebootInstances:
+		return s.rebootInstances(reqID, region, v)
+	}
+	return nil, newAPIError(http.StatusNotFound, "InvalidAction.NotFound", "Specified api is not found, please check your url and method.")
+}
+
+// instanceIDParams returns the values of InstanceId.1, InstanceId.2, … in
+// index order. Empty values are skipped, like a service that trims its input.
+func instanceIDParams(v url.Values) []string {
+	type indexed struct {
+		n  int
+		id string
+	}
+	var found []indexed
+	for k, vals := range v {
+		rest, ok := strings.CutPrefix(k, "InstanceId.")
+		if !ok || len(vals) == 0 || vals[0] == "" {
+			continue
+		}
+		n, ok := atoiPositive(rest)
+		if !ok {
+			continue
+		}
+		found = append(found, indexed{n, vals[0]})
+	}
+	slices.SortFunc(found, func(a, b indexed) int { return cmp.Compare(a.n, b.n) })
+	ids := make([]string, len(found))
+	for i, f := range found {
+		ids[i] = f.id
+	}
+	return ids
+}
+
+func atoiPositive(s string) (int, bool) {
+	if s == "" || len(s) > 9 {
+		return 0, false
+	}
+	n := 0
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n, n >= 1
+}
