@@ -40,6 +40,11 @@ type Carry struct {
 	PlanIDs     int            `json:"plan_ids,omitempty"`
 	PlanOmitted int            `json:"plan_omitted,omitempty"`
 	Warnings    []string       `json:"warnings,omitempty"`
+	// SACounts are the count search attributes as last upserted. They live
+	// here, not read back from the run's search attributes: the server
+	// reports current values in the started event, so reading them would
+	// make replays diverge.
+	SACounts [3]int64 `json:"sa_counts"`
 }
 
 // maxShiftPages is how many pages the scan steps back when the fleet
@@ -60,8 +65,7 @@ type regionRun struct {
 	phase    string
 	// sa is true when the run was started with fleetmend's search
 	// attributes, which tells that the cluster has them registered.
-	sa       bool
-	saCounts [3]int64
+	sa bool
 }
 
 // RemediateRegion pages through every instance of a region (or the given
@@ -87,14 +91,9 @@ func RemediateRegion(ctx workflow.Context, in RegionInput) (Report, error) {
 	}
 	r.in.Carry = nil
 	r.st.Runs++
-	sas := workflow.GetTypedSearchAttributes(ctx)
-	_, r.sa = sas.GetKeyword(SARegion())
-	if r.sa {
-		u, _ := sas.GetInt64(SAUnhealthy())
-		m, _ := sas.GetInt64(SARemediated())
-		f, _ := sas.GetInt64(SAFailed())
-		r.saCounts = [3]int64{u, m, f}
-	}
+	// Only the presence of the attribute is used: it was set at start and
+	// never changes, so it reads the same in every replay.
+	_, r.sa = workflow.GetTypedSearchAttributes(ctx).GetKeyword(SARegion())
 	if err := workflow.SetQueryHandler(ctx, QueryProgress, func() (Progress, error) { return r.progress(), nil }); err != nil {
 		return Report{}, fmt.Errorf("register progress query: %w", err)
 	}
@@ -400,7 +399,7 @@ func (r *regionRun) upsertCounts(ctx workflow.Context) {
 	}
 	c := r.st.Counts
 	now := [3]int64{int64(c.Unhealthy()), int64(c.Remediated), int64(c.Failed)}
-	if now == r.saCounts {
+	if now == r.st.SACounts {
 		return
 	}
 	if err := workflow.UpsertTypedSearchAttributes(ctx,
@@ -408,7 +407,7 @@ func (r *regionRun) upsertCounts(ctx workflow.Context) {
 		workflow.GetLogger(ctx).Warn("could not upsert search attributes", "Error", err)
 		return
 	}
-	r.saCounts = now
+	r.st.SACounts = now
 }
 
 func (r *regionRun) progress() Progress {

@@ -165,14 +165,21 @@ func newTemporalServer(cfg settings, sqlCfg *config.SQL) (temporal.Server, error
 				// on start when it differs, so a new port after a restart
 				// is fine.
 				RPCAddress: frontendAddr,
+				// Where Nexus callbacks reach this cluster.
+				HTTPAddress: net.JoinHostPort(cfg.connectIP, strconv.Itoa(cfg.ports.frontendHTTP)),
 			},
 		},
 	}
 	conf.DCRedirectionPolicy.Policy = "noop"
-	// HTTPPort stays 0: the frontend's HTTP API is not needed (the UI
-	// server talks gRPC), and it would be one more port to find.
+	// The frontend's HTTP API is not used by us (the UI server talks
+	// gRPC), but without it the server warns on every start that Nexus is
+	// unavailable, and it is handy for curl. It listens on IP like gRPC.
 	conf.Services = map[string]config.Service{
-		string(primitives.FrontendService): {RPC: config.RPC{GRPCPort: cfg.ports.frontend, BindOnIP: cfg.listenIP}},
+		string(primitives.FrontendService): {RPC: config.RPC{
+			GRPCPort: cfg.ports.frontend,
+			HTTPPort: cfg.ports.frontendHTTP,
+			BindOnIP: cfg.listenIP,
+		}},
 		string(primitives.HistoryService):  {RPC: config.RPC{GRPCPort: cfg.ports.history, BindOnIP: internalIP}},
 		string(primitives.MatchingService): {RPC: config.RPC{GRPCPort: cfg.ports.matching, BindOnIP: internalIP}},
 		string(primitives.WorkerService):   {RPC: config.RPC{GRPCPort: cfg.ports.worker, BindOnIP: internalIP}},
@@ -205,7 +212,7 @@ func newTemporalServer(cfg settings, sqlCfg *config.SQL) (temporal.Server, error
 			primitives.MatchingService: static.SingleLocalHost(internalAddr(cfg.ports.matching)),
 			primitives.WorkerService:   static.SingleLocalHost(internalAddr(cfg.ports.worker)),
 		}),
-		temporal.WithLogger(serverLogger(cfg.Logger)),
+		temporal.WithLogger(serverLogger(cfg.Logger, cfg.serverLogLevel)),
 		temporal.WithAuthorizer(authorization.NewNoopAuthorizer()),
 		temporal.WithClaimMapper(func(*config.Config) authorization.ClaimMapper {
 			return authorization.NewNoopClaimMapper()

@@ -20,7 +20,8 @@
 // never closes it. So an in-memory database's memory is not given back by
 // Stop (each ephemeral Start uses a fresh database name), and a file database
 // stays open until the process exits; a later Start on the same file in the
-// same process simply reuses that connection.
+// same process simply reuses that connection. To keep two servers from ever
+// sharing a file, a running server holds an flock on "<DBFile>.lock".
 package devserver
 
 import (
@@ -38,6 +39,7 @@ import (
 	enums "go.temporal.io/api/enums/v1"
 	"go.temporal.io/server/temporal"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 )
 
 const (
@@ -104,6 +106,7 @@ type Server struct {
 	uiURL            string
 	namespace        string
 	logger           *zap.Logger
+	serverLogLevel   zap.AtomicLevel
 
 	temporal temporal.Server
 	dbLock   *dbLock // nil for an in-memory DB
@@ -119,14 +122,15 @@ type Server struct {
 // actually chosen.
 type settings struct {
 	Options
-	listenIP  string // where the frontend and UI listen
-	connectIP string // where a client on this host connects to them
-	ports     ports
+	listenIP       string // where the frontend and UI listen
+	connectIP      string // where a client on this host connects to them
+	ports          ports
+	serverLogLevel zap.AtomicLevel
 }
 
 type ports struct {
-	frontend, history, matching, worker int
-	ui                                  int // 0 when the UI is disabled
+	frontend, frontendHTTP, history, matching, worker int
+	ui                                                int // 0 when the UI is disabled
 }
 
 // Start starts the server, registers the namespace and search attributes,
@@ -156,6 +160,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		frontendHostPort: net.JoinHostPort(cfg.connectIP, strconv.Itoa(cfg.ports.frontend)),
 		namespace:        cfg.Namespace,
 		logger:           cfg.Logger,
+		serverLogLevel:   cfg.serverLogLevel,
 		temporal:         srv,
 		dbLock:           lock,
 	}
@@ -228,6 +233,10 @@ func (s *Server) Namespace() string { return s.namespace }
 // result. After Stop returns, the same DBFile can be passed to a new Start.
 func (s *Server) Stop() error {
 	s.stopOnce.Do(func() {
+		// See newServerLogLevel. Raising (never lowering) is always valid.
+		if s.serverLogLevel.Level() < zapcore.ErrorLevel {
+			s.serverLogLevel.SetLevel(zapcore.ErrorLevel)
+		}
 		var errs []error
 		if s.ui != nil {
 			// Stop closes the listener; Start then returns. Waiting for it
@@ -282,6 +291,7 @@ func resolveSettings(opts Options) (settings, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
+	cfg.serverLogLevel = newServerLogLevel(cfg.Logger)
 	if cfg.FrontendPort < 0 || cfg.FrontendPort > 65535 {
 		return settings{}, fmt.Errorf("devserver: invalid frontend port %d", cfg.FrontendPort)
 	}

@@ -48,14 +48,15 @@ func testSearchAttributes() map[string]enums.IndexedValueType {
 	}
 }
 
-// testLogger sends only errors to stderr: enough to diagnose a failure
-// without drowning the test output. (zaptest is avoided on purpose: server
-// goroutines may log after a test ends, and t.Log then panics.)
+// testLogger sends warnings and errors to stderr. A healthy run logs none
+// (Stop silences the server's shutdown chatter), so anything printed is worth
+// reading. (zaptest is avoided on purpose: server goroutines may log after a
+// test ends, and t.Log then panics.)
 func testLogger() *zap.Logger {
 	return zap.New(zapcore.NewCore(
 		zapcore.NewConsoleEncoder(zap.NewDevelopmentEncoderConfig()),
 		zapcore.Lock(os.Stderr),
-		zapcore.ErrorLevel,
+		zapcore.WarnLevel,
 	))
 }
 
@@ -137,7 +138,13 @@ func listWorkflowIDs(ctx context.Context, c client.Client, query string) ([]stri
 }
 
 func TestEphemeralServer(t *testing.T) {
-	s := startServer(t, Options{SearchAttributes: testSearchAttributes()})
+	s := startServer(t, Options{
+		SearchAttributes: testSearchAttributes(),
+		// Also proves overrides reach the server (checked below). Default
+		// 1000; not lower, or the SDK's sticky queue names (host:pid:uuid)
+		// and the server's internal task queues hit the limit too.
+		DynamicConfig: map[string]any{"limit.maxIDLength": 200},
+	})
 	require.Equal(t, "default", s.Namespace())
 	require.True(t, strings.HasPrefix(s.FrontendHostPort(), "127.0.0.1:"), s.FrontendHostPort())
 	require.True(t, strings.HasPrefix(s.UIURL(), "http://127.0.0.1:"), s.UIURL())
@@ -162,6 +169,14 @@ func TestEphemeralServer(t *testing.T) {
 		require.NoError(t, converter.GetDefaultDataConverter().FromPayload(
 			desc.GetExecutionConfig().GetUserMetadata().GetSummary(), &summary))
 		require.Equal(t, "a greeting", summary)
+	})
+
+	t.Run("dynamic config override applies", func(t *testing.T) {
+		_, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+			ID:        strings.Repeat("x", 201),
+			TaskQueue: taskQueue,
+		}, greetWorkflow, "too long")
+		require.ErrorContains(t, err, "exceeds maximum allowed length (201/200)")
 	})
 
 	t.Run("search attributes are registered and queryable", func(t *testing.T) {
@@ -394,4 +409,30 @@ func TestStartRejectsBadOptions(t *testing.T) {
 			t.Log(err)
 		})
 	}
+}
+
+func TestMissingSearchAttributes(t *testing.T) {
+	have := &operatorservice.ListSearchAttributesResponse{
+		CustomAttributes: map[string]enums.IndexedValueType{regionAttr: enums.INDEXED_VALUE_TYPE_KEYWORD},
+		SystemAttributes: map[string]enums.IndexedValueType{"WorkflowType": enums.INDEXED_VALUE_TYPE_KEYWORD},
+	}
+	missing, err := missingSearchAttributes(testSearchAttributes(), have)
+	require.NoError(t, err)
+	require.Equal(t, map[string]enums.IndexedValueType{
+		phaseAttr:   enums.INDEXED_VALUE_TYPE_KEYWORD,
+		attemptAttr: enums.INDEXED_VALUE_TYPE_INT,
+	}, missing)
+
+	_, err = missingSearchAttributes(map[string]enums.IndexedValueType{regionAttr: enums.INDEXED_VALUE_TYPE_INT}, have)
+	require.ErrorContains(t, err, "cannot change")
+	_, err = missingSearchAttributes(map[string]enums.IndexedValueType{"WorkflowType": enums.INDEXED_VALUE_TYPE_KEYWORD}, have)
+	require.ErrorContains(t, err, "system attribute")
+	_, err = missingSearchAttributes(map[string]enums.IndexedValueType{"X": enums.INDEXED_VALUE_TYPE_UNSPECIFIED}, have)
+	require.ErrorContains(t, err, "no type")
+}
+
+func TestRefreshInterval(t *testing.T) {
+	require.Equal(t, namespaceCacheRefresh, refreshInterval(nil))
+	require.Equal(t, 5*time.Second, refreshInterval(map[string]any{"system.namespaceCacheRefreshInterval": "5s"}))
+	require.Equal(t, 3*time.Second, refreshInterval(map[string]any{"System.NamespaceCacheRefreshInterval": 3 * time.Second}))
 }

@@ -14,8 +14,9 @@ import (
 // start, shard acquisition, cache refresh) that is noise for a dev server.
 const quietLevel = zapcore.WarnLevel
 
-// serverLogger adapts zl for the Temporal server: filtered to warn+ and named
-// "temporal", and with Fatal turned into a panic.
+// serverLogger adapts zl for the Temporal server: filtered by level (at
+// least warn; see newServerLogLevel), named "temporal", and with Fatal turned
+// into a panic.
 //
 // The panic matters: the server calls Fatal (os.Exit in zap's default) for
 // problems such as a port it cannot bind, and an embedded server must not end
@@ -26,9 +27,8 @@ const quietLevel = zapcore.WarnLevel
 // carries on when it is not enabled, which would leave it running with a nil
 // listener. A logger that enables nothing (zap.NewNop, or nil Options.Logger)
 // is therefore replaced by one that discards output but still panics.
-func serverLogger(zl *zap.Logger) serverlog.Logger {
-	lvl := zapcore.LevelOf(zl.Core())
-	if lvl == zapcore.InvalidLevel || lvl > zapcore.DPanicLevel {
+func serverLogger(zl *zap.Logger, level zap.AtomicLevel) serverlog.Logger {
+	if enablesNothing(zl) {
 		discard := zapcore.NewCore(
 			zapcore.NewConsoleEncoder(zap.NewProductionEncoderConfig()),
 			zapcore.AddSync(io.Discard),
@@ -36,9 +36,28 @@ func serverLogger(zl *zap.Logger) serverlog.Logger {
 		)
 		return serverlog.NewZapLogger(zap.New(discard, zap.WithFatalHook(zapcore.WriteThenPanic)))
 	}
-	return serverlog.NewZapLogger(quiet(zl).
-		WithOptions(zap.WithFatalHook(zapcore.WriteThenPanic)).
+	return serverlog.NewZapLogger(zl.
+		WithOptions(zap.IncreaseLevel(level), zap.WithFatalHook(zapcore.WriteThenPanic)).
 		Named("temporal"))
+}
+
+// newServerLogLevel returns the adjustable level for the server's logs: the
+// stricter of quietLevel and zl's own level (zap.IncreaseLevel refuses, and
+// complains on stderr, when asked to enable a level the core does not).
+// Stop raises it to error: while the services go down one by one, the
+// server's internal workers log a burst of harmless "Failed to poll" and
+// "network dial error" warnings.
+func newServerLogLevel(zl *zap.Logger) zap.AtomicLevel {
+	lvl := quietLevel
+	if own := zapcore.LevelOf(zl.Core()); own != zapcore.InvalidLevel {
+		lvl = max(own, quietLevel)
+	}
+	return zap.NewAtomicLevelAt(lvl)
+}
+
+func enablesNothing(zl *zap.Logger) bool {
+	lvl := zapcore.LevelOf(zl.Core())
+	return lvl == zapcore.InvalidLevel || lvl > zapcore.DPanicLevel
 }
 
 // quiet raises zl to at least quietLevel. zap.IncreaseLevel refuses (and

@@ -50,6 +50,9 @@ func choosePorts(listenIP string, frontendPort, uiPort int) (ports, error) {
 	if p.frontend, err = take(listenIP, frontendPort, "frontend"); err != nil {
 		return ports{}, err
 	}
+	if p.frontendHTTP, err = take(listenIP, 0, "frontend HTTP API"); err != nil {
+		return ports{}, err
+	}
 	if p.history, err = take(internalIP, 0, "history"); err != nil {
 		return ports{}, err
 	}

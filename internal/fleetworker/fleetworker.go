@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"time"
 
+	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
 
 	"github.com/fleetmend/fleetmend/activities"
@@ -82,16 +84,31 @@ func New(c client.Client, cfg Config) (worker.Worker, error) {
 		TaskQueueActivitiesPerSecond:           cfg.TaskQueueActivitiesPerSecond,
 		WorkerStopTimeout:                      cfg.StopTimeout,
 	})
-	Register(w, &activities.Activities{Regions: regions, Intents: activities.ServerIntents{Client: c}})
+	RegisterWorkflows(w)
+	w.RegisterActivity(&activities.Activities{Regions: regions, Intents: activities.ServerIntents{Client: c}})
 	return w, nil
 }
 
-// Register puts fleetmend's workflows and the given activities on a worker
-// or a replayer's registry.
-func Register(r worker.Registry, a *activities.Activities) {
+// RegisterWorkflows puts fleetmend's workflows on a worker or a replayer.
+func RegisterWorkflows(r worker.WorkflowRegistry) {
 	r.RegisterWorkflow(workflows.RemediateRegion)
 	r.RegisterWorkflow(workflows.RemediateBatch)
-	if a != nil {
-		r.RegisterActivity(a)
+}
+
+// ReplayHistory replays one recorded history of a fleetmend workflow. It
+// replays under the recorded workflow ID (the replayer's default is a
+// made-up one), because batch IDs are derived from the run's workflow ID.
+func ReplayHistory(logger log.Logger, h *historypb.History) error {
+	replayer := worker.NewWorkflowReplayer()
+	RegisterWorkflows(replayer)
+	var opts worker.ReplayWorkflowHistoryOptions
+	if evs := h.GetEvents(); len(evs) > 0 {
+		attrs := evs[0].GetWorkflowExecutionStartedEventAttributes()
+		opts.OriginalExecution.ID = attrs.GetWorkflowId()
+		opts.OriginalExecution.RunID = attrs.GetOriginalExecutionRunId()
 	}
+	if opts.OriginalExecution.ID == "" {
+		return fmt.Errorf("history has no WorkflowExecutionStarted event with a workflow ID")
+	}
+	return replayer.ReplayWorkflowHistoryWithOptions(logger, h, opts)
 }

@@ -1,0 +1,89 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/api/temporalproto"
+	"go.temporal.io/sdk/client"
+	"go.uber.org/zap"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/fleetmend/fleetmend/ecssim"
+	"github.com/fleetmend/fleetmend/internal/fleetworker"
+	"github.com/fleetmend/fleetmend/internal/logging"
+	"github.com/fleetmend/fleetmend/workflows"
+)
+
+// updateHistoriesEnv, when set to 1, makes TestReplayRecordedHistories also
+// write the histories it records to workflows/testdata, where the
+// workflows package's replay test keeps replaying them.
+const updateHistoriesEnv = "FLEETMEND_UPDATE_HISTORIES"
+
+// TestReplayRecordedHistories runs a small region (continuing as new after
+// every page, with every kind of problem) on the real server, fetches the
+// histories of its runs and of a batch, and replays them with
+// worker.WorkflowReplayer: a workflow change that breaks determinism fails here.
+func TestReplayRecordedHistories(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	st, err := startStack(ctx, stackOptions{
+		IP: "127.0.0.1", UIPort: -1, Region: e2eRegion, TimeScale: 60, SimSeed: 9, Worker: true, Logger: zap.NewNop(),
+		Fleet: ecssim.FleetSpec{Size: 120, Seed: 8, Missing: 0.15, Silent: 0.1, Stopped: 0.05, InstallFails: 0.02, Outdated: 0.05},
+	})
+	require.NoError(t, err)
+	defer st.Close()
+
+	in := e2eInput()
+	in.PagesPerRun = 1
+	in.BatchSize = 10
+	id := "fleetmend/cn-hangzhou/replay"
+	run, err := st.startRun(ctx, id, in)
+	require.NoError(t, err)
+	firstRunID := run.GetRunID() // Get follows continue-as-new and moves the run ID on
+	var rep workflows.Report
+	require.NoError(t, run.Get(ctx, &rep))
+	require.Equal(t, 3, rep.Runs, "120 instances, one page a run")
+
+	dry := in
+	dry.DryRun = true
+	dryRun, err := st.startRun(ctx, id+"-dry", dry)
+	require.NoError(t, err)
+	require.NoError(t, dryRun.Get(ctx, &workflows.Report{}))
+
+	histories := map[string]*historypb.History{
+		"region-first-run.json": fetchHistory(ctx, t, st.client, id, firstRunID),
+		"region-last-run.json":  fetchHistory(ctx, t, st.client, id, ""),
+		"batch.json":            fetchHistory(ctx, t, st.client, id+"/batch-1", ""),
+		"region-dry-run.json":   fetchHistory(ctx, t, st.client, id+"-dry", ""),
+	}
+	logger := logging.NewTemporal(zap.NewNop())
+	update := os.Getenv(updateHistoriesEnv) == "1"
+	for name, h := range histories {
+		require.NoError(t, fleetworker.ReplayHistory(logger, h), "replay %s", name)
+		if update {
+			b, err := temporalproto.CustomJSONMarshalOptions{Indent: "  "}.Marshal(h)
+			require.NoError(t, err)
+			require.NoError(t, os.WriteFile(filepath.Join("..", "workflows", "testdata", name), b, 0o644))
+		}
+	}
+}
+
+func fetchHistory(ctx context.Context, t *testing.T, c client.Client, workflowID, runID string) *historypb.History {
+	t.Helper()
+	it := c.GetWorkflowHistory(ctx, workflowID, runID, false, 0)
+	h := &historypb.History{}
+	for it.HasNext() {
+		ev, err := it.Next()
+		require.NoError(t, err, "history of %s", workflowID)
+		h.Events = append(h.Events, ev)
+	}
+	require.NotEmpty(t, h.Events, fmt.Sprintf("history of %s/%s", workflowID, runID))
+	return h
+}
