@@ -1,0 +1,316 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/fleetmend/fleetmend/internal/render"
+	"github.com/fleetmend/fleetmend/workflows"
+)
+
+// describeRun says whether a run exists and whether it is still running.
+func describeRun(ctx context.Context, c client.Client, id string) (enumspb.WorkflowExecutionStatus, error) {
+	d, err := c.DescribeWorkflowExecution(ctx, id, "")
+	if err != nil {
+		var nf *serviceerror.NotFound
+		if errors.As(err, &nf) {
+			return 0, usageErr("no run with ID %s", id)
+		}
+		return 0, &exitError{code: exitUsage, err: fmt.Errorf("describe %s: %w", id, err)}
+	}
+	return d.GetWorkflowExecutionInfo().GetStatus(), nil
+}
+
+func statusName(s enumspb.WorkflowExecutionStatus) string {
+	return strings.ToLower(strings.TrimPrefix(s.String(), "WORKFLOW_EXECUTION_STATUS_"))
+}
+
+func (a *app) statusCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "status <run-id>",
+		Short: "Show a run's live progress",
+		Long: `Ask a run for its progress (the "progress" query): instances scanned of the total, unhealthy
+found, batches done and in flight, and the outcome counts so far. Works while the run is going
+and after it has closed (as long as a worker is up to answer).`,
+		Example: `  starter status fleetmend/cn-hangzhou/manual-20261122T101500Z
+  starter status fleetmend/cn-hangzhou/manual-20261122T101500Z --json | jq .counts`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.connect()
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			status, err := describeRun(ctx, c, args[0])
+			if err != nil {
+				return err
+			}
+			v, err := c.QueryWorkflow(ctx, args[0], "", workflows.QueryProgress)
+			if err != nil {
+				return &exitError{code: exitUsage, err: fmt.Errorf("query progress of %s (is a fleetmend worker running?): %w", args[0], err)}
+			}
+			var p workflows.Progress
+			if err := v.Get(&p); err != nil {
+				return &exitError{code: exitUsage, err: fmt.Errorf("decode progress: %w", err)}
+			}
+			if a.jsonOut {
+				return writeJSON(a.out, struct {
+					Status string `json:"status"`
+					workflows.Progress
+				}{statusName(status), p})
+			}
+			fmt.Fprintf(a.out, "%s: %s\n%s\n", args[0], statusName(status), render.ProgressLine(p))
+			return nil
+		},
+	}
+}
+
+func (a *app) reportCommand() *cobra.Command {
+	var csv, wait bool
+	cmd := &cobra.Command{
+		Use:   "report <run-id>",
+		Short: "Print a run's report: counts and one row per touched or skipped instance",
+		Long: `Print the report of a closed run: a table (default), --json or --csv. A cancelled run's report
+is the one it closed with; a run that failed gets the report it had so far (from the "report"
+query). Exit code 1 when the report has failures.`,
+		Example: `  starter report fleetmend/cn-hangzhou/manual-20261122T101500Z
+  starter report fleetmend/cn-hangzhou/manual-20261122T101500Z --csv > report.csv
+  starter report fleetmend/cn-hangzhou/manual-20261122T101500Z --json | jq '.rows[] | select(.outcome=="failed")'`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if csv && a.jsonOut {
+				return usageErr("use --json or --csv, not both")
+			}
+			c, err := a.connect()
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			id := args[0]
+			status, err := describeRun(ctx, c, id)
+			if err != nil {
+				return err
+			}
+			if status == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING && !wait {
+				return usageErr("run %s is still running; see `starter status %s`, or add --wait", id, id)
+			}
+			var rep workflows.Report
+			err = c.GetWorkflow(ctx, id, "").Get(ctx, &rep)
+			format := "table"
+			if csv {
+				format = "csv"
+			}
+			if err == nil {
+				if perr := a.printReport(rep, format); perr != nil {
+					return perr
+				}
+				if rep.Counts.Failed > 0 {
+					return failures()
+				}
+				return nil
+			}
+			if errors.Is(err, context.Canceled) {
+				return &exitError{code: exitUsage, err: err}
+			}
+			// Cancelled: the report is the cancellation's details.
+			var canceled *temporal.CanceledError
+			if errors.As(err, &canceled) && canceled.HasDetails() && canceled.Details(&rep) == nil {
+				if perr := a.printReport(rep, format); perr != nil {
+					return perr
+				}
+				return failures()
+			}
+			// Failed or terminated: the report so far, from the query.
+			v, qerr := c.QueryWorkflow(ctx, id, "", workflows.QueryReport)
+			if qerr == nil && v.Get(&rep) == nil {
+				fmt.Fprintf(a.errOut, "run %s did not complete (%v); report so far:\n", id, err)
+				if perr := a.printReport(rep, format); perr != nil {
+					return perr
+				}
+				return failures()
+			}
+			return &exitError{code: exitFailures, err: fmt.Errorf("run %s did not complete: %w", id, err)}
+		},
+	}
+	cmd.Flags().BoolVar(&csv, "csv", false, "print the rows as CSV")
+	cmd.Flags().BoolVar(&wait, "wait", false, "if the run is still going, wait for it")
+	return cmd
+}
+
+func (a *app) cancelCommand() *cobra.Command {
+	var wait bool
+	var reason string
+	cmd := &cobra.Command{
+		Use:   "cancel <run-id>",
+		Short: "Stop a run cleanly",
+		Long: `Request cancellation of a run. It stops scanning and starts no new batch; batches already
+running finish, so a reboot that was sent is always verified and no instance is left
+half-rebooted. With --wait (the default) it waits for the run to close and prints its report.`,
+		Example: `  starter cancel fleetmend/cn-hangzhou/manual-20261122T101500Z
+  starter cancel fleetmend/cn-hangzhou/manual-20261122T101500Z --wait=false`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.connect()
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			id := args[0]
+			status, err := describeRun(ctx, c, id)
+			if err != nil {
+				return err
+			}
+			if status != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+				return usageErr("run %s is not running (%s)", id, statusName(status))
+			}
+			if err := c.CancelWorkflow(ctx, id, ""); err != nil {
+				return &exitError{code: exitUsage, err: fmt.Errorf("cancel %s: %w", id, err)}
+			}
+			if reason != "" {
+				fmt.Fprintf(a.errOut, "cancel requested for %s: %s\n", id, reason)
+			}
+			if !wait {
+				if !a.jsonOut {
+					fmt.Fprintf(a.out, "cancel requested for %s; running batches will finish\n", id)
+				}
+				return nil
+			}
+			if !a.jsonOut {
+				fmt.Fprintf(a.out, "cancel requested for %s; waiting for its running batches to finish ...\n", id)
+			}
+			var rep workflows.Report
+			return a.finish(rep, c.GetWorkflow(ctx, id, "").Get(ctx, &rep))
+		},
+	}
+	cmd.Flags().BoolVar(&wait, "wait", true, "wait until the run has closed and print its report")
+	cmd.Flags().StringVar(&reason, "reason", "", "a note printed with the request")
+	return cmd
+}
+
+// auditRow is one batch that touched the instance.
+type auditRow struct {
+	Run        string    `json:"run"`
+	Batch      string    `json:"batch"`
+	Started    time.Time `json:"started"`
+	Closed     time.Time `json:"closed,omitzero"`
+	Status     string    `json:"status"`
+	Outcome    string    `json:"outcome,omitempty"`
+	Reason     string    `json:"reason,omitempty"`
+	Action     string    `json:"action,omitempty"`
+	Detail     string    `json:"detail,omitempty"`
+	InstanceID string    `json:"instance_id"`
+}
+
+func (a *app) auditCommand() *cobra.Command {
+	var instance string
+	var limit int
+	cmd := &cobra.Command{
+		Use:   "audit --instance <id>",
+		Short: "Which runs and batches touched an instance, when, what was done, and the outcome",
+		Long: `Find every batch workflow that acted on an instance, through Temporal visibility (the
+FleetmendInstanceIds search attribute on each batch) and each batch's result in its history:
+when it ran, what was done (installed, rebooted, verified) and the outcome. Newest first.`,
+		Example: `  starter audit --instance i-bp1aaaaaaaaaaaaaaaaa
+  starter audit --instance i-bp1aaaaaaaaaaaaaaaaa --json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := workflows.ValidateInstanceIDs("--instance", []string{instance}); err != nil {
+				return usageErr("%v", err)
+			}
+			if limit < 1 || limit > 1000 {
+				return usageErr("--limit is %d, allowed range is 1..1000", limit)
+			}
+			c, err := a.connect()
+			if err != nil {
+				return err
+			}
+			rows, err := a.audit(cmd.Context(), c, instance, limit)
+			if err != nil {
+				return err
+			}
+			if a.jsonOut {
+				return writeJSON(a.out, rows)
+			}
+			if len(rows) == 0 {
+				fmt.Fprintf(a.out, "no fleetmend batch has touched %s\n", instance)
+				return nil
+			}
+			tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "STARTED\tRUN\tBATCH\tSTATUS\tOUTCOME\tREASON\tACTION\tDETAIL")
+			for _, r := range rows {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Started.UTC().Format(time.RFC3339), r.Run, r.Batch, r.Status,
+					dash(r.Outcome), dash(r.Reason), dash(r.Action), dash(r.Detail))
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().StringVar(&instance, "instance", "", "instance ID (required)")
+	cmd.Flags().IntVar(&limit, "limit", 100, "at most this many batches, newest first, 1..1000")
+	return cmd
+}
+
+func (a *app) audit(ctx context.Context, c client.Client, instance string, limit int) ([]auditRow, error) {
+	q := fmt.Sprintf("WorkflowType = 'RemediateBatch' AND %s = '%s' ORDER BY StartTime DESC", workflows.SAInstanceIDsName, instance)
+	var rows []auditRow
+	var token []byte
+	for len(rows) < limit {
+		resp, err := c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: q, PageSize: int32(min(limit, 100)), NextPageToken: token})
+		if err != nil && strings.Contains(err.Error(), "ORDER BY") {
+			// Some visibility stores cannot sort; the order is then theirs.
+			q = strings.TrimSuffix(q, " ORDER BY StartTime DESC")
+			continue
+		}
+		if err != nil {
+			return nil, &exitError{code: exitUsage, err: fmt.Errorf("search batches that touched %s: %w", instance, err)}
+		}
+		for _, e := range resp.GetExecutions() {
+			if len(rows) >= limit {
+				break
+			}
+			row := auditRow{
+				InstanceID: instance,
+				Batch:      e.GetExecution().GetWorkflowId(),
+				Run:        e.GetParentExecution().GetWorkflowId(),
+				Started:    e.GetStartTime().AsTime(),
+				Status:     statusName(e.GetStatus()),
+			}
+			if e.GetCloseTime() != nil {
+				row.Closed = e.GetCloseTime().AsTime()
+			}
+			if e.GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED {
+				var res workflows.BatchResult
+				if err := c.GetWorkflow(ctx, row.Batch, e.GetExecution().GetRunId()).Get(ctx, &res); err == nil {
+					for _, r := range res.Rows {
+						if r.InstanceID == instance {
+							row.Outcome, row.Reason, row.Action, row.Detail = r.Outcome, r.Reason, r.Action, r.Detail
+						}
+					}
+				}
+			}
+			rows = append(rows, row)
+		}
+		token = resp.GetNextPageToken()
+		if len(token) == 0 {
+			break
+		}
+	}
+	return rows, nil
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

@@ -1,0 +1,257 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/fleetmend/fleetmend/internal/render"
+	"github.com/fleetmend/fleetmend/workflows"
+)
+
+func (a *app) runCommand() *cobra.Command {
+	var f runFlags
+	var dryRun, wait bool
+	var id string
+	var interval time.Duration
+	cmd := &cobra.Command{
+		Use:   "run",
+		Short: "Start a remediation run (or a dry run) on a region now",
+		Long: `Start a RemediateRegion run on fleetmend's worker. Without --wait it prints the run's ID and
+returns; with --wait it shows live progress (a bar on a terminal, plain lines otherwise) and
+ends with the report.
+
+A second run on a region that already has one running is refused (dry runs are always allowed:
+they change nothing). --dry-run scans and plans the batches and calls no mutating API; the plan
+is the run's result, in the report and in the Web UI.`,
+		Example: `  starter run --region cn-hangzhou --wait
+  starter run --region cn-hangzhou --dry-run --wait --json > plan.json
+  starter run --region cn-hangzhou --instance-ids-file incident-4711.txt --reboot-policy always --wait
+  starter run --region cn-hangzhou --os-type Windows --zone cn-hangzhou-h --concurrent-batches 10`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if f.region == "" {
+				return usageErr("--region is required (an ECS region ID such as cn-hangzhou)")
+			}
+			if interval < 100*time.Millisecond || interval > time.Minute {
+				return usageErr("--progress-interval is %s, allowed range is 100ms..1m", interval)
+			}
+			in, err := f.input(workflows.KindManual, a.username(), dryRun)
+			if err != nil {
+				return err
+			}
+			c, err := a.connect()
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			if id == "" {
+				id = runWorkflowID(in, a.now())
+			}
+			if !dryRun {
+				if err := a.refuseIfRunning(ctx, c, in.Region, ""); err != nil {
+					return err
+				}
+			}
+			run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+				ID:                    id,
+				TaskQueue:             a.taskQueue,
+				TypedSearchAttributes: workflows.RunSearchAttributes(in.Region, in.Kind, in.DryRun),
+				StaticSummary:         runSummary(in),
+				StaticDetails:         runDetails(in),
+				// A second start with the same ID is an error, never a silent join.
+				WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+			}, workflows.RemediateRegion, in)
+			if err != nil {
+				var already *serviceerror.WorkflowExecutionAlreadyStarted
+				if errors.As(err, &already) {
+					return usageErr("a run with ID %s is already running", id)
+				}
+				return &exitError{code: exitUsage, err: fmt.Errorf("start run: %w", err)}
+			}
+			if !dryRun {
+				// Two starts can pass the check at the same moment; the later
+				// one steps back, so at most one run acts on the region.
+				if err := a.refuseIfRunning(ctx, c, in.Region, id); err != nil {
+					_ = c.TerminateWorkflow(context.WithoutCancel(ctx), id, run.GetRunID(), "refused: another run is active on "+in.Region)
+					return err
+				}
+			}
+			if !wait {
+				if a.jsonOut {
+					return writeJSON(a.out, map[string]string{"workflow_id": id, "run_id": run.GetRunID()})
+				}
+				fmt.Fprintf(a.out, "started %s (run %s)\nfollow it with: starter status %s   report: starter report %s\n", id, run.GetRunID(), id, id)
+				return nil
+			}
+			if !a.jsonOut {
+				fmt.Fprintf(a.out, "started %s\n", id)
+			}
+			return a.follow(ctx, c, id, interval)
+		},
+	}
+	f.register(cmd.Flags(), true)
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "scan and plan only: no install, no reboot")
+	cmd.Flags().BoolVar(&wait, "wait", false, "show progress until the run ends, then print the report")
+	cmd.Flags().StringVar(&id, "id", "", "workflow ID (default fleetmend/<region>/manual-<UTC time>, or dryrun-<time>)")
+	cmd.Flags().DurationVar(&interval, "progress-interval", 2*time.Second, "with --wait: how often to ask for progress, 100ms..1m")
+	return cmd
+}
+
+func runWorkflowID(in workflows.RegionInput, now time.Time) string {
+	kind := "manual"
+	if in.DryRun {
+		kind = "dryrun"
+	}
+	return fmt.Sprintf("fleetmend/%s/%s-%s", in.Region, kind, now.UTC().Format("20060102T150405Z"))
+}
+
+func runSummary(in workflows.RegionInput) string {
+	what := "run"
+	if in.DryRun {
+		what = "dry run"
+	}
+	scope := ""
+	if len(in.InstanceIDs) > 0 {
+		scope = fmt.Sprintf(", %d given instances", len(in.InstanceIDs))
+	}
+	by := ""
+	if in.StartedBy != "" {
+		by = " by " + in.StartedBy
+	}
+	return fmt.Sprintf("fleetmend %s %s of %s%s%s", in.Kind, what, in.Region, scope, by)
+}
+
+func runDetails(in workflows.RegionInput) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "**region** %s  \n**kind** %s  \n**dry run** %v  \n", in.Region, in.Kind, in.DryRun)
+	if in.StartedBy != "" {
+		fmt.Fprintf(&b, "**started by** %s  \n", in.StartedBy)
+	}
+	fmt.Fprintf(&b, "**reboot policy** %s (grace %s), verify within %s  \n**batches** %d instances, %d in flight",
+		in.RebootPolicy, in.RebootGrace, in.VerifyDeadline, in.BatchSize, in.ConcurrentBatches)
+	return b.String()
+}
+
+// refuseIfRunning fails when a non-dry run other than self is running on
+// region. With self set (just started), only a run that started earlier
+// (or at the same time with a smaller ID) counts, so exactly one of two
+// simultaneous starts survives.
+func (a *app) refuseIfRunning(ctx context.Context, c client.Client, region, self string) error {
+	q := fmt.Sprintf("WorkflowType = 'RemediateRegion' AND ExecutionStatus = 'Running' AND %s = '%s' AND %s = false",
+		workflows.SARegionName, region, workflows.SADryRunName)
+	resp, err := c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: q, PageSize: 20})
+	if err != nil {
+		return &exitError{code: exitUsage, err: fmt.Errorf("check for runs already active on %s (are fleetmend's search attributes registered? see README): %w", region, err)}
+	}
+	var selfStart time.Time
+	for _, e := range resp.GetExecutions() {
+		if e.GetExecution().GetWorkflowId() == self {
+			selfStart = e.GetStartTime().AsTime()
+		}
+	}
+	for _, e := range resp.GetExecutions() {
+		other := e.GetExecution().GetWorkflowId()
+		if other == self {
+			continue
+		}
+		start := e.GetStartTime().AsTime()
+		if self != "" && !selfStart.IsZero() && (start.After(selfStart) || (start.Equal(selfStart) && other > self)) {
+			continue // we were first; the other one steps back
+		}
+		return usageErr("refused: run %s is already active on %s (started %s); follow it with `starter status %s` or stop it with `starter cancel %s`",
+			other, region, start.UTC().Format(time.RFC3339), other, other)
+	}
+	return nil
+}
+
+// follow shows progress until the run closes, then prints its report and
+// returns the exit code the report deserves.
+func (a *app) follow(ctx context.Context, c client.Client, id string, interval time.Duration) error {
+	done := make(chan error, 1)
+	run := c.GetWorkflow(ctx, id, "")
+	var rep workflows.Report
+	go func() { done <- run.Get(ctx, &rep) }()
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	tty := a.isTerminal() && !a.jsonOut
+	last := ""
+	for {
+		select {
+		case err := <-done:
+			if tty && last != "" {
+				fmt.Fprintln(a.out)
+			}
+			return a.finish(rep, err)
+		case <-tick.C:
+			if a.jsonOut {
+				continue
+			}
+			v, err := c.QueryWorkflow(ctx, id, "", workflows.QueryProgress)
+			if err != nil {
+				continue // between two runs of a continue-as-new, or the worker is busy
+			}
+			var p workflows.Progress
+			if v.Get(&p) != nil {
+				continue
+			}
+			if tty {
+				last = render.ProgressBar(p, 30)
+				fmt.Fprint(a.out, "\r"+last)
+			} else if line := render.ProgressLine(p); line != last {
+				fmt.Fprintln(a.out, line)
+				last = line
+			}
+		case <-ctx.Done():
+			return &exitError{code: exitUsage, err: fmt.Errorf("stopped following %s (the run goes on): %w", id, ctx.Err())}
+		}
+	}
+}
+
+// finish prints a closed run's report (or why there is none) and turns it
+// into an exit code.
+func (a *app) finish(rep workflows.Report, err error) error {
+	if err != nil {
+		var canceled *temporal.CanceledError
+		if errors.As(err, &canceled) && canceled.HasDetails() && canceled.Details(&rep) == nil {
+			if perr := a.printReport(rep, "table"); perr != nil {
+				return perr
+			}
+			return failures()
+		}
+		return &exitError{code: exitFailures, err: fmt.Errorf("run did not complete: %w", err)}
+	}
+	if perr := a.printReport(rep, "table"); perr != nil {
+		return perr
+	}
+	if rep.Counts.Failed > 0 {
+		return failures()
+	}
+	return nil
+}
+
+func (a *app) printReport(rep workflows.Report, format string) error {
+	switch {
+	case a.jsonOut || format == "json":
+		return writeJSON(a.out, rep)
+	case format == "csv":
+		return render.ReportCSV(a.out, rep)
+	}
+	return render.Report(a.out, rep)
+}
+
+func writeJSON(w interface{ Write([]byte) (int, error) }, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
