@@ -1,16 +1,20 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.uber.org/zap"
 
 	"github.com/fleetmend/fleetmend/ecs"
@@ -254,4 +258,57 @@ type prefixWriter struct {
 func (w *prefixWriter) Write(b []byte) (int, error) {
 	w.t.Log(w.prefix + string(b))
 	return len(b), nil
+}
+
+// TestWorkerStopsGracefullyOnSIGTERM starts the worker binary and sends it
+// SIGTERM, as a container runtime would: it must exit 0, having logged its stop.
+func TestWorkerStopsGracefullyOnSIGTERM(t *testing.T) {
+	bin := buildWorker(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	st, err := startStack(ctx, stackOptions{IP: "127.0.0.1", UIPort: -1, Region: e2eRegion, TimeScale: 60, Logger: zap.NewNop()})
+	require.NoError(t, err)
+	defer st.Close()
+	var logs syncBuffer
+	cmd := exec.Command(bin, "--temporal-address", st.server.FrontendHostPort(), "--temporal-namespace", st.server.Namespace(),
+		"--ecs-endpoint", st.simSrv.Endpoint(), "--ecs-scheme", "HTTP", "--stop-timeout", "5s")
+	cmd.Env = append(os.Environ(), "TEMPORAL_CONFIG_FILE="+filepath.Join(t.TempDir(), "none.toml"))
+	cmd.Stderr = &logs
+	require.NoError(t, cmd.Start())
+	require.Eventually(t, func() bool { return strings.Contains(logs.String(), "fleetmend worker starting") }, 30*time.Second, 20*time.Millisecond)
+	// The worker is polling once the server lists it as a poller.
+	require.Eventually(t, func() bool {
+		resp, err := st.client.DescribeTaskQueue(ctx, "fleetmend", enumspb.TASK_QUEUE_TYPE_WORKFLOW)
+		return err == nil && len(resp.GetPollers()) > 0
+	}, 30*time.Second, 50*time.Millisecond)
+	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		require.NoError(t, err, "exit status after SIGTERM; logs:\n%s", logs.String())
+	case <-time.After(20 * time.Second):
+		_ = cmd.Process.Kill()
+		t.Fatalf("worker did not stop within 20s of SIGTERM; logs:\n%s", logs.String())
+	}
+	require.Contains(t, logs.String(), "fleetmend worker stopped")
+}
+
+// syncBuffer is a bytes.Buffer safe to write from a process pipe and read
+// from the test.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
