@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
+	workflowpb "go.temporal.io/api/workflow/v1"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
@@ -150,17 +151,32 @@ func runDetails(in workflows.RegionInput) string {
 func (a *app) refuseIfRunning(ctx context.Context, c client.Client, region, self string) error {
 	q := fmt.Sprintf("WorkflowType = 'RemediateRegion' AND ExecutionStatus = 'Running' AND %s = '%s' AND %s = false",
 		workflows.SARegionName, region, workflows.SADryRunName)
-	resp, err := c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: q, PageSize: 20})
-	if err != nil {
-		return &exitError{code: exitUsage, err: fmt.Errorf("check for runs already active on %s (are fleetmend's search attributes registered? see README): %w", region, err)}
-	}
+	var execs []*workflowpb.WorkflowExecutionInfo
 	var selfStart time.Time
-	for _, e := range resp.GetExecutions() {
-		if e.GetExecution().GetWorkflowId() == self {
-			selfStart = e.GetStartTime().AsTime()
+	// Visibility lags a little behind starts. After our own start, list
+	// until our run shows up: the listing is then at least as fresh as our
+	// start, so of two simultaneous starts the later one sees the earlier.
+	for attempt := 0; ; attempt++ {
+		resp, err := c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: q, PageSize: 100})
+		if err != nil {
+			return &exitError{code: exitUsage, err: fmt.Errorf("check for runs already active on %s (are fleetmend's search attributes registered? see README): %w", region, err)}
+		}
+		execs = resp.GetExecutions()
+		for _, e := range execs {
+			if e.GetExecution().GetWorkflowId() == self {
+				selfStart = e.GetStartTime().AsTime()
+			}
+		}
+		if self == "" || !selfStart.IsZero() || attempt >= 50 {
+			break
+		}
+		select {
+		case <-time.After(100 * time.Millisecond):
+		case <-ctx.Done():
+			return &exitError{code: exitUsage, err: ctx.Err()}
 		}
 	}
-	for _, e := range resp.GetExecutions() {
+	for _, e := range execs {
 		other := e.GetExecution().GetWorkflowId()
 		if other == self {
 			continue

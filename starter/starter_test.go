@@ -1,0 +1,363 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
+
+	"github.com/fleetmend/fleetmend/ecs"
+	"github.com/fleetmend/fleetmend/ecssim"
+	"github.com/fleetmend/fleetmend/internal/stack"
+	"github.com/fleetmend/fleetmend/workflows"
+)
+
+// cli runs the starter in-process against one stack.
+type cli struct {
+	t     *testing.T
+	st    *stack.Stack
+	clock time.Time
+}
+
+type result struct {
+	code     int
+	out, err string
+}
+
+func (c *cli) run(args ...string) result {
+	c.t.Helper()
+	var out, errOut bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	full := append([]string{"--temporal-address", c.st.Server.FrontendHostPort(), "--temporal-namespace", c.st.Server.Namespace()}, args...)
+	code := execute(ctx, full, &out, &errOut)
+	return result{code: code, out: out.String(), err: errOut.String()}
+}
+
+// fast are run settings sized for the simulator's 60x clock.
+var fast = []string{"--reboot-grace", "1s", "--verify-deadline", "10s", "--verify-poll-interval", "250ms", "--progress-interval", "200ms"}
+
+func fleet(region string, size int, seed int64) ecssim.FleetSpec {
+	return ecssim.FleetSpec{Region: region, Size: size, Seed: seed, Missing: 0.15, Silent: 0.05, Stopped: 0.05, InstallFails: 0.02}
+}
+
+// TestStarterAgainstRealTemporal drives every command of the CLI against
+// devstack's stack: a real Temporal server, the worker, the simulator. Each
+// scenario has its own simulated region so they do not see each other's
+// repairs.
+func TestStarterAgainstRealTemporal(t *testing.T) {
+	t.Setenv("TEMPORAL_CONFIG_FILE", filepath.Join(t.TempDir(), "none.toml"))
+	t.Setenv("TEMPORAL_ADDRESS", "")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	st, err := stack.Start(ctx, stack.Options{
+		IP: "127.0.0.1", UIPort: -1, TimeScale: 60, SimSeed: 3, Worker: true, Logger: zap.NewNop(),
+		Region: "cn-hangzhou", Fleet: fleet("cn-hangzhou", 200, 1),
+		MoreFleets: []ecssim.FleetSpec{
+			fleet("cn-beijing", 400, 2), fleet("cn-shanghai", 200, 3), fleet("cn-shenzhen", 80, 4),
+		},
+	})
+	require.NoError(t, err)
+	defer st.Close()
+	c := &cli{t: t, st: st}
+
+	t.Run("usage errors exit 2 and name the flag", func(t *testing.T) {
+		r := c.run("run")
+		require.Equal(t, exitUsage, r.code)
+		require.Contains(t, r.err, "--region is required")
+		r = c.run("run", "--region", "cn-hangzhou", "--batch-size", "21")
+		require.Equal(t, exitUsage, r.code)
+		require.Contains(t, r.err, "--batch-size: batch_size is 21, allowed range is 1..20")
+		r = c.run("run", "--region", "cn-hangzhou", "--reboot-policy", "sometimes")
+		require.Contains(t, r.err, "--reboot-policy: reboot_policy is \"sometimes\", allowed values are if-needed, always, never")
+		r = c.run("run", "--region", "cn-hangzhou", "--no-such-flag")
+		require.Equal(t, exitUsage, r.code)
+		r = c.run("audit", "--instance", "web-01")
+		require.Equal(t, exitUsage, r.code)
+		require.Contains(t, r.err, "is not an ECS instance ID")
+		r = c.run("schedule", "create", "--region", "cn-hangzhou")
+		require.Equal(t, exitUsage, r.code)
+		require.Contains(t, r.err, "give exactly one of --cron or --every")
+		var out, errOut bytes.Buffer
+		code := execute(context.Background(), []string{"--temporal-address", "127.0.0.1:1", "status", "x"}, &out, &errOut)
+		require.Equal(t, exitUsage, code, "a connection error is exit 2: %s", errOut.String())
+	})
+
+	var remediatedRun string
+	t.Run("run --wait prints the report; failures exit 1; report --json matches the truth", func(t *testing.T) {
+		r := c.run(append([]string{"run", "--region", "cn-hangzhou", "--wait", "--concurrent-batches", "8"}, fast...)...)
+		require.Equal(t, exitFailures, r.code, "the fleet has install-always-fails instances: %s %s", r.out, r.err)
+		require.Contains(t, r.out, "started fleetmend/cn-hangzhou/manual-")
+		require.Contains(t, r.out, "outcome: ")
+		require.Contains(t, r.out, "INSTANCE")
+		remediatedRun = strings.TrimSpace(strings.TrimPrefix(strings.Split(r.out, "\n")[0], "started "))
+
+		r = c.run("report", remediatedRun, "--json")
+		require.Equal(t, exitFailures, r.code)
+		var rep workflows.Report
+		require.NoError(t, json.Unmarshal([]byte(r.out), &rep))
+		require.Equal(t, remediatedRun, rep.RunID)
+		want := map[string]int{}
+		for _, in := range st.Sim.Truth().Instances {
+			if in.Region != "cn-hangzhou" {
+				continue
+			}
+			switch in.InitialProblem {
+			case "missing", "silent":
+				require.True(t, in.AgentHealthy, "%s", in.ID)
+				want[workflows.OutcomeRemediated]++
+			case "install-fails":
+				want[workflows.ReasonNoHeartbeat]++
+			case "stopped":
+				want[workflows.OutcomeNotRunning]++
+			}
+			require.LessOrEqual(t, in.Reboots, 1)
+			require.Zero(t, in.RebootsWhileHealthy)
+		}
+		require.Equal(t, want[workflows.OutcomeRemediated], rep.Counts.Remediated)
+		require.Equal(t, want[workflows.ReasonNoHeartbeat], rep.Counts.NoHeartbeat)
+		require.Equal(t, want[workflows.ReasonNoHeartbeat], rep.Counts.Failed)
+		require.Equal(t, want[workflows.OutcomeNotRunning], rep.Counts.NotRunning)
+		for _, row := range rep.Rows {
+			tr, ok := st.Sim.Instance(row.InstanceID)
+			require.True(t, ok)
+			switch row.Outcome {
+			case workflows.OutcomeRemediated:
+				require.True(t, tr.AgentHealthy)
+			case workflows.OutcomeFailed:
+				require.True(t, tr.InstallAlwaysFails)
+			case workflows.OutcomeNotRunning:
+				require.Equal(t, "Stopped", tr.State)
+			}
+		}
+		r = c.run("report", remediatedRun, "--csv")
+		require.Equal(t, exitFailures, r.code)
+		require.Equal(t, len(rep.Rows)+1, strings.Count(r.out, "\n"), "a header and one line per row")
+
+		// audit finds the batch and outcome of a remediated instance.
+		var target workflows.Row
+		for _, row := range rep.Rows {
+			if row.Outcome == workflows.OutcomeRemediated {
+				target = row
+				break
+			}
+		}
+		r = c.run("audit", "--instance", target.InstanceID, "--json")
+		require.Equal(t, exitOK, r.code, r.err)
+		var rows []auditRow
+		require.NoError(t, json.Unmarshal([]byte(r.out), &rows))
+		require.Len(t, rows, 1)
+		require.Equal(t, fmt.Sprintf("%s/batch-%d", remediatedRun, target.Batch), rows[0].Batch)
+		require.Equal(t, remediatedRun, rows[0].Run)
+		require.Equal(t, workflows.OutcomeRemediated, rows[0].Outcome)
+		require.Contains(t, rows[0].Action, "rebooted")
+		require.Equal(t, "completed", rows[0].Status)
+		r = c.run("audit", "--instance", target.InstanceID)
+		require.Contains(t, r.out, remediatedRun)
+		r = c.run("audit", "--instance", "i-neverseen0000000000")
+		require.Contains(t, r.out, "no fleetmend batch has touched")
+	})
+
+	t.Run("dry run makes no mutating call and plans batches of at most 20", func(t *testing.T) {
+		before := st.Sim.Truth().Actions
+		r := c.run(append([]string{"run", "--region", "cn-shanghai", "--dry-run", "--wait", "--json"}, fast...)...)
+		require.Equal(t, exitOK, r.code, r.err)
+		var rep workflows.Report
+		require.NoError(t, json.Unmarshal([]byte(r.out), &rep))
+		require.True(t, rep.DryRun)
+		after := st.Sim.Truth().Actions
+		for _, a := range []string{ecs.ActionInstallCloudAssistant, ecs.ActionRebootInstances, ecs.ActionRebootInstance} {
+			require.Equal(t, before[a].Calls, after[a].Calls, "%s called during a dry run", a)
+		}
+		require.NotEmpty(t, rep.Plan)
+		planned := 0
+		for _, b := range rep.Plan {
+			require.LessOrEqual(t, len(b.InstanceIDs), 20)
+			planned += len(b.InstanceIDs)
+		}
+		require.Equal(t, rep.Counts.AgentMissing+rep.Counts.AgentSilent, planned)
+		for _, in := range st.Sim.Truth().Instances {
+			if in.Region == "cn-shanghai" {
+				require.Zero(t, in.Installs+in.Reboots, in.ID)
+			}
+		}
+	})
+
+	t.Run("second run refused, status during a run, cancel leaves nothing half-rebooted", func(t *testing.T) {
+		args := append([]string{"run", "--region", "cn-beijing", "--concurrent-batches", "1", "--json"}, fast...)
+		r := c.run(args...)
+		require.Equal(t, exitOK, r.code, r.err)
+		var started map[string]string
+		require.NoError(t, json.Unmarshal([]byte(r.out), &started))
+		id := started["workflow_id"]
+
+		r = c.run(append([]string{"run", "--region", "cn-beijing"}, fast...)...)
+		require.Equal(t, exitUsage, r.code)
+		require.Contains(t, r.err, "refused: run "+id+" is already active on cn-beijing")
+		r = c.run("run", "--region", "cn-beijing", "--dry-run")
+		require.Equal(t, exitOK, r.code, "dry runs change nothing and are allowed: %s", r.err)
+
+		var p struct {
+			Status string `json:"status"`
+			workflows.Progress
+		}
+		require.Eventually(t, func() bool {
+			r := c.run("status", id, "--json")
+			if r.code != exitOK || json.Unmarshal([]byte(r.out), &p) != nil {
+				return false
+			}
+			return p.BatchesInFlight > 0
+		}, time.Minute, 100*time.Millisecond)
+		require.Equal(t, "running", p.Status)
+		require.Equal(t, 400, p.Total)
+		require.Contains(t, c.run("status", id).out, "scanned ")
+
+		r = c.run("cancel", id, "--json")
+		require.Equal(t, exitFailures, r.code, "a cancelled run is not all good: %s", r.err)
+		var rep workflows.Report
+		require.NoError(t, json.Unmarshal([]byte(r.out), &rep))
+		require.True(t, rep.Cancelled)
+		require.Positive(t, rep.Counts.NotAttempted, "later batches never started")
+		for _, in := range st.Sim.Truth().Instances {
+			if in.Region != "cn-beijing" || in.Reboots == 0 {
+				continue
+			}
+			require.Equal(t, "Running", in.State, "%s was left mid-reboot", in.ID)
+			require.Equal(t, 1, in.Reboots)
+		}
+		rebooted := 0
+		for _, row := range rep.Rows {
+			if strings.Contains(row.Action, "rebooted") {
+				rebooted++
+				require.NotEmpty(t, row.Outcome)
+				require.NotEqual(t, workflows.OutcomeNotAttempted, row.Outcome)
+			}
+		}
+		require.Positive(t, rebooted, "the batch in flight finished its reboots and verify")
+		r = c.run("report", id)
+		require.Equal(t, exitFailures, r.code)
+		require.Contains(t, r.out, "CANCELLED")
+		r = c.run("cancel", id)
+		require.Equal(t, exitUsage, r.code)
+		require.Contains(t, r.err, "is not running (canceled)")
+	})
+
+	t.Run("of two simultaneous runs on a region exactly one survives", func(t *testing.T) {
+		results := make(chan result, 2)
+		for i := range 2 {
+			go func() {
+				results <- c.run(append([]string{"run", "--region", "cn-beijing", "--json", "--id", fmt.Sprintf("fleetmend/cn-beijing/race-%d", i)}, fast...)...)
+			}()
+		}
+		codes := map[int]int{}
+		var survivor string
+		for range 2 {
+			r := <-results
+			codes[r.code]++
+			if r.code == exitOK {
+				var started map[string]string
+				require.NoError(t, json.Unmarshal([]byte(r.out), &started))
+				survivor = started["workflow_id"]
+			} else {
+				require.Contains(t, r.err, "refused: run fleetmend/cn-beijing/race-")
+			}
+		}
+		require.Equal(t, map[int]int{exitOK: 1, exitUsage: 1}, codes)
+		r := c.run("cancel", survivor, "--json")
+		require.Contains(t, []int{exitOK, exitFailures}, r.code, r.err)
+	})
+
+	t.Run("schedules", func(t *testing.T) {
+		r := c.run(append([]string{"schedule", "create", "--region", "cn-shenzhen", "--every", "1h"}, fast[:6]...)...)
+		require.Equal(t, exitOK, r.code, r.err)
+		require.Contains(t, r.out, "schedule fleetmend-cn-shenzhen created")
+		r = c.run(append([]string{"schedule", "create", "--region", "cn-shenzhen", "--cron", "30 2 * * *", "--time-zone", "Asia/Shanghai", "--jitter", "5m"}, fast[:6]...)...)
+		require.Equal(t, exitOK, r.code, r.err)
+		require.Contains(t, r.out, "updated (it existed)")
+
+		r = c.run("schedule", "list", "--json")
+		require.Equal(t, exitOK, r.code, r.err)
+		var list []scheduleView
+		require.NoError(t, json.Unmarshal([]byte(r.out), &list))
+		n := 0
+		for _, s := range list {
+			if s.ID == "fleetmend-cn-shenzhen" {
+				n++
+			}
+		}
+		require.Equal(t, 1, n, "create twice leaves one schedule")
+
+		var v scheduleView
+		r = c.run("schedule", "describe", "--region", "cn-shenzhen", "--json")
+		require.Equal(t, exitOK, r.code, r.err)
+		require.NoError(t, json.Unmarshal([]byte(r.out), &v))
+		require.Empty(t, v.Every, "the second create replaced the interval")
+		require.Len(t, v.Cron, 1)
+		require.Contains(t, v.Cron[0], "minute=30 hour=2")
+		require.Equal(t, "Asia/Shanghai", v.TimeZone)
+		require.Equal(t, "5m0s", v.Jitter)
+		require.Equal(t, "skip", v.Overlap)
+
+		r = c.run("schedule", "pause", "--region", "cn-shenzhen", "--note", "INC-4711 change freeze")
+		require.Equal(t, exitOK, r.code, r.err)
+		r = c.run("schedule", "describe", "--region", "cn-shenzhen", "--json")
+		require.NoError(t, json.Unmarshal([]byte(r.out), &v))
+		require.True(t, v.Paused)
+		require.Equal(t, "INC-4711 change freeze", v.Note)
+		require.Contains(t, c.run("schedule", "list").out, "paused")
+		r = c.run("schedule", "unpause", "--region", "cn-shenzhen", "--note", "freeze over")
+		require.Equal(t, exitOK, r.code, r.err)
+		r = c.run("schedule", "describe", "--region", "cn-shenzhen", "--json")
+		require.NoError(t, json.Unmarshal([]byte(r.out), &v))
+		require.False(t, v.Paused)
+		require.Equal(t, "freeze over", v.Note)
+
+		r = c.run("schedule", "trigger", "--region", "cn-shenzhen", "--wait", "--progress-interval", "200ms")
+		require.Contains(t, []int{exitOK, exitFailures}, r.code, r.err)
+		require.Contains(t, r.out, "triggered: fleetmend/cn-shenzhen/scheduled-")
+		require.Contains(t, r.out, "(scheduled) in cn-shenzhen")
+		healthy := 0
+		for _, in := range st.Sim.Truth().Instances {
+			if in.Region == "cn-shenzhen" && (in.InitialProblem == "missing" || in.InitialProblem == "silent") {
+				require.True(t, in.AgentHealthy, "%s not remediated by the scheduled run", in.ID)
+				healthy++
+			}
+		}
+		require.Positive(t, healthy)
+		r = c.run("schedule", "describe", "--region", "cn-shenzhen", "--json")
+		require.NoError(t, json.Unmarshal([]byte(r.out), &v))
+		require.Len(t, v.RecentRuns, 1)
+		require.Equal(t, int64(1), v.ActionsTaken)
+
+		r = c.run("schedule", "delete", "--region", "cn-shenzhen")
+		require.Equal(t, exitOK, r.code, r.err)
+		r = c.run("schedule", "describe", "--region", "cn-shenzhen")
+		require.Equal(t, exitUsage, r.code)
+		require.Contains(t, r.err, "no schedule fleetmend-cn-shenzhen")
+	})
+}
+
+func TestHelpHasExamplesOnEveryCommand(t *testing.T) {
+	root := newApp(&bytes.Buffer{}, &bytes.Buffer{}).rootCommand()
+	for _, cmd := range allCommands(root) {
+		if cmd.Runnable() {
+			require.NotEmpty(t, cmd.Example, "%q has no examples in its help", cmd.CommandPath())
+		}
+	}
+}
+
+func allCommands(c *cobra.Command) []*cobra.Command {
+	out := []*cobra.Command{c}
+	for _, sub := range c.Commands() {
+		out = append(out, allCommands(sub)...)
+	}
+	return out
+}
