@@ -150,7 +150,6 @@ query). Exit code 1 when the report has failures.`,
 
 func (a *app) cancelCommand() *cobra.Command {
 	var wait bool
-	var reason string
 	cmd := &cobra.Command{
 		Use:   "cancel <run-id>",
 		Short: "Stop a run cleanly",
@@ -177,9 +176,6 @@ half-rebooted. With --wait (the default) it waits for the run to close and print
 			if err := c.CancelWorkflow(ctx, id, ""); err != nil {
 				return &exitError{code: exitUsage, err: fmt.Errorf("cancel %s: %w", id, err)}
 			}
-			if reason != "" {
-				fmt.Fprintf(a.errOut, "cancel requested for %s: %s\n", id, reason)
-			}
 			if !wait {
 				if !a.jsonOut {
 					fmt.Fprintf(a.out, "cancel requested for %s; running batches will finish\n", id)
@@ -194,7 +190,6 @@ half-rebooted. With --wait (the default) it waits for the run to close and print
 		},
 	}
 	cmd.Flags().BoolVar(&wait, "wait", true, "wait until the run has closed and print its report")
-	cmd.Flags().StringVar(&reason, "reason", "", "a note printed with the request")
 	return cmd
 }
 

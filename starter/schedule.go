@@ -537,6 +537,9 @@ func (a *app) scheduleTriggerCommand() *cobra.Command {
 			if err := t.validate(); err != nil {
 				return err
 			}
+			if interval < 100*time.Millisecond || interval > time.Minute {
+				return usageErr("--progress-interval is %s, allowed range is 100ms..1m", interval)
+			}
 			c, err := a.connect()
 			if err != nil {
 				return err
@@ -573,7 +576,7 @@ func (a *app) scheduleTriggerCommand() *cobra.Command {
 	}
 	t.register(cmd.Flags())
 	cmd.Flags().BoolVar(&wait, "wait", false, "follow the triggered run and print its report")
-	cmd.Flags().DurationVar(&interval, "progress-interval", 2*time.Second, "with --wait: how often to ask for progress")
+	cmd.Flags().DurationVar(&interval, "progress-interval", 2*time.Second, "with --wait: how often to ask for progress, 100ms..1m")
 	return cmd
 }
 
