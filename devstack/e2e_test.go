@@ -19,6 +19,7 @@ import (
 
 	"github.com/fleetmend/fleetmend/ecs"
 	"github.com/fleetmend/fleetmend/ecssim"
+	"github.com/fleetmend/fleetmend/internal/stack"
 	"github.com/fleetmend/fleetmend/workflows"
 )
 
@@ -36,11 +37,11 @@ func e2eFleet() ecssim.FleetSpec {
 	}
 }
 
-func e2eStack(t *testing.T, worker bool) *stack {
+func e2eStack(t *testing.T, worker bool) *stack.Stack {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	st, err := startStack(ctx, stackOptions{
+	st, err := stack.Start(ctx, stack.Options{
 		IP: "127.0.0.1", UIPort: -1, Region: e2eRegion, Fleet: e2eFleet(), TimeScale: 60, SimSeed: 5,
 		Worker: worker, Logger: zap.NewNop(),
 	})
@@ -58,13 +59,13 @@ func e2eInput() workflows.RegionInput {
 	}
 }
 
-func runToReport(t *testing.T, st *stack, id string, in workflows.RegionInput, during func(workflows.Progress)) workflows.Report {
+func runToReport(t *testing.T, st *stack.Stack, id string, in workflows.RegionInput, during func(workflows.Progress)) workflows.Report {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	run, err := st.startRun(ctx, id, in)
+	run, err := st.StartRun(ctx, id, in)
 	require.NoError(t, err)
-	rep, err := waitProgress(ctx, st.client, run, 200*time.Millisecond, during)
+	rep, err := stack.WaitProgress(ctx, st.Client, run, 200*time.Millisecond, during)
 	require.NoError(t, err)
 	return rep
 }
@@ -168,10 +169,10 @@ func checkAgainstTruth(t *testing.T, sim *ecssim.Sim, rep workflows.Report) map[
 func TestEndToEndRemediatesTheFleet(t *testing.T) {
 	st := e2eStack(t, true)
 	rep := runToReport(t, st, "fleetmend/cn-hangzhou/e2e", e2eInput(), nil)
-	outcomes := checkAgainstTruth(t, st.sim, rep)
+	outcomes := checkAgainstTruth(t, st.Sim, rep)
 	require.Equal(t, 1, rep.Runs)
 	require.Greater(t, rep.Counts.Remediated, 150)
-	require.Equal(t, 50, rep.Counts.NotRunning+countVanishedStopped(st.sim))
+	require.Equal(t, 50, rep.Counts.NotRunning+countVanishedStopped(st.Sim))
 	t.Logf("report: %+v", rep.Counts)
 
 	t.Run("with continue-as-new every 5 pages", func(t *testing.T) {
@@ -181,7 +182,7 @@ func TestEndToEndRemediatesTheFleet(t *testing.T) {
 		rep2 := runToReport(t, st2, "fleetmend/cn-hangzhou/e2e-can", in, nil)
 		// 20 pages at 5 a run; a page re-read after instances vanish can add a run.
 		require.GreaterOrEqual(t, rep2.Runs, 4)
-		outcomes2 := checkAgainstTruth(t, st2.sim, rep2)
+		outcomes2 := checkAgainstTruth(t, st2.Sim, rep2)
 		require.Equal(t, outcomes, outcomes2, "same fleet, same outcome per instance")
 	})
 }
@@ -207,8 +208,8 @@ func TestEndToEndSurvivesWorkerKill(t *testing.T) {
 	st := e2eStack(t, false)
 	start := func() *exec.Cmd {
 		cmd := exec.Command(bin,
-			"--temporal-address", st.server.FrontendHostPort(), "--temporal-namespace", st.server.Namespace(),
-			"--ecs-endpoint", st.simSrv.Endpoint(), "--ecs-scheme", "HTTP", "--log-level", "warn")
+			"--temporal-address", st.Server.FrontendHostPort(), "--temporal-namespace", st.Server.Namespace(),
+			"--ecs-endpoint", st.SimServer.Endpoint(), "--ecs-scheme", "HTTP", "--log-level", "warn")
 		cmd.Env = append(os.Environ(),
 			"ALIBABA_CLOUD_ACCESS_KEY_ID="+ecssim.DefaultAccessKeyID, "ALIBABA_CLOUD_ACCESS_KEY_SECRET="+ecssim.DefaultAccessKeySecret,
 			"TEMPORAL_CONFIG_FILE="+filepath.Join(t.TempDir(), "none.toml"))
@@ -237,7 +238,7 @@ func TestEndToEndSurvivesWorkerKill(t *testing.T) {
 		second = start()
 	})
 	require.True(t, killed, "the run ended before the worker could be killed")
-	checkAgainstTruth(t, st.sim, rep)
+	checkAgainstTruth(t, st.Sim, rep)
 }
 
 func buildWorker(t *testing.T) string {
@@ -266,19 +267,19 @@ func TestWorkerStopsGracefullyOnSIGTERM(t *testing.T) {
 	bin := buildWorker(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	st, err := startStack(ctx, stackOptions{IP: "127.0.0.1", UIPort: -1, Region: e2eRegion, TimeScale: 60, Logger: zap.NewNop()})
+	st, err := stack.Start(ctx, stack.Options{IP: "127.0.0.1", UIPort: -1, Region: e2eRegion, TimeScale: 60, Logger: zap.NewNop()})
 	require.NoError(t, err)
 	defer st.Close()
 	var logs syncBuffer
-	cmd := exec.Command(bin, "--temporal-address", st.server.FrontendHostPort(), "--temporal-namespace", st.server.Namespace(),
-		"--ecs-endpoint", st.simSrv.Endpoint(), "--ecs-scheme", "HTTP", "--stop-timeout", "5s")
+	cmd := exec.Command(bin, "--temporal-address", st.Server.FrontendHostPort(), "--temporal-namespace", st.Server.Namespace(),
+		"--ecs-endpoint", st.SimServer.Endpoint(), "--ecs-scheme", "HTTP", "--stop-timeout", "5s")
 	cmd.Env = append(os.Environ(), "TEMPORAL_CONFIG_FILE="+filepath.Join(t.TempDir(), "none.toml"))
 	cmd.Stderr = &logs
 	require.NoError(t, cmd.Start())
 	require.Eventually(t, func() bool { return strings.Contains(logs.String(), "fleetmend worker starting") }, 30*time.Second, 20*time.Millisecond)
 	// The worker is polling once the server lists it as a poller.
 	require.Eventually(t, func() bool {
-		resp, err := st.client.DescribeTaskQueue(ctx, "fleetmend", enumspb.TASK_QUEUE_TYPE_WORKFLOW)
+		resp, err := st.Client.DescribeTaskQueue(ctx, "fleetmend", enumspb.TASK_QUEUE_TYPE_WORKFLOW)
 		return err == nil && len(resp.GetPollers()) > 0
 	}, 30*time.Second, 50*time.Millisecond)
 	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))

@@ -23,6 +23,7 @@ import (
 	"github.com/fleetmend/fleetmend/ecssim"
 	"github.com/fleetmend/fleetmend/internal/logging"
 	"github.com/fleetmend/fleetmend/internal/render"
+	"github.com/fleetmend/fleetmend/internal/stack"
 	"github.com/fleetmend/fleetmend/workflows"
 )
 
@@ -39,7 +40,7 @@ func main() {
 }
 
 type cliOptions struct {
-	stack     stackOptions
+	stackOpts stack.Options
 	demo      bool
 	exit      bool
 	ephemeral bool
@@ -59,7 +60,7 @@ func parseFlags(args []string, out io.Writer) (cliOptions, error) {
 			"  go run ./devstack                 # just the stack; start runs with the starter CLI\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
-	s := &o.stack
+	s := &o.stackOpts
 	fs.BoolVar(&o.demo, "demo", false, "start one remediation run, show its progress and print its report")
 	fs.BoolVar(&o.exit, "exit", false, "with --demo: exit after the report instead of keeping the UI up")
 	fs.StringVar(&s.DataDir, "data-dir", ".fleetmend", "directory of the Temporal SQLite database (kept across restarts)")
@@ -124,28 +125,28 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	defer func() { _ = zl.Sync() }()
-	o.stack.Logger = zl
+	o.stackOpts.Logger = zl
 	fmt.Fprintln(out, "devstack: starting Temporal server, Web UI, ECS simulator and worker ...")
-	st, err := startStack(ctx, o.stack)
+	st, err := stack.Start(ctx, o.stackOpts)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
 	db := "in memory"
-	if o.stack.DataDir != "" {
-		db = o.stack.DataDir + "/temporal.db"
+	if o.stackOpts.DataDir != "" {
+		db = o.stackOpts.DataDir + "/temporal.db"
 	}
-	fmt.Fprintf(out, "\n  Temporal frontend  %s   (namespace %q, database %s)\n", st.server.FrontendHostPort(), st.server.Namespace(), db)
-	if ui := st.server.UIURL(); ui != "" {
+	fmt.Fprintf(out, "\n  Temporal frontend  %s   (namespace %q, database %s)\n", st.Server.FrontendHostPort(), st.Server.Namespace(), db)
+	if ui := st.Server.UIURL(); ui != "" {
 		fmt.Fprintf(out, "  Temporal Web UI    %s\n", ui)
 	}
 	fmt.Fprintf(out, "  ECS simulator      %s   (region %s, %d instances, access key %s / %s, truth at %s/_sim/truth)\n",
-		st.simSrv.Endpoint(), o.stack.Region, o.stack.Fleet.Size, ecssim.DefaultAccessKeyID, ecssim.DefaultAccessKeySecret, st.simSrv.URL())
+		st.SimServer.Endpoint(), o.stackOpts.Region, o.stackOpts.Fleet.Size, ecssim.DefaultAccessKeyID, ecssim.DefaultAccessKeySecret, st.SimServer.URL())
 	fmt.Fprintf(out, "  Worker             task queue fleetmend\n\n")
-	fmt.Fprintf(out, "  Start a run from another terminal:\n    TEMPORAL_ADDRESS=%s go run ./starter run --region %s --wait\n\n", st.server.FrontendHostPort(), o.stack.Region)
+	fmt.Fprintf(out, "  Start a run from another terminal:\n    TEMPORAL_ADDRESS=%s go run ./starter run --region %s --wait\n\n", st.Server.FrontendHostPort(), o.stackOpts.Region)
 
 	if o.demo {
-		if err := demo(ctx, st, o.stack.Region, out); err != nil {
+		if err := demo(ctx, st, o.stackOpts.Region, out); err != nil {
 			return err
 		}
 		if o.exit {
@@ -162,7 +163,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 
 // demo runs one remediation with settings sized for a demo: short grace
 // and verify times, because the simulator runs 60 times faster than life.
-func demo(ctx context.Context, st *stack, region string, out io.Writer) error {
+func demo(ctx context.Context, st *stack.Stack, region string, out io.Writer) error {
 	grace := workflows.Duration(2 * time.Second)
 	in := workflows.RegionInput{
 		Region: region, RebootGrace: &grace,
@@ -170,17 +171,17 @@ func demo(ctx context.Context, st *stack, region string, out io.Writer) error {
 		ConcurrentBatches: 8, StartedBy: "devstack --demo",
 	}
 	id := fmt.Sprintf("fleetmend/%s/demo-%s", region, time.Now().UTC().Format("20060102T150405Z"))
-	run, err := st.startRun(ctx, id, in)
+	run, err := st.StartRun(ctx, id, in)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "Demo run %s started", id)
-	if ui := st.server.UIURL(); ui != "" {
-		fmt.Fprintf(out, ": %s/namespaces/%s/workflows/%s", ui, st.server.Namespace(), id)
+	if ui := st.Server.UIURL(); ui != "" {
+		fmt.Fprintf(out, ": %s/namespaces/%s/workflows/%s", ui, st.Server.Namespace(), id)
 	}
 	fmt.Fprintln(out)
 	last := ""
-	rep, err := waitProgress(ctx, st.client, run, time.Second, func(p workflows.Progress) {
+	rep, err := stack.WaitProgress(ctx, st.Client, run, time.Second, func(p workflows.Progress) {
 		if line := render.ProgressLine(p); line != last {
 			fmt.Fprintln(out, "  "+line)
 			last = line

@@ -18,6 +18,7 @@ import (
 	"github.com/fleetmend/fleetmend/ecssim"
 	"github.com/fleetmend/fleetmend/internal/fleetworker"
 	"github.com/fleetmend/fleetmend/internal/logging"
+	"github.com/fleetmend/fleetmend/internal/stack"
 	"github.com/fleetmend/fleetmend/workflows"
 )
 
@@ -33,7 +34,7 @@ const updateHistoriesEnv = "FLEETMEND_UPDATE_HISTORIES"
 func TestReplayRecordedHistories(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	st, err := startStack(ctx, stackOptions{
+	st, err := stack.Start(ctx, stack.Options{
 		IP: "127.0.0.1", UIPort: -1, Region: e2eRegion, TimeScale: 60, SimSeed: 9, Worker: true, Logger: zap.NewNop(),
 		Fleet: ecssim.FleetSpec{Size: 120, Seed: 8, Missing: 0.15, Silent: 0.1, Stopped: 0.05, InstallFails: 0.02, Outdated: 0.05},
 	})
@@ -44,7 +45,7 @@ func TestReplayRecordedHistories(t *testing.T) {
 	in.PagesPerRun = 1
 	in.BatchSize = 10
 	id := "fleetmend/cn-hangzhou/replay"
-	run, err := st.startRun(ctx, id, in)
+	run, err := st.StartRun(ctx, id, in)
 	require.NoError(t, err)
 	firstRunID := run.GetRunID() // Get follows continue-as-new and moves the run ID on
 	var rep workflows.Report
@@ -53,15 +54,15 @@ func TestReplayRecordedHistories(t *testing.T) {
 
 	dry := in
 	dry.DryRun = true
-	dryRun, err := st.startRun(ctx, id+"-dry", dry)
+	dryRun, err := st.StartRun(ctx, id+"-dry", dry)
 	require.NoError(t, err)
 	require.NoError(t, dryRun.Get(ctx, &workflows.Report{}))
 
 	histories := map[string]*historypb.History{
-		"region-first-run.json": fetchHistory(ctx, t, st.client, id, firstRunID),
-		"region-last-run.json":  fetchHistory(ctx, t, st.client, id, ""),
-		"batch.json":            fetchHistory(ctx, t, st.client, id+"/batch-1", ""),
-		"region-dry-run.json":   fetchHistory(ctx, t, st.client, id+"-dry", ""),
+		"region-first-run.json": fetchHistory(ctx, t, st.Client, id, firstRunID),
+		"region-last-run.json":  fetchHistory(ctx, t, st.Client, id, ""),
+		"batch.json":            fetchHistory(ctx, t, st.Client, id+"/batch-1", ""),
+		"region-dry-run.json":   fetchHistory(ctx, t, st.Client, id+"-dry", ""),
 	}
 	logger := logging.NewTemporal(zap.NewNop())
 	update := os.Getenv(updateHistoriesEnv) == "1"
