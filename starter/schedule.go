@@ -277,6 +277,18 @@ type recentRun struct {
 	WorkflowID  string    `json:"workflow_id"`
 }
 
+func recentRuns(actions []client.ScheduleActionResult) []recentRun {
+	var out []recentRun
+	for _, r := range actions {
+		rr := recentRun{ScheduledAt: r.ScheduleTime, StartedAt: r.ActualTime}
+		if r.StartWorkflowResult != nil {
+			rr.WorkflowID = r.StartWorkflowResult.WorkflowID
+		}
+		out = append(out, rr)
+	}
+	return out
+}
+
 func viewOf(id string, d *client.ScheduleDescription) scheduleView {
 	v := scheduleView{ID: id, CreatedAt: d.Info.CreatedAt, LastUpdatedAt: d.Info.LastUpdateAt,
 		ActionsTaken: int64(d.Info.NumActions), OverlapSkips: int64(d.Info.NumActionsSkippedOverlap)}
@@ -307,13 +319,7 @@ func viewOf(id string, d *client.ScheduleDescription) scheduleView {
 		v.WorkflowID = act.ID
 	}
 	v.NextRuns = slices.Clone(d.Info.NextActionTimes)
-	for _, r := range d.Info.RecentActions {
-		rr := recentRun{ScheduledAt: r.ScheduleTime, StartedAt: r.ActualTime}
-		if r.StartWorkflowResult != nil {
-			rr.WorkflowID = r.StartWorkflowResult.WorkflowID
-		}
-		v.RecentRuns = append(v.RecentRuns, rr)
-	}
+	v.RecentRuns = recentRuns(d.Info.RecentActions)
 	for _, r := range d.Info.RunningWorkflows {
 		v.RunningRuns = append(v.RunningRuns, r.WorkflowID)
 	}
@@ -440,13 +446,7 @@ func (a *app) scheduleListCommand() *cobra.Command {
 					}
 					v.TimeZone = e.Spec.TimeZoneName
 				}
-				for _, r := range e.RecentActions {
-					rr := recentRun{ScheduledAt: r.ScheduleTime, StartedAt: r.ActualTime}
-					if r.StartWorkflowResult != nil {
-						rr.WorkflowID = r.StartWorkflowResult.WorkflowID
-					}
-					v.RecentRuns = append(v.RecentRuns, rr)
-				}
+				v.RecentRuns = recentRuns(e.RecentActions)
 				views = append(views, v)
 			}
 			slices.SortFunc(views, func(x, y scheduleView) int { return strings.Compare(x.ID, y.ID) })
