@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -312,4 +313,21 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+func TestDevstackFlagsNameTheFlagAndRange(t *testing.T) {
+	cases := map[string][]string{
+		"--missing is 2, allowed range is 0..1":                                         {"--missing", "2"},
+		"--missing + --silent + --stopped + --install-fails is 1.26, must be at most 1": {"--missing", "0.7", "--silent", "0.5"},
+		`--region: region "Hangzhou" is not an ECS region ID`:                           {"--region", "Hangzhou"},
+		"--ui-port is 70000, allowed range is -1..65535":                                {"--ui-port", "70000"},
+		"--time-scale is 0, allowed range is (0, 3600]":                                 {"--time-scale", "0"},
+		"--exit only makes sense with --demo":                                           {"--exit"},
+	}
+	for want, args := range cases {
+		_, err := parseFlags(args, io.Discard)
+		require.ErrorContains(t, err, want, "%v", args)
+	}
+	_, err := parseFlags(nil, io.Discard)
+	require.NoError(t, err, "the defaults are valid")
 }

@@ -104,6 +104,25 @@ func parseFlags(args []string, out io.Writer) (cliOptions, error) {
 			return o, fmt.Errorf("%s is %d, allowed range is %d..65535", p.name, p.port, p.min)
 		}
 	}
+	if err := (workflows.RegionInput{Region: s.Region}).WithDefaults().Validate(); err != nil {
+		return o, fmt.Errorf("--region: %w", err)
+	}
+	sum := 0.0
+	for _, sh := range []struct {
+		name string
+		v    float64
+	}{{"--missing", s.Fleet.Missing}, {"--silent", s.Fleet.Silent}, {"--stopped", s.Fleet.Stopped},
+		{"--install-fails", s.Fleet.InstallFails}, {"--vanish", s.Fleet.Vanish}} {
+		if sh.v < 0 || sh.v > 1 {
+			return o, fmt.Errorf("%s is %g, allowed range is 0..1", sh.name, sh.v)
+		}
+		if sh.name != "--vanish" {
+			sum += sh.v
+		}
+	}
+	if sum > 1 {
+		return o, fmt.Errorf("--missing + --silent + --stopped + --install-fails is %g, must be at most 1", sum)
+	}
 	if o.exit && !o.demo {
 		return o, errors.New("--exit only makes sense with --demo")
 	}
