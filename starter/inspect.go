@@ -245,7 +245,7 @@ when it ran, what was done (installed, rebooted, verified) and the outcome. Newe
 			fmt.Fprintln(tw, "STARTED\tRUN\tBATCH\tSTATUS\tOUTCOME\tREASON\tACTION\tDETAIL")
 			for _, r := range rows {
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Started.UTC().Format(time.RFC3339), r.Run, r.Batch, r.Status,
-					dash(r.Outcome), dash(r.Reason), dash(r.Action), dash(r.Detail))
+					render.Dash(r.Outcome), render.Dash(r.Reason), render.Dash(r.Action), render.Dash(r.Detail))
 			}
 			return tw.Flush()
 		},
@@ -301,11 +301,4 @@ func (a *app) audit(ctx context.Context, c client.Client, instance string, limit
 		}
 	}
 	return rows, nil
-}
-
-func dash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
 }

@@ -16,6 +16,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/fleetmend/fleetmend/internal/render"
 	"github.com/fleetmend/fleetmend/workflows"
 )
 
@@ -472,7 +473,7 @@ func (a *app) scheduleListCommand() *cobra.Command {
 				if len(v.NextRuns) > 0 {
 					next = v.NextRuns[0].UTC().Format(time.RFC3339)
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", v.ID, state, spec, next, dash(v.Note))
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", v.ID, state, spec, next, render.Dash(v.Note))
 			}
 			return tw.Flush()
 		},

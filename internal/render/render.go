@@ -84,7 +84,7 @@ func Report(w io.Writer, r workflows.Report) error {
 		if row.Batch > 0 {
 			batch = strconv.Itoa(row.Batch)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", row.InstanceID, row.Outcome, dash(row.Reason), batch, dash(row.Problem), dash(row.Action), dash(row.Detail))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", row.InstanceID, row.Outcome, Dash(row.Reason), batch, Dash(row.Problem), Dash(row.Action), Dash(row.Detail))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -140,7 +140,8 @@ func ProgressBar(p workflows.Progress, width int) string {
 	return "[" + strings.Repeat("#", filled) + strings.Repeat(".", width-filled) + "] " + ProgressLine(p)
 }
 
-func dash(s string) string {
+// Dash is s, or "-" for an empty cell, so table columns stay aligned.
+func Dash(s string) string {
 	if s == "" {
 		return "-"
 	}
