@@ -202,7 +202,7 @@ func TestRebootOnlyRunningAndStillUnhealthy(t *testing.T) {
 	require.Zero(t, f.truth(t, stopped).Reboots)
 	require.Zero(t, f.truth(t, healthy).RebootsWhileHealthy)
 	intents := f.intents.all()
-	require.Len(t, intents, 1, "the intent is stored before the reboot call")
+	require.Len(t, intents, 2, "the intent is stored before the reboot call, and what ECS confirmed after it")
 }
 
 // TestRetriedRebootNeverRebootsTwice plays a worker that died after the
@@ -218,24 +218,54 @@ func TestRetriedRebootNeverRebootsTwice(t *testing.T) {
 	_, err := f.env().ExecuteActivity(f.acts.RebootIfStillUnhealthy, in)
 	require.NoError(t, err)
 	require.Equal(t, 1, f.truth(t, broken).Reboots)
-	intents := f.intents.all()
-	require.Len(t, intents, 1)
 
 	_, err = f.sim.AdvanceClock(5 * time.Minute)
 	require.NoError(t, err)
 	require.Equal(t, "Running", f.truth(t, broken).State)
 	require.False(t, f.truth(t, broken).AgentHealthy)
 
-	// The retry: the same activity with the intent as heartbeat details.
+	intents := f.intents.all()
+	require.Len(t, intents, 2, "the intent before the call, then what ECS confirmed")
+
+	// The retry: the same activity with the confirmed intent as heartbeat details.
 	retry := f.env()
-	retry.SetHeartbeatDetails(intents[0])
+	retry.SetHeartbeatDetails(intents[1])
 	v, err := retry.ExecuteActivity(f.acts.RebootIfStillUnhealthy, activities.RebootInput{Region: region, InstanceIDs: []string{broken, other}})
 	require.NoError(t, err)
 	var out activities.RebootOutcome
 	require.NoError(t, v.Get(&out))
 	require.ElementsMatch(t, []string{broken, other}, out.Rebooted)
+	require.Empty(t, out.Unconfirmed)
 	require.Equal(t, 1, f.truth(t, broken).Reboots, "not rebooted twice")
 	require.Equal(t, 1, f.truth(t, other).Reboots, "an instance the earlier attempt did not touch is rebooted")
+}
+
+// TestRetryAfterDeathBeforeTheAnswer plays a worker that died after storing
+// its intent and before hearing ECS. Where the instance is on its way down
+// the reboot evidently landed; where it is Running and unhealthy it may
+// never have been sent, but rebooting it could be a second reboot, so it is
+// reported unconfirmed and left alone.
+func TestRetryAfterDeathBeforeTheAnswer(t *testing.T) {
+	f := newFixture(t)
+	landed := f.add(t, ecssim.InstanceSpec{})
+	lost := f.add(t, ecssim.InstanceSpec{})
+
+	// The first attempt reboots landed; its pre-call intent is what the
+	// server holds if the worker dies before the answer arrives.
+	_, err := f.env().ExecuteActivity(f.acts.RebootIfStillUnhealthy, activities.RebootInput{Region: region, InstanceIDs: []string{landed}})
+	require.NoError(t, err)
+	require.Equal(t, "Stopping", f.truth(t, landed).State)
+	// lost's reboot was never sent: only the intent names it.
+	retry := f.env()
+	retry.SetHeartbeatDetails(map[string]any{"attempted": []string{landed, lost}})
+	v, err := retry.ExecuteActivity(f.acts.RebootIfStillUnhealthy, activities.RebootInput{Region: region, InstanceIDs: []string{landed, lost}})
+	require.NoError(t, err)
+	var out activities.RebootOutcome
+	require.NoError(t, v.Get(&out))
+	require.Equal(t, []string{landed}, out.Rebooted)
+	require.Equal(t, []string{lost}, out.Unconfirmed)
+	require.Equal(t, 1, f.truth(t, landed).Reboots, "not rebooted twice")
+	require.Zero(t, f.truth(t, lost).Reboots, "an unconfirmed reboot is never sent again")
 }
 
 func TestRefusedRebootCallWithdrawsItsIntent(t *testing.T) {

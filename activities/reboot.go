@@ -25,14 +25,23 @@ type RebootOutcome struct {
 	Healthy []string `json:"healthy,omitempty"`
 	// Rejected were not rebooted: vanished, not Running, or refused by ECS.
 	Rejected []Rejection `json:"rejected,omitempty"`
+	// Unconfirmed were sent to ECS by an earlier attempt that stopped
+	// before hearing the answer, and are Running again or never left
+	// Running: whether that reboot happened cannot be told from the API.
+	// They are not rebooted again (never twice); verify tells whether the
+	// agent came back.
+	Unconfirmed []string `json:"unconfirmed,omitempty"`
 }
 
 // rebootIntent is the heartbeat detail that makes the reboot at most once:
 // every instance this activity is about to reboot is stored on the server
 // before the call, and a retried attempt never reboots what an earlier
-// attempt may already have rebooted.
+// attempt may already have rebooted. Once ECS answered, the instances it
+// rebooted are stored as Confirmed, so a retry can tell "rebooted" from
+// "the worker died between storing the intent and hearing ECS".
 type rebootIntent struct {
 	Attempted []string `json:"attempted"`
+	Confirmed []string `json:"confirmed,omitempty"`
 }
 
 // RebootIfStillUnhealthy re-checks every instance right before acting and
@@ -64,11 +73,18 @@ func (a *Activities) RebootIfStillUnhealthy(ctx context.Context, in RebootInput)
 	var toReboot []string
 	for _, f := range fs {
 		switch {
-		case slices.Contains(prior.Attempted, f.InstanceID):
-			// An earlier attempt sent the reboot and may not have heard the
-			// answer. Rebooting again is exactly what must not happen; verify
-			// will tell whether the agent came back.
+		case slices.Contains(prior.Confirmed, f.InstanceID):
 			out.Rebooted = append(out.Rebooted, f.InstanceID)
+		case slices.Contains(prior.Attempted, f.InstanceID):
+			// An earlier attempt may have sent the reboot without hearing
+			// the answer. Rebooting again is exactly what must not happen.
+			// An instance on its way down or up shows that the reboot
+			// landed; a Running one could be either, and verify decides.
+			if f.Exists && (f.State == ecs.StateStopping || f.State == ecs.StateStarting) {
+				out.Rebooted = append(out.Rebooted, f.InstanceID)
+			} else {
+				out.Unconfirmed = append(out.Unconfirmed, f.InstanceID)
+			}
 		case !f.Exists:
 			out.Rejected = append(out.Rejected, Rejection{InstanceID: f.InstanceID, Code: "InvalidInstance.NotFound", Reason: "instance no longer exists", Vanished: true})
 		case f.State != ecs.StateRunning:
@@ -98,11 +114,12 @@ func (a *Activities) RebootIfStillUnhealthy(ctx context.Context, in RebootInput)
 		return RebootOutcome{}, appError("reboot "+joinIDs(toReboot), err)
 	}
 	answered := make(map[string]bool, len(results))
+	var ok []string
 	for _, r := range results {
 		answered[r.InstanceID] = true
 		switch {
 		case r.OK:
-			out.Rebooted = append(out.Rebooted, r.InstanceID)
+			ok = append(ok, r.InstanceID)
 		default:
 			out.Rejected = append(out.Rejected, Rejection{
 				InstanceID: r.InstanceID, Code: r.Code, Reason: r.Message, State: r.Current, Vanished: isNotFound(r.Code),
@@ -115,5 +132,13 @@ func (a *Activities) RebootIfStillUnhealthy(ctx context.Context, in RebootInput)
 				"RebootInstances gave no result for "+id, "fleetmend.IncompleteAnswer", nil)
 		}
 	}
+	out.Rebooted = append(out.Rebooted, ok...)
+	// Store what ECS answered. Instances it refused were not rebooted and
+	// leave the intent; if this record is lost, a retry still never
+	// reboots twice, it only reports these as unconfirmed.
+	_ = a.recordIntent(ctx, rebootIntent{
+		Attempted: append(slices.Clone(prior.Attempted), ok...),
+		Confirmed: append(slices.Clone(prior.Confirmed), ok...),
+	})
 	return out, nil
 }

@@ -108,7 +108,14 @@ func checkAgainstTruth(t *testing.T, sim *ecssim.Sim, rep workflows.Report) map[
 		byOutcome[row.Outcome]++
 		switch in.InitialProblem {
 		case "missing", "silent":
-			if !in.Vanished {
+			if !in.Vanished && row.Reason == workflows.ReasonRebootUnconfirmed {
+				// A worker died between storing the reboot intent and the
+				// call reaching ECS (only the kill test can do this). The
+				// claim must be true: the reboot never happened, and it was
+				// not sent again.
+				require.Zero(t, in.Reboots, "%s reported reboot-unconfirmed but was rebooted", in.ID)
+				require.False(t, in.AgentHealthy)
+			} else if !in.Vanished {
 				// Every fixable running instance is healthy now.
 				require.Equal(t, workflows.OutcomeRemediated, row.Outcome, "%s: %+v", in.ID, row)
 				require.True(t, in.AgentHealthy, "%s reported remediated but the agent is not healthy", in.ID)
@@ -117,7 +124,10 @@ func checkAgainstTruth(t *testing.T, sim *ecssim.Sim, rep workflows.Report) map[
 				require.Equal(t, workflows.ReasonVanished, row.Reason, "%s: %+v", in.ID, row)
 			}
 		case "install-fails":
-			if !in.Vanished {
+			if !in.Vanished && row.Reason == workflows.ReasonRebootUnconfirmed {
+				require.LessOrEqual(t, in.Reboots, 1) // either way, at most once
+				require.False(t, in.AgentHealthy)
+			} else if !in.Vanished {
 				require.Equal(t, workflows.OutcomeFailed, row.Outcome)
 				require.Equal(t, workflows.ReasonNoHeartbeat, row.Reason, "%+v", row)
 				require.Contains(t, row.Detail, "never reported")
@@ -143,7 +153,7 @@ func checkAgainstTruth(t *testing.T, sim *ecssim.Sim, rep workflows.Report) map[
 	require.Equal(t, byOutcome[workflows.OutcomeNotRunning], c.NotRunning)
 	require.Equal(t, byOutcome[workflows.OutcomeFailed], c.Failed)
 	require.Equal(t, byOutcome[workflows.OutcomeAlreadyHealthy], c.AlreadyHealthy)
-	require.Equal(t, c.Failed, c.NoHeartbeat+c.Vanished+c.InstallFailed+c.RebootRefused+c.BatchError+c.NotFound)
+	require.Equal(t, c.Failed, c.NoHeartbeat+c.RebootUnconfirmed+c.Vanished+c.InstallFailed+c.RebootRefused+c.BatchError+c.NotFound)
 	require.Zero(t, c.BatchError)
 	require.Equal(t, c.Remediated+c.Failed+c.AlreadyHealthy-(c.NotFound), c.AgentMissing+c.AgentSilent)
 
@@ -173,6 +183,7 @@ func TestEndToEndRemediatesTheFleet(t *testing.T) {
 	outcomes := checkAgainstTruth(t, st.Sim, rep)
 	require.Equal(t, 1, rep.Runs)
 	require.Greater(t, rep.Counts.Remediated, 150)
+	require.Zero(t, rep.Counts.RebootUnconfirmed, "no worker died, so ECS answered every reboot")
 	require.Equal(t, 50, rep.Counts.NotRunning+countVanishedStopped(st.Sim))
 	t.Logf("report: %+v", rep.Counts)
 
@@ -240,6 +251,34 @@ func TestEndToEndSurvivesWorkerKill(t *testing.T) {
 	})
 	require.True(t, killed, "the run ended before the worker could be killed")
 	checkAgainstTruth(t, st.Sim, rep)
+
+	// If the kill landed between a stored reboot intent and ECS's answer,
+	// those instances were left for the next run (never rebooted twice in
+	// one run). What an SRE would do next, a run on just them, repairs
+	// them, and each is then rebooted exactly once in all.
+	var unconfirmed []string
+	for _, r := range rep.Rows {
+		if r.Reason == workflows.ReasonRebootUnconfirmed {
+			unconfirmed = append(unconfirmed, r.InstanceID)
+		}
+	}
+	t.Logf("report: %+v; reboot-unconfirmed: %v", rep.Counts, unconfirmed)
+	if len(unconfirmed) == 0 {
+		return
+	}
+	in := e2eInput()
+	in.InstanceIDs = unconfirmed
+	next := runToReport(t, st, "fleetmend/cn-hangzhou/e2e-kill-next", in, nil)
+	for _, r := range next.Rows {
+		tr, ok := st.Sim.Instance(r.InstanceID)
+		require.True(t, ok)
+		if tr.InitialProblem == "install-fails" || tr.Vanished {
+			continue
+		}
+		require.Equal(t, workflows.OutcomeRemediated, r.Outcome, "%+v", r)
+		require.Equal(t, 1, tr.Reboots, "%s", r.InstanceID)
+		require.True(t, tr.AgentHealthy)
+	}
 }
 
 func buildWorker(t *testing.T) string {

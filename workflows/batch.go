@@ -72,17 +72,21 @@ func (in BatchInput) validate() error {
 // batchRun is the state of one RemediateBatch: rows in input order, and a
 // lookup by ID (used for lookups only, never iterated).
 type batchRun struct {
-	in     BatchInput
-	rows   []Row
-	index  map[string]int
-	done   []bool
-	steps  [][]string // per row: what was done, for the Action column
-	result BatchResult
+	in    BatchInput
+	rows  []Row
+	index map[string]int
+	done  []bool
+	steps [][]string // per row: what was done, for the Action column
+	// unconfirmed: a worker stopped between sending the reboot and hearing
+	// ECS; the reboot may or may not have happened (see RebootOutcome).
+	unconfirmed []bool
+	result      BatchResult
 }
 
 func newBatchRun(in BatchInput) *batchRun {
 	b := &batchRun{in: in, rows: make([]Row, len(in.Instances)), index: map[string]int{},
-		done: make([]bool, len(in.Instances)), steps: make([][]string, len(in.Instances))}
+		done: make([]bool, len(in.Instances)), steps: make([][]string, len(in.Instances)),
+		unconfirmed: make([]bool, len(in.Instances))}
 	for i, t := range in.Instances {
 		b.rows[i] = Row{InstanceID: t.InstanceID, Problem: t.Problem, Batch: in.Number}
 		b.index[t.InstanceID] = i
@@ -240,6 +244,12 @@ func RemediateBatch(ctx workflow.Context, in BatchInput) (BatchResult, error) {
 			for _, id := range rb.Rebooted {
 				b.step(id, "rebooted")
 			}
+			for _, id := range rb.Unconfirmed {
+				b.step(id, "reboot unconfirmed")
+				if i, ok := b.index[id]; ok {
+					b.unconfirmed[i] = true
+				}
+			}
 			b.result.Rebooted = len(rb.Rebooted)
 		}
 		toVerify = b.undecided(toVerify)
@@ -266,6 +276,10 @@ func RemediateBatch(ctx workflow.Context, in BatchInput) (BatchResult, error) {
 			b.decide(id, OutcomeFailed, ReasonVanished, "instance vanished while verifying")
 		}
 		for _, f := range v.Unhealthy {
+			if i, ok := b.index[f.InstanceID]; ok && b.unconfirmed[i] {
+				b.decide(f.InstanceID, OutcomeFailed, ReasonRebootUnconfirmed, rebootUnconfirmedDetail(f, in))
+				continue
+			}
 			b.decide(f.InstanceID, OutcomeFailed, ReasonNoHeartbeat, noHeartbeatDetail(f, in))
 		}
 	}
@@ -285,6 +299,15 @@ func noHeartbeatDetail(f activities.Facts, in BatchInput) string {
 		fmt.Fprintf(&b, ", last heartbeat %s", f.LastHeartbeat.UTC().Format("2006-01-02T15:04:05Z"))
 	}
 	return b.String()
+}
+
+// rebootUnconfirmedDetail explains an instance whose reboot a dying worker
+// may or may not have sent: rebooting it again could reboot it twice, which
+// a run never does, so it is left for the next run.
+func rebootUnconfirmedDetail(f activities.Facts, in BatchInput) string {
+	return fmt.Sprintf("no heartbeat within %s; instance %s; a worker stopped after sending the reboot and before ECS answered, "+
+		"so whether it rebooted is unknown and it was not rebooted again (never twice in one run); the next run will repair it",
+		in.VerifyDeadline, f.State)
 }
 
 // errText is an error's message without the SDK's wrapping noise.

@@ -98,6 +98,33 @@ func TestNeverInstallsAndVerifiesWithoutReboot(t *testing.T) {
 	require.Contains(t, r1.Detail, "reboot policy never")
 }
 
+// TestUnconfirmedRebootIsReportedNotRetried: when a worker died between
+// storing the reboot intent and hearing ECS, the instance is not rebooted
+// again, and if its agent does not come back the row says why, rather than
+// blaming the install.
+func TestUnconfirmedRebootIsReportedNotRetried(t *testing.T) {
+	env, m := batchEnv(t)
+	m.add(1, ecs.StateRunning, false, false).lostReboot = true
+	m.add(2, ecs.StateRunning, false, false)
+	res := runBatch(t, env, batchOf(RebootIfNeeded, modelID(1), modelID(2)))
+	r1 := rowOf(t, res, modelID(1))
+	require.Equal(t, OutcomeFailed, r1.Outcome)
+	require.Equal(t, ReasonRebootUnconfirmed, r1.Reason)
+	require.Contains(t, r1.Detail, "not rebooted again")
+	require.Equal(t, "installed, reboot unconfirmed", r1.Action)
+	require.Equal(t, OutcomeRemediated, rowOf(t, res, modelID(2)).Outcome)
+	require.Equal(t, 1, res.Rebooted, "only the confirmed reboot counts")
+	require.Equal(t, []string{modelID(2)}, m.rebootedIDs())
+
+	var c Counts
+	for _, r := range res.Rows {
+		c.addOutcome(r)
+	}
+	require.Equal(t, 1, c.RebootUnconfirmed)
+	require.Equal(t, 1, c.Failed)
+	require.Zero(t, c.NoHeartbeat)
+}
+
 func TestInstanceStoppedAfterRecheckIsNotRunningNotFailed(t *testing.T) {
 	env, m := batchEnv(t)
 	m.add(1, ecs.StateRunning, false, false)

@@ -27,6 +27,9 @@ type modelInstance struct {
 	installFails bool
 	gone         bool
 	healOnGrace  bool // agent starts on its own after install (no reboot needed)
+	// lostReboot plays a worker that died between storing the reboot intent
+	// and sending the call: the retried activity reports it unconfirmed.
+	lostReboot bool
 	installs     int
 	reboots      int
 }
@@ -172,6 +175,8 @@ func (m *fleetModel) reboot(_ context.Context, in activities.RebootInput) (activ
 			out.Rejected = append(out.Rejected, activities.Rejection{InstanceID: id, Code: "IncorrectInstanceStatus", State: f.State})
 		case f.Healthy:
 			out.Healthy = append(out.Healthy, id)
+		case m.byID[id].lostReboot:
+			out.Unconfirmed = append(out.Unconfirmed, id)
 		default:
 			inst := m.byID[id]
 			inst.reboots++

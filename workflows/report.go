@@ -17,10 +17,13 @@ const (
 	ReasonInstallFailed = "install-failed" // InstallCloudAssistant refused the instance
 	ReasonRebootRefused = "reboot-refused" // RebootInstances refused the instance
 	ReasonNoHeartbeat   = "no-heartbeat"   // no fresh heartbeat by the verify deadline
-	ReasonVanished      = "vanished"       // the instance no longer exists
-	ReasonBatchError    = "batch-error"    // the batch could not run (e.g. permission denied)
-	ReasonNotFound      = "not-found"      // an instance ID given to the run does not exist
-	ReasonCancelled     = "cancelled"      // the run was cancelled before this instance's batch started
+	// ReasonRebootUnconfirmed: no fresh heartbeat, and a worker died between
+	// sending the reboot and hearing ECS, so it was not rebooted again.
+	ReasonRebootUnconfirmed = "reboot-unconfirmed"
+	ReasonVanished          = "vanished"    // the instance no longer exists
+	ReasonBatchError        = "batch-error" // the batch could not run (e.g. permission denied)
+	ReasonNotFound          = "not-found"   // an instance ID given to the run does not exist
+	ReasonCancelled         = "cancelled"   // the run was cancelled before this instance's batch started
 )
 
 // Problems found by the scan.
@@ -60,9 +63,11 @@ type Counts struct {
 	InstallFailed int `json:"install_failed"`
 	RebootRefused int `json:"reboot_refused"`
 	NoHeartbeat   int `json:"no_heartbeat"`
-	Vanished      int `json:"vanished"`
-	BatchError    int `json:"batch_error"`
-	NotAttempted  int `json:"not_attempted"`
+	// RebootUnconfirmed: see ReasonRebootUnconfirmed.
+	RebootUnconfirmed int `json:"reboot_unconfirmed"`
+	Vanished          int `json:"vanished"`
+	BatchError        int `json:"batch_error"`
+	NotAttempted      int `json:"not_attempted"`
 	// Work done.
 	Batches   int `json:"batches"`
 	Installed int `json:"installed"`
@@ -94,6 +99,8 @@ func (c *Counts) addOutcome(r Row) {
 			c.RebootRefused++
 		case ReasonNoHeartbeat:
 			c.NoHeartbeat++
+		case ReasonRebootUnconfirmed:
+			c.RebootUnconfirmed++
 		case ReasonVanished:
 			c.Vanished++
 		case ReasonBatchError:

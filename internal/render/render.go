@@ -46,8 +46,12 @@ func Report(w io.Writer, r workflows.Report) error {
 		}
 		fmt.Fprintf(&b, " (%d batches, %d installs, %d reboots)\n", c.Batches, c.Installed, c.Rebooted)
 		if c.Failed > 0 {
-			fmt.Fprintf(&b, "  failed: %d no heartbeat, %d install failed, %d reboot refused, %d vanished, %d not found, %d batch error\n",
+			fmt.Fprintf(&b, "  failed: %d no heartbeat, %d install failed, %d reboot refused, %d vanished, %d not found, %d batch error",
 				c.NoHeartbeat, c.InstallFailed, c.RebootRefused, c.Vanished, c.NotFound, c.BatchError)
+			if c.RebootUnconfirmed > 0 {
+				fmt.Fprintf(&b, ", %d reboot unconfirmed", c.RebootUnconfirmed)
+			}
+			b.WriteString("\n")
 		}
 	}
 	for _, warn := range r.Warnings {
