@@ -30,8 +30,8 @@ type modelInstance struct {
 	// lostReboot plays a worker that died between storing the reboot intent
 	// and sending the call: the retried activity reports it unconfirmed.
 	lostReboot bool
-	installs     int
-	reboots      int
+	installs   int
+	reboots    int
 }
 
 // fleetModel answers the five activities from a map, records every call,
