@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -213,62 +212,90 @@ func countVanishedStopped(sim *ecssim.Sim) int {
 // with SIGKILL while batches are in flight, starts a new one, and checks
 // that the run completes with every invariant intact.
 func TestEndToEndSurvivesWorkerKill(t *testing.T) {
-	if runtime.GOOS == "windows" {
-		t.Fatal("this test needs SIGKILL")
-	}
 	bin := buildWorker(t)
 	st := e2eStack(t, false)
-	start := func() *exec.Cmd {
-		cmd := exec.Command(bin,
-			"--temporal-address", st.Server.FrontendHostPort(), "--temporal-namespace", st.Server.Namespace(),
-			"--ecs-endpoint", st.SimServer.Endpoint(), "--ecs-scheme", "HTTP", "--log-level", "warn")
-		cmd.Env = append(os.Environ(),
-			"ALIBABA_CLOUD_ACCESS_KEY_ID="+ecssim.DefaultAccessKeyID, "ALIBABA_CLOUD_ACCESS_KEY_SECRET="+ecssim.DefaultAccessKeySecret,
-			"TEMPORAL_CONFIG_FILE="+filepath.Join(t.TempDir(), "none.toml"))
-		cmd.Stderr = &prefixWriter{t: t, prefix: "worker: "}
-		require.NoError(t, cmd.Start())
-		return cmd
-	}
-	first := start()
+	first := startWorker(t, bin, st)
 	killed := false
-	var second *exec.Cmd
-	t.Cleanup(func() {
-		for _, c := range []*exec.Cmd{first, second} {
-			if c != nil && c.Process != nil {
-				_ = c.Process.Kill()
-				_ = c.Wait()
-			}
-		}
-	})
 	rep := runToReport(t, st, "fleetmend/cn-hangzhou/e2e-kill", e2eInput(), func(p workflows.Progress) {
 		if killed || p.BatchesDone < 1 || p.BatchesInFlight < 1 {
 			return
 		}
 		killed = true
-		require.NoError(t, first.Process.Signal(syscall.SIGKILL))
-		_ = first.Wait()
-		second = start()
+		killWorker(t, first)
+		startWorker(t, bin, st)
 	})
 	require.True(t, killed, "the run ended before the worker could be killed")
 	checkAgainstTruth(t, st.Sim, rep)
+	// A kill that lands between a stored reboot intent and the call
+	// reaching ECS leaves instances reboot-unconfirmed; the next test
+	// forces that. Here it may or may not happen.
+	unconfirmed := repairUnconfirmed(t, st, rep)
+	t.Logf("report: %+v; reboot-unconfirmed: %v", rep.Counts, unconfirmed)
+}
 
-	// If the kill landed between a stored reboot intent and ECS's answer,
-	// those instances were left for the next run (never rebooted twice in
-	// one run). What an SRE would do next, a run on just them, repairs
-	// them, and each is then rebooted exactly once in all.
-	var unconfirmed []string
+// TestWorkerKilledWhileItsRebootIsInFlight forces the one kill that the
+// reboot intent cannot resolve: RebootInstances is slowed down in the
+// simulator, and the worker is killed while its call waits there, so ECS
+// never processes it. The retried activity must neither reboot those
+// instances (it cannot know the call was lost) nor claim they rebooted:
+// they are reported reboot-unconfirmed, the simulator confirms they were
+// never rebooted, and a follow-up run repairs them with one reboot each.
+func TestWorkerKilledWhileItsRebootIsInFlight(t *testing.T) {
+	bin := buildWorker(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	st, err := stack.Start(ctx, stack.Options{
+		IP: "127.0.0.1", UIPort: -1, Region: e2eRegion, TimeScale: 60, SimSeed: 5, Logger: zap.NewNop(),
+		Fleet: ecssim.FleetSpec{Size: 100, Seed: 7, Missing: 0.3, Silent: 0.1, Stopped: 0.05},
+	})
+	require.NoError(t, err)
+	t.Cleanup(st.Close)
+	require.NoError(t, st.Sim.SetFaults(ecssim.Faults{Latency: time.Minute, Actions: []string{ecs.ActionRebootInstances}}))
+
+	first := startWorker(t, bin, st)
+	killed := false
+	rep := runToReport(t, st, "fleetmend/cn-hangzhou/e2e-kill-reboot", e2eInput(), func(workflows.Progress) {
+		if killed || st.Sim.Truth().Actions[ecs.ActionRebootInstances].Calls == 0 {
+			return
+		}
+		// A reboot call is waiting in the simulator: kill its sender.
+		killed = true
+		killWorker(t, first)
+		require.NoError(t, st.Sim.SetFaults(ecssim.Faults{}))
+		startWorker(t, bin, st)
+	})
+	require.True(t, killed, "no reboot call was seen")
+	checkAgainstTruth(t, st.Sim, rep)
+	require.Positive(t, rep.Counts.RebootUnconfirmed, "the lost call's instances are reported reboot-unconfirmed: %+v", rep.Counts)
 	for _, r := range rep.Rows {
 		if r.Reason == workflows.ReasonRebootUnconfirmed {
-			unconfirmed = append(unconfirmed, r.InstanceID)
+			require.Contains(t, r.Action, "reboot unconfirmed")
+			require.Contains(t, r.Detail, "not rebooted again")
 		}
 	}
-	t.Logf("report: %+v; reboot-unconfirmed: %v", rep.Counts, unconfirmed)
-	if len(unconfirmed) == 0 {
-		return
+	repaired := repairUnconfirmed(t, st, rep)
+	require.Len(t, repaired, rep.Counts.RebootUnconfirmed)
+	t.Logf("report: %+v; repaired by the follow-up run: %v", rep.Counts, repaired)
+}
+
+// repairUnconfirmed does what an SRE would after a run that left instances
+// reboot-unconfirmed: a run on just those. Each is then remediated, with
+// one reboot in all. It returns the instances it repaired.
+func repairUnconfirmed(t *testing.T, st *stack.Stack, rep workflows.Report) []string {
+	t.Helper()
+	var ids []string
+	for _, r := range rep.Rows {
+		if r.Reason == workflows.ReasonRebootUnconfirmed {
+			ids = append(ids, r.InstanceID)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
 	}
 	in := e2eInput()
-	in.InstanceIDs = unconfirmed
-	next := runToReport(t, st, "fleetmend/cn-hangzhou/e2e-kill-next", in, nil)
+	in.InstanceIDs = ids
+	next := runToReport(t, st, "fleetmend/cn-hangzhou/repair-unconfirmed", in, nil)
+	var repaired []string
 	for _, r := range next.Rows {
 		tr, ok := st.Sim.Instance(r.InstanceID)
 		require.True(t, ok)
@@ -278,7 +305,35 @@ func TestEndToEndSurvivesWorkerKill(t *testing.T) {
 		require.Equal(t, workflows.OutcomeRemediated, r.Outcome, "%+v", r)
 		require.Equal(t, 1, tr.Reboots, "%s", r.InstanceID)
 		require.True(t, tr.AgentHealthy)
+		repaired = append(repaired, r.InstanceID)
 	}
+	return repaired
+}
+
+// startWorker starts the worker binary against st's server and simulator;
+// the test's cleanup kills it if it still runs.
+func startWorker(t *testing.T, bin string, st *stack.Stack) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(bin,
+		"--temporal-address", st.Server.FrontendHostPort(), "--temporal-namespace", st.Server.Namespace(),
+		"--ecs-endpoint", st.SimServer.Endpoint(), "--ecs-scheme", "HTTP", "--log-level", "warn")
+	cmd.Env = append(os.Environ(),
+		"ALIBABA_CLOUD_ACCESS_KEY_ID="+ecssim.DefaultAccessKeyID, "ALIBABA_CLOUD_ACCESS_KEY_SECRET="+ecssim.DefaultAccessKeySecret,
+		"TEMPORAL_CONFIG_FILE="+filepath.Join(t.TempDir(), "none.toml"))
+	cmd.Stderr = &prefixWriter{t: t, prefix: "worker: "}
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	return cmd
+}
+
+// killWorker sends SIGKILL, as an OOM kill or a lost node would, and reaps it.
+func killWorker(t *testing.T, cmd *exec.Cmd) {
+	t.Helper()
+	require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
+	_ = cmd.Wait()
 }
 
 func buildWorker(t *testing.T) string {
