@@ -184,6 +184,20 @@ func (s *Sim) advance(in *instance, now time.Time) {
 	}
 }
 
+// transitionEnd is when a state entered at t ends by itself: the configured
+// duration for Pending, Starting and Stopping, zero for stable states.
+func (s *Sim) transitionEnd(state string, t time.Time) time.Time {
+	switch state {
+	case StatePending:
+		return t.Add(s.cfg.PendingDuration)
+	case StateStarting:
+		return t.Add(s.cfg.StartDuration)
+	case StateStopping:
+		return t.Add(s.cfg.StopDuration)
+	}
+	return time.Time{}
+}
+
 // transition ends the current transient state at in.transitionAt.
 func (s *Sim) transition(in *instance) {
 	t := in.transitionAt
@@ -191,11 +205,11 @@ func (s *Sim) transition(in *instance) {
 	switch in.state {
 	case StatePending:
 		in.state = StateStarting
-		in.transitionAt = t.Add(s.cfg.StartDuration)
+		in.transitionAt = s.transitionEnd(StateStarting, t)
 	case StateStopping:
 		if in.rebooting {
 			in.state = StateStarting
-			in.transitionAt = t.Add(s.cfg.StartDuration)
+			in.transitionAt = s.transitionEnd(StateStarting, t)
 		} else {
 			in.state = StateStopped
 		}
@@ -245,7 +259,7 @@ func (s *Sim) reboot(in *instance, now time.Time) {
 	in.stopBeating(now)
 	in.state = StateStopping
 	in.rebooting = true
-	in.transitionAt = now.Add(s.cfg.StopDuration)
+	in.transitionAt = s.transitionEnd(StateStopping, now)
 }
 
 // install records an accepted InstallCloudAssistant for in.
@@ -325,14 +339,7 @@ func (s *Sim) AddInstance(spec InstanceSpec) (string, error) {
 	if spec.AgentInstalled {
 		in.agentVersion = spec.AgentVersion
 	}
-	switch spec.State {
-	case StatePending:
-		in.transitionAt = now.Add(s.cfg.PendingDuration)
-	case StateStarting:
-		in.transitionAt = now.Add(s.cfg.StartDuration)
-	case StateStopping:
-		in.transitionAt = now.Add(s.cfg.StopDuration)
-	}
+	in.transitionAt = s.transitionEnd(spec.State, now)
 	switch {
 	case in.agentRuns():
 		anchor := spec.LastHeartbeat
@@ -452,15 +459,7 @@ func (s *Sim) SetState(id, state string) error {
 		in.stopBeating(now)
 		in.state = state
 		in.rebooting = false
-		in.transitionAt = time.Time{}
-		switch state {
-		case StatePending:
-			in.transitionAt = now.Add(s.cfg.PendingDuration)
-		case StateStarting:
-			in.transitionAt = now.Add(s.cfg.StartDuration)
-		case StateStopping:
-			in.transitionAt = now.Add(s.cfg.StopDuration)
-		}
+		in.transitionAt = s.transitionEnd(state, now)
 		return nil
 	})
 }
