@@ -26,8 +26,8 @@ type RebootOutcome struct {
 	// Rejected were not rebooted: vanished, not Running, or refused by ECS.
 	Rejected []Rejection `json:"rejected,omitempty"`
 	// Unconfirmed were sent to ECS by an earlier attempt that stopped
-	// before hearing the answer, and are Running again or never left
-	// Running: whether that reboot happened cannot be told from the API.
+	// before hearing the answer, and are not now Stopping or Starting:
+	// whether that reboot happened cannot be told from the API.
 	// They are not rebooted again (never twice); verify tells whether the
 	// agent came back.
 	Unconfirmed []string `json:"unconfirmed,omitempty"`

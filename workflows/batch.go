@@ -3,6 +3,7 @@ package workflows
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"go.temporal.io/sdk/temporal"
@@ -72,21 +73,17 @@ func (in BatchInput) validate() error {
 // batchRun is the state of one RemediateBatch: rows in input order, and a
 // lookup by ID (used for lookups only, never iterated).
 type batchRun struct {
-	in    BatchInput
-	rows  []Row
-	index map[string]int
-	done  []bool
-	steps [][]string // per row: what was done, for the Action column
-	// unconfirmed: a worker stopped between sending the reboot and hearing
-	// ECS; the reboot may or may not have happened (see RebootOutcome).
-	unconfirmed []bool
-	result      BatchResult
+	in     BatchInput
+	rows   []Row
+	index  map[string]int
+	done   []bool
+	steps  [][]string // per row: what was done, for the Action column
+	result BatchResult
 }
 
 func newBatchRun(in BatchInput) *batchRun {
 	b := &batchRun{in: in, rows: make([]Row, len(in.Instances)), index: map[string]int{},
-		done: make([]bool, len(in.Instances)), steps: make([][]string, len(in.Instances)),
-		unconfirmed: make([]bool, len(in.Instances))}
+		done: make([]bool, len(in.Instances)), steps: make([][]string, len(in.Instances))}
 	for i, t := range in.Instances {
 		b.rows[i] = Row{InstanceID: t.InstanceID, Problem: t.Problem, Batch: in.Number}
 		b.index[t.InstanceID] = i
@@ -214,7 +211,9 @@ func RemediateBatch(ctx workflow.Context, in BatchInput) (BatchResult, error) {
 	toVerify := b.undecided(inst.Installed)
 
 	// 3. Reboot those still unhealthy. The activity re-checks each instance
-	// right before the call and never reboots one twice.
+	// right before the call and never reboots one twice. unconfirmed are
+	// those whose reboot a dying worker may or may not have sent.
+	var unconfirmed []string
 	if in.RebootPolicy != RebootNever && len(toVerify) > 0 {
 		if in.RebootPolicy == RebootIfNeeded && in.RebootGrace > 0 {
 			timer := workflow.NewTimerWithOptions(ctx, in.RebootGrace.D(), workflow.TimerOptions{
@@ -246,10 +245,8 @@ func RemediateBatch(ctx workflow.Context, in BatchInput) (BatchResult, error) {
 			}
 			for _, id := range rb.Unconfirmed {
 				b.step(id, "reboot unconfirmed")
-				if i, ok := b.index[id]; ok {
-					b.unconfirmed[i] = true
-				}
 			}
+			unconfirmed = rb.Unconfirmed
 			b.result.Rebooted = len(rb.Rebooted)
 		}
 		toVerify = b.undecided(toVerify)
@@ -276,7 +273,7 @@ func RemediateBatch(ctx workflow.Context, in BatchInput) (BatchResult, error) {
 			b.decide(id, OutcomeFailed, ReasonVanished, "instance vanished while verifying")
 		}
 		for _, f := range v.Unhealthy {
-			if i, ok := b.index[f.InstanceID]; ok && b.unconfirmed[i] {
+			if slices.Contains(unconfirmed, f.InstanceID) {
 				b.decide(f.InstanceID, OutcomeFailed, ReasonRebootUnconfirmed, rebootUnconfirmedDetail(f, in))
 				continue
 			}
