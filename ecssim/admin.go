@@ -88,9 +88,22 @@ func (s *Sim) registerAdmin(mux *http.ServeMux) {
 			err = s.SetState(id, StateStopped)
 		case "start":
 			err = s.SetState(id, StateRunning)
+		case "tag":
+			q := r.URL.Query()
+			if !q.Has("key") {
+				writeAdminError(w, http.StatusBadRequest, fmt.Errorf("tag needs the query parameters key and value (value may be empty)"))
+				return
+			}
+			err = s.SetTag(id, q.Get("key"), q.Get("value"))
+		case "untag":
+			if !r.URL.Query().Has("key") {
+				writeAdminError(w, http.StatusBadRequest, fmt.Errorf("untag needs the query parameter key"))
+				return
+			}
+			err = s.RemoveTag(id, r.URL.Query().Get("key"))
 		default:
 			writeAdminError(w, http.StatusNotFound,
-				fmt.Errorf("unknown operation %q; valid: vanish, heal, silence, remove-agent, stop, start", op))
+				fmt.Errorf("unknown operation %q; valid: vanish, heal, silence, remove-agent, stop, start, tag, untag", op))
 			return
 		}
 		switch {

@@ -33,6 +33,18 @@ const (
 	DefaultVanishAfterMin      = 5 * time.Minute
 	DefaultVanishAfterMax      = 60 * time.Minute
 	DefaultMaxNonces           = 200_000
+	// DefaultTagKey and DefaultTagValue are the tag FleetSpec.Tagged puts on
+	// instances: fleetmend's opt-out tag.
+	DefaultTagKey   = "fleetmend:exclude"
+	DefaultTagValue = "true"
+)
+
+// Tag limits of ECS: at most 20 tags per resource, keys and values of at
+// most 128 characters.
+const (
+	MaxTagsPerInstance = 20
+	MaxTagKeyLength    = 128
+	MaxTagValueLength  = 128
 )
 
 // Outdated agent versions given to "outdated" instances: older than the
@@ -172,7 +184,7 @@ type Config struct {
 // FleetSpec describes a generated fleet in one region. Shares are fractions
 // of Size in [0,1]; the problem shares (Missing, Silent, Stopped,
 // InstallFails, Outdated) are exclusive and must add up to at most 1, the
-// rest is healthy. Vanish is independent of them. Each count is
+// rest is healthy. Vanish and Tagged are independent of them. Each count is
 // round(share × Size), so tests can count exactly.
 type FleetSpec struct {
 	Region string
@@ -197,6 +209,14 @@ type FleetSpec struct {
 	// OSWeights is the relative share of each OS type ("Linux", "Windows",
 	// "FreeBSD"). Default: Linux only.
 	OSWeights map[string]float64
+
+	// Tagged is the share of instances that carry the tag TagKey=TagValue
+	// (default DefaultTagKey=DefaultTagValue, fleetmend's opt-out), exactly
+	// round(Tagged × Size) of them. They are drawn from a random stream of
+	// their own, so adding tags to a spec keeps its IDs and problems.
+	Tagged   float64
+	TagKey   string
+	TagValue string
 }
 
 // InstanceSpec describes one hand-made instance (AddInstance).
@@ -232,6 +252,8 @@ type InstanceSpec struct {
 	// InitialProblem labels the instance in Truth; derived from the other
 	// fields when empty.
 	InitialProblem string
+	// Tags are the instance's tags (at most MaxTagsPerInstance).
+	Tags map[string]string
 }
 
 func (c *Config) withDefaults() (Config, error) {
@@ -342,14 +364,14 @@ func (f *FleetSpec) normalize(regions []string) error {
 		v    float64
 	}{
 		{"Missing", f.Missing}, {"Silent", f.Silent}, {"Stopped", f.Stopped},
-		{"InstallFails", f.InstallFails}, {"Outdated", f.Outdated}, {"Vanish", f.Vanish},
+		{"InstallFails", f.InstallFails}, {"Outdated", f.Outdated}, {"Vanish", f.Vanish}, {"Tagged", f.Tagged},
 	}
 	sum := 0.0
 	for _, s := range shares {
 		if !(s.v >= 0 && s.v <= 1) {
 			return fmt.Errorf("share %s must be in [0,1], got %v", s.name, s.v)
 		}
-		if s.name != "Vanish" {
+		if s.name != "Vanish" && s.name != "Tagged" {
 			sum += s.v
 		}
 	}
@@ -361,6 +383,15 @@ func (f *FleetSpec) normalize(regions []string) error {
 	}
 	if f.VanishAfterMin < 0 || f.VanishAfterMax < f.VanishAfterMin {
 		return fmt.Errorf("vanish window [%v, %v] is not a valid range", f.VanishAfterMin, f.VanishAfterMax)
+	}
+	if f.TagKey == "" {
+		f.TagKey = DefaultTagKey
+	}
+	if f.TagValue == "" {
+		f.TagValue = DefaultTagValue
+	}
+	if err := checkTag(f.TagKey, f.TagValue); err != nil {
+		return err
 	}
 	if len(f.OSWeights) == 0 {
 		f.OSWeights = map[string]float64{OSLinux: 1}

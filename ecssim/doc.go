@@ -83,6 +83,18 @@
 // passes it. Fleets are generated from a seed with exact shares of missing,
 // silent, stopped, install-always-fails, outdated and vanishing instances.
 //
+// Instances carry tags (at most 20, keys and values up to 128 characters):
+// InstanceSpec.Tags, SetTag/RemoveTag, and FleetSpec.Tagged, the exact share
+// of a generated fleet carrying TagKey=TagValue (default
+// "fleetmend:exclude"="true"), drawn from a random stream of its own so a
+// spec that gains Tagged keeps its IDs and problems.
+//
+// Truth records, per instance, CreatedAt (the start for generated fleets)
+// and VanishedAt (zero while alive), BootedAt (the last time it became
+// Running), and InstallTimes/RebootTimes (simulated times of accepted
+// installs and of reboots performed), so a test can tell which instances
+// lived through a whole scan and when each one was repaired.
+//
 // # Test paths (unsigned, under /_sim/)
 //
 //	GET  /_sim/truth                  Truth: every instance (sorted by ID, vanished included) and per-action counters
@@ -96,13 +108,15 @@
 //	POST /_sim/instances/<id>/remove-agent  agent uninstalled
 //	POST /_sim/instances/<id>/stop          instance Stopped at once
 //	POST /_sim/instances/<id>/start         instance Running at once (counts as a boot)
+//	POST /_sim/instances/<id>/tag?key=k&value=v  set tag k=v (value may be empty or absent)
+//	POST /_sim/instances/<id>/untag?key=k   remove tag k
 //	POST /_sim/reset-counters         zero all install/reboot/call counters
 //	POST /_sim/clock/advance?by=90s   advance a ManualClock (409 with a scaled clock)
 //
 // The instance operations answer the instance's InstanceTruth, 404 for an
 // unknown instance, 409 for a vanished one. The same operations exist in Go:
 // Truth, Instance, Faults, SetFaults, Vanish, HealAgent, SilenceAgent,
-// RemoveAgent, SetState, ResetCounters, AdvanceClock.
+// RemoveAgent, SetState, SetTag, RemoveTag, ResetCounters, AdvanceClock.
 //
 // Faults (throttling above a rate with 400 Throttling.User, 5xx at a rate with
 // 503 ServiceUnavailable / 500 InternalError.Dispatch, added latency, dropped

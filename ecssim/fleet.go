@@ -50,6 +50,15 @@ func (s *Sim) generateFleet(index int, f FleetSpec, start time.Time) {
 		vanishes[i] = true
 	}
 	osOf := assignOS(f.OSWeights, n, rng)
+	// Tags come from a stream of their own, drawn only when asked for, so
+	// that a spec gaining Tagged keeps every other choice it made before.
+	tagged := make([]bool, n)
+	if k := shareCount(f.Tagged, n); k > 0 {
+		tagRng := rand.New(rand.NewPCG(uint64(seed), 0x7a9))
+		for _, i := range tagRng.Perm(n)[:k] {
+			tagged[i] = true
+		}
+	}
 
 	window := int64((f.VanishAfterMax - f.VanishAfterMin) / time.Second)
 	for i := range n {
@@ -60,6 +69,10 @@ func (s *Sim) generateFleet(index int, f FleetSpec, start time.Time) {
 			osType:     osOf[i],
 			state:      StateRunning,
 			hbInterval: time.Duration(55+5*rng.IntN(3)) * time.Second,
+			createdAt:  start,
+		}
+		if tagged[i] {
+			in.tags = map[string]string{f.TagKey: f.TagValue}
 		}
 		in.initialProblem = problems[i]
 		phase := time.Duration(rng.Int64N(int64(in.hbInterval/time.Second))) * time.Second
@@ -96,6 +109,9 @@ func (s *Sim) generateFleet(index int, f FleetSpec, start time.Time) {
 			in.agentVersion = s.cfg.AgentVersion
 			// Stopped an hour to a week ago.
 			in.lastHB = start.Add(-time.Duration(3600+rng.Int64N(7*86400)) * time.Second)
+		}
+		if in.state == StateRunning {
+			in.bootedAt = start
 		}
 		if vanishes[i] {
 			in.vanishes = true

@@ -41,9 +41,14 @@ type instance struct {
 	lastInvoked        time.Time
 	invocationCount    int64
 
-	vanishAt time.Time // zero: never
-	vanished bool
-	lists    []*orderedList // listings this instance appears in, for lazy removal
+	vanishAt   time.Time // zero: never
+	vanished   bool
+	vanishedAt time.Time      // when it vanished; zero while alive
+	lists      []*orderedList // listings this instance appears in, for lazy removal
+
+	tags      map[string]string // nil: no tags
+	createdAt time.Time
+	bootedAt  time.Time // last time it became Running; zero if never during the simulation
 
 	initialProblem string
 	vanishes       bool
@@ -54,6 +59,8 @@ type instance struct {
 	rebootsWhileHealthy  int
 	refusedInstalls      int
 	refusedReboots       int
+	installTimes         []time.Time // accepted installs, as many as installs
+	rebootTimes          []time.Time // reboots performed, as many as reboots
 }
 
 // lastHeartbeat is the time of the most recent heartbeat at or before now,

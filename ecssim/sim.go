@@ -3,6 +3,7 @@ package ecssim
 import (
 	"container/heap"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"sort"
@@ -223,6 +224,7 @@ func (s *Sim) transition(in *instance) {
 // (the documented "install, then reboot") and when a hung agent restarts.
 func (s *Sim) boot(in *instance, t time.Time) {
 	in.state = StateRunning
+	in.bootedAt = t
 	in.transitionAt = time.Time{}
 	in.rebooting = false
 	if in.pendingInstall {
@@ -244,6 +246,7 @@ func (s *Sim) markVanished(in *instance, t time.Time) {
 	}
 	in.stopBeating(t)
 	in.vanished = true
+	in.vanishedAt = t
 	in.transitionAt = time.Time{}
 	for _, l := range in.lists {
 		l.dead++
@@ -253,6 +256,7 @@ func (s *Sim) markVanished(in *instance, t time.Time) {
 // reboot starts a reboot at now. Callers checked that in is Running.
 func (s *Sim) reboot(in *instance, now time.Time) {
 	in.reboots++
+	in.rebootTimes = append(in.rebootTimes, now)
 	if in.healthy(now) {
 		in.rebootsWhileHealthy++
 	}
@@ -265,6 +269,7 @@ func (s *Sim) reboot(in *instance, now time.Time) {
 // install records an accepted InstallCloudAssistant for in.
 func (s *Sim) install(in *instance, now time.Time) {
 	in.installs++
+	in.installTimes = append(in.installTimes, now)
 	if in.healthy(now) {
 		in.installsWhileHealthy++
 	}
@@ -329,12 +334,21 @@ func (s *Sim) AddInstance(spec InstanceSpec) (string, error) {
 			return "", fmt.Errorf("ecssim: add instance: AgentVersion %q is not a dotted version", spec.AgentVersion)
 		}
 	}
+	if err := checkTags(spec.Tags); err != nil {
+		return "", fmt.Errorf("ecssim: add instance: %w", err)
+	}
 	in := &instance{
 		id: spec.ID, region: spec.Region, zone: spec.Zone, clusterID: spec.ClusterID, osType: spec.OSType,
 		state: spec.State, hbInterval: spec.HeartbeatInterval,
 		agentInstalled: spec.AgentInstalled, agentHung: spec.AgentInstalled && spec.AgentSilent,
 		installAlwaysFails: spec.InstallAlwaysFails, vanishAt: spec.VanishAt,
-		vanishes: !spec.VanishAt.IsZero(),
+		vanishes: !spec.VanishAt.IsZero(), createdAt: now,
+	}
+	if len(spec.Tags) > 0 {
+		in.tags = maps.Clone(spec.Tags)
+	}
+	if spec.State == StateRunning {
+		in.bootedAt = now
 	}
 	if spec.AgentInstalled {
 		in.agentVersion = spec.AgentVersion
@@ -503,6 +517,7 @@ func (s *Sim) ResetCounters() {
 		in.installs, in.reboots = 0, 0
 		in.installsWhileHealthy, in.rebootsWhileHealthy = 0, 0
 		in.refusedInstalls, in.refusedReboots = 0, 0
+		in.installTimes, in.rebootTimes = nil, nil
 	}
 	for _, a := range s.actionStats {
 		*a = ActionTruth{}
@@ -542,6 +557,23 @@ type InstanceTruth struct {
 
 	InitialProblem string `json:"initial_problem"` // healthy, missing, silent, stopped, install-fails, outdated
 	Vanishes       bool   `json:"vanishes"`        // generated (or added) with a vanish time
+
+	Tags map[string]string `json:"tags,omitempty"`
+
+	// CreatedAt is the simulated time the instance was created (the start
+	// for generated fleets) and VanishedAt when it vanished (zero while it
+	// lives): an instance existed throughout a scan from a to b if
+	// CreatedAt <= a and (VanishedAt is zero or VanishedAt > b).
+	CreatedAt  time.Time `json:"created_at"`
+	VanishedAt time.Time `json:"vanished_at,omitzero"`
+	// BootedAt is the last time the instance became Running (zero if it has
+	// not been Running during the simulation, e.g. generated Stopped).
+	BootedAt time.Time `json:"booted_at,omitzero"`
+	// InstallTimes and RebootTimes are the simulated times of the accepted
+	// installs and of the reboots performed, oldest first (reset with the
+	// counters).
+	InstallTimes []time.Time `json:"install_times,omitempty"`
+	RebootTimes  []time.Time `json:"reboot_times,omitempty"`
 }
 
 // ActionTruth counts the calls of one action (requests naming it in Action
@@ -565,6 +597,9 @@ func (s *Sim) truthOf(in *instance, now time.Time) InstanceTruth {
 		InstallsWhileHealthy: in.installsWhileHealthy, RebootsWhileHealthy: in.rebootsWhileHealthy,
 		RefusedInstalls: in.refusedInstalls, RefusedReboots: in.refusedReboots,
 		InitialProblem: in.initialProblem, Vanishes: in.vanishes,
+		Tags:      maps.Clone(in.tags),
+		CreatedAt: in.createdAt, VanishedAt: in.vanishedAt, BootedAt: in.bootedAt,
+		InstallTimes: slices.Clone(in.installTimes), RebootTimes: slices.Clone(in.rebootTimes),
 	}
 }
 
