@@ -4,10 +4,11 @@
 // configuration they use in this directory; README.md here says how to run it.
 //
 // The tests check the stack at the configuration level (no Docker engine is
-// needed): docker-compose must accept the file with every profile, every
+// needed): compose-go, the loader the Compose CLI is built on, must accept
+// the file with every profile (in-process: no docker-compose binary), every
 // image must be pinned, the services, profiles and start order must be the
 // documented ones, the setup job must register exactly the search attributes
 // of package workflows, and the Dockerfile must build the binaries with the
-// Go version go.mod names. They need the docker-compose binary (v1.29 or
-// later) and fail without it.
+// Go version go.mod names. Only sh is needed besides Go (to run the scripts
+// against fake tools).
 package deploy
