@@ -2,6 +2,7 @@ package ecs
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 
@@ -13,6 +14,7 @@ import (
 const (
 	ActionDescribeInstanceStatus       = "DescribeInstanceStatus"
 	ActionDescribeCloudAssistantStatus = "DescribeCloudAssistantStatus"
+	ActionDescribeInstances            = "DescribeInstances"
 	ActionInstallCloudAssistant        = "InstallCloudAssistant"
 	ActionRebootInstance               = "RebootInstance"
 	ActionRebootInstances              = "RebootInstances"
@@ -160,6 +162,58 @@ func agentStatuses(resp *sdkecs.DescribeCloudAssistantStatusResponse) []AgentSta
 	return out
 }
 
+// DescribeInstances asks DescribeInstances about 1..100 instances by ID and
+// returns them in the order ECS answers. Unknown or deleted instances are
+// simply absent (no error), and so may be instances ECS did not answer for:
+// a caller must treat an absent instance as unknown, never as gone.
+func (c *Client) DescribeInstances(ctx context.Context, ids []string) ([]InstanceInfo, error) {
+	const action = ActionDescribeInstances
+	err := checkIDList("InstanceIds (number of instance IDs)", func(i int) string { return fmt.Sprintf("InstanceIds[%d]", i) },
+		ids, 1, MaxDescribeInstancesIDs)
+	if err != nil {
+		return nil, wrap(action, err)
+	}
+	list, err := json.Marshal(ids)
+	if err != nil { // a []string always marshals; kept so a change cannot hide an error
+		return nil, wrap(action, fmt.Errorf("encode InstanceIds: %w", err))
+	}
+	req := sdkecs.CreateDescribeInstancesRequest()
+	c.prepare(req.RpcRequest)
+	req.InstanceIds = string(list)
+	// The default page is 10 instances even when IDs are given: ask for a
+	// page as large as the ID list can be, so one call answers for all.
+	req.PageNumber = requests.NewInteger(1)
+	req.PageSize = requests.NewInteger(MaxDescribeInstancesIDs)
+	var resp *sdkecs.DescribeInstancesResponse
+	err = c.do(ctx, action, func(sc *sdkecs.Client) (err error) {
+		resp, err = sc.DescribeInstances(req)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]InstanceInfo, 0, len(resp.Instances.Instance))
+	for _, in := range resp.Instances.Instance {
+		info := InstanceInfo{
+			InstanceID: in.InstanceId,
+			ZoneID:     in.ZoneId,
+			State:      ParseState(in.Status),
+			OSType:     in.OSType,
+		}
+		if info.OSType == "" {
+			info.OSType = in.OsType // the SDK struct has both spellings; ECS fills OSType
+		}
+		if tags := in.Tags.Tag; len(tags) > 0 {
+			info.Tags = make([]Tag, 0, len(tags))
+			for _, t := range tags {
+				info.Tags = append(info.Tags, Tag{Key: t.TagKey, Value: t.TagValue})
+			}
+		}
+		out = append(out, info)
+	}
+	return out, nil
+}
+
 // InstallAgent calls InstallCloudAssistant for 1..20 instances and returns
 // the request ID. The agent takes effect after the instance reboots. One
 // unknown or non-Running instance fails the whole call (InstanceLevel).
@@ -261,16 +315,22 @@ func checkRange(param string, got, lo, hi int) error {
 // checkIDs enforces a documented list length and rejects empty or repeated
 // IDs, which the service would reject or double count.
 func checkIDs(ids []string, lo, hi int) error {
-	if err := checkRange("InstanceId.N (number of instance IDs)", len(ids), lo, hi); err != nil {
+	return checkIDList("InstanceId.N (number of instance IDs)", func(i int) string { return fmt.Sprintf("InstanceId.%d", i+1) }, ids, lo, hi)
+}
+
+// checkIDList is checkIDs for any parameter: count names the list in a
+// LimitError, element names its i-th entry in an InputError.
+func checkIDList(count string, element func(i int) string, ids []string, lo, hi int) error {
+	if err := checkRange(count, len(ids), lo, hi); err != nil {
 		return err
 	}
 	seen := make(map[string]struct{}, len(ids))
 	for i, id := range ids {
 		if strings.TrimSpace(id) == "" {
-			return &InputError{Param: fmt.Sprintf("InstanceId.%d", i+1), Reason: "is empty"}
+			return &InputError{Param: element(i), Reason: "is empty"}
 		}
 		if _, dup := seen[id]; dup {
-			return &InputError{Param: fmt.Sprintf("InstanceId.%d", i+1), Reason: "repeats " + id + "; each instance may appear once"}
+			return &InputError{Param: element(i), Reason: "repeats " + id + "; each instance may appear once"}
 		}
 		seen[id] = struct{}{}
 	}

@@ -11,7 +11,7 @@ import (
 	sdkecs "github.com/aliyun/alibaba-cloud-sdk-go/services/ecs"
 )
 
-// Client makes the five calls for one region. It is safe for concurrent use:
+// Client makes the six calls for one region. It is safe for concurrent use:
 // each call borrows one SDK client from a pool of Config.PoolSize, so at most
 // PoolSize requests are in flight and no SDK client is ever shared.
 type Client struct {

@@ -1,7 +1,7 @@
-// Package ecs is the fleet API as fleetmend needs it: five ECS actions
-// (DescribeInstanceStatus, DescribeCloudAssistantStatus, InstallCloudAssistant,
-// RebootInstance, RebootInstances) as typed calls over the unmodified
-// alibaba-cloud-sdk-go.
+// Package ecs is the fleet API as fleetmend needs it: six ECS actions
+// (DescribeInstanceStatus, DescribeCloudAssistantStatus, DescribeInstances,
+// InstallCloudAssistant, RebootInstance, RebootInstances) as typed calls over
+// the unmodified alibaba-cloud-sdk-go.
 //
 // Three things are decided here and nowhere else:
 //

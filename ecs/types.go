@@ -5,7 +5,7 @@ import (
 	"time"
 )
 
-// Documented limits of the five actions (see ../shared/api). Batching code
+// Documented limits of the actions (see ../shared/api). Batching code
 // outside this package uses them too, so they are exported.
 const (
 	MaxPageSize          = 50  // DescribeInstanceStatus PageSize, DescribeCloudAssistantStatus PageSize/MaxResults
@@ -15,6 +15,10 @@ const (
 	MaxRebootIDs         = 100 // RebootInstances InstanceId.N
 	HeartbeatFreshWithin = 2 * time.Minute
 )
+
+// MaxDescribeInstancesIDs is DescribeInstances' limit on its InstanceIds JSON
+// array. Its pages hold up to 100 instances too, so one call answers for all.
+const MaxDescribeInstancesIDs = 100
 
 // InstanceState is the lifecycle state ECS reports for an instance.
 type InstanceState string
@@ -85,6 +89,25 @@ type AgentPage struct {
 	Agents    []AgentStatus `json:"agents"`
 	NextToken string        `json:"next_token,omitempty"` // empty on the last page
 	RequestID string        `json:"request_id"`
+}
+
+// Tag is one tag of an instance.
+type Tag struct {
+	Key   string `json:"key"`
+	Value string `json:"value"`
+}
+
+// InstanceInfo is what DescribeInstances says about one instance, reduced
+// to what fleetmend decides on: where it is, its state, its OS and its
+// tags (the opt-out tag among them).
+type InstanceInfo struct {
+	InstanceID string        `json:"instance_id"`
+	ZoneID     string        `json:"zone_id"`
+	State      InstanceState `json:"state"`
+	// OSType is as DescribeInstances returns it: lowercase ("linux",
+	// "windows", "freebsd"), unlike DescribeCloudAssistantStatus's "Linux".
+	OSType string `json:"os_type"`
+	Tags   []Tag  `json:"tags,omitempty"`
 }
 
 // RebootResult is RebootInstances' answer for one instance

@@ -84,6 +84,7 @@ const (
 const (
 	ActionDescribeInstanceStatus       = "DescribeInstanceStatus"
 	ActionDescribeCloudAssistantStatus = "DescribeCloudAssistantStatus"
+	ActionDescribeInstances            = "DescribeInstances"
 	ActionInstallCloudAssistant        = "InstallCloudAssistant"
 	ActionRebootInstance               = "RebootInstance"
 	ActionRebootInstances              = "RebootInstances"
@@ -94,6 +95,7 @@ func Actions() []string {
 	return []string{
 		ActionDescribeCloudAssistantStatus,
 		ActionDescribeInstanceStatus,
+		ActionDescribeInstances,
 		ActionInstallCloudAssistant,
 		ActionRebootInstance,
 		ActionRebootInstances,
@@ -102,8 +104,8 @@ func Actions() []string {
 
 func isAction(name string) bool {
 	switch name {
-	case ActionDescribeInstanceStatus, ActionDescribeCloudAssistantStatus, ActionInstallCloudAssistant,
-		ActionRebootInstance, ActionRebootInstances:
+	case ActionDescribeInstanceStatus, ActionDescribeCloudAssistantStatus, ActionDescribeInstances,
+		ActionInstallCloudAssistant, ActionRebootInstance, ActionRebootInstances:
 		return true
 	}
 	return false

@@ -32,8 +32,8 @@
 // # What it implements
 //
 // Actions (API version 2014-05-26, JSON only): DescribeInstanceStatus,
-// DescribeCloudAssistantStatus, InstallCloudAssistant, RebootInstance,
-// RebootInstances, with the documented limits and error codes:
+// DescribeCloudAssistantStatus, DescribeInstances, InstallCloudAssistant,
+// RebootInstance, RebootInstances, with the documented limits and error codes:
 //
 //   - DescribeInstanceStatus: InstanceId.N ≤ 100 (403 InstanceIds.ExceedLimit),
 //     unknown IDs omitted, ZoneId and ClusterId filters, PageNumber ≥ 1
@@ -48,6 +48,24 @@
 //     only with a heartbeat within 2 minutes; CloudAssistantVersion is empty unless
 //     the agent is installed and heartbeating; SupportSessionManager from the
 //     version (2.2.3.189 Linux/FreeBSD, 2.1.3.189 Windows).
+//   - DescribeInstances: InstanceIds is a JSON array string of up to 100 IDs
+//     (more: 403 InvalidParameter.TooManyInstanceIds — DescribeInstances' own
+//     error table names no code for this limit, so the simulator answers
+//     with the one the current ECS reference gives for the same limit on
+//     DescribeInstanceStatus and the other instance operations; not JSON, or
+//     not an array of strings: 400 InvalidInstanceIds.Malformed); unknown,
+//     vanished and other regions' IDs are simply absent; an empty array
+//     selects nothing. Filters ZoneId, Status (404 InvalidStatus.NotFound)
+//     and Tag.N.Key/Tag.N.Value (N ≤ 20, else 400 InvalidTagCount; a value
+//     without its key 400 InvalidTag.Mismatch; values match exactly and a
+//     key alone matches any value, since the SDK never sends an empty one).
+//     PageNumber/PageSize (1..100, default 10, also for an ID list) or
+//     MaxResults (1..100)/NextToken paging as above, the token bound to
+//     DescribeInstances; DryRun answers 400 DryRunOperation. Each Instance
+//     has InstanceId, InstanceName and HostName (the ID), RegionId, ZoneId,
+//     Status, OSType in lowercase ("linux", "windows", "freebsd"), OSName,
+//     OSNameEn, CreationTime, StartTime (last boot, Running only), ClusterId
+//     and Tags.Tag[]{TagKey, TagValue} sorted by key; in creation order.
 //   - InstallCloudAssistant: 1..20 IDs (400 MissingParam.InstanceId, 403
 //     InstanceIds.ExceedLimit); one unknown ID (404 InvalidInstance.NotFound) or
 //     one instance not Running (403 IncorrectInstanceStatus) fails the whole call.

@@ -130,3 +130,28 @@ func errInternalDispatch() *apiError {
 	return newAPIError(http.StatusInternalServerError, "InternalError.Dispatch",
 		"An error occurred when you dispatched the request.")
 }
+
+// The DescribeInstances errors. Its own error table lists no code for more
+// than 100 InstanceIds; the current ECS reference answers that limit with
+// 403 InvalidParameter.TooManyInstanceIds on DescribeInstanceStatus and the
+// other instance operations, so the simulator does the same here.
+
+func errTooManyInstanceIds() *apiError {
+	return newAPIError(http.StatusForbidden, "InvalidParameter.TooManyInstanceIds", "Instance ids cannot be more than 100.")
+}
+
+func errInvalidInstanceIdsMalformed() *apiError {
+	return newAPIError(http.StatusBadRequest, "InvalidInstanceIds.Malformed", "The specified InstanceIds is not valid.")
+}
+
+func errInvalidTagCount() *apiError {
+	return newAPIError(http.StatusBadRequest, "InvalidTagCount", "The specified tags are beyond the permitted range.")
+}
+
+func errInvalidTagMismatch() *apiError {
+	return newAPIError(http.StatusBadRequest, "InvalidTag.Mismatch", "The specified Tag.n.Key and Tag.n.Value are not match.")
+}
+
+func errInvalidStatus() *apiError {
+	return newAPIError(http.StatusNotFound, "InvalidStatus.NotFound", "The specified Status is not found")
+}

@@ -57,6 +57,18 @@ func TestErrorCodes(t *testing.T) {
 			return err
 		}
 	}
+	instancesWith := func(mod func(r *ecs.DescribeInstancesRequest)) func() error {
+		return func() error {
+			r := ecs.CreateDescribeInstancesRequest()
+			mod(r)
+			_, err := c.DescribeInstances(r)
+			return err
+		}
+	}
+	tags21 := make([]ecs.DescribeInstancesTag, 21)
+	for i := range tags21 {
+		tags21[i] = ecs.DescribeInstancesTag{Key: fmt.Sprintf("k%d", i), Value: "v"}
+	}
 	installIDs := func(list []string) func() error {
 		return func() error {
 			r := ecs.CreateInstallCloudAssistantRequest()
@@ -151,6 +163,33 @@ func TestErrorCodes(t *testing.T) {
 			400, "InvalidParameter.OSType"},
 		{"DescribeCloudAssistantStatus region without the API", assistantWith(func(r *ecs.DescribeCloudAssistantStatusRequest) { r.RegionId = "cn-shanghai" }),
 			400, "RegionId.ApiNotSupported"},
+
+		// DescribeInstances
+		{"DescribeInstances 101 IDs", instancesWith(func(r *ecs.DescribeInstancesRequest) { r.InstanceIds = instanceIdsJSON(t, running101...) }),
+			403, "InvalidParameter.TooManyInstanceIds"},
+		{"DescribeInstances InstanceIds not JSON", instancesWith(func(r *ecs.DescribeInstancesRequest) { r.InstanceIds = running + "," + stopped }),
+			400, "InvalidInstanceIds.Malformed"},
+		{"DescribeInstances InstanceIds not strings", instancesWith(func(r *ecs.DescribeInstancesRequest) { r.InstanceIds = "[1,2]" }),
+			400, "InvalidInstanceIds.Malformed"},
+		{"DescribeInstances PageSize 101", instancesWith(func(r *ecs.DescribeInstancesRequest) { r.PageSize = "101" }),
+			400, "InvalidParam.PageSize"},
+		{"DescribeInstances PageSize 0", instancesWith(func(r *ecs.DescribeInstancesRequest) { r.PageSize = "0" }),
+			400, "InvalidParam.PageSize"},
+		{"DescribeInstances PageNumber 0", instancesWith(func(r *ecs.DescribeInstancesRequest) { r.PageNumber = "0" }),
+			400, "InvalidParam.PageNumber"},
+		{"DescribeInstances MaxResults 101", instancesWith(func(r *ecs.DescribeInstancesRequest) { r.MaxResults = "101" }),
+			400, "InvalidParameter.MaxResults"},
+		{"DescribeInstances bad NextToken", instancesWith(func(r *ecs.DescribeInstancesRequest) { r.NextToken = "bm9wZQ" }),
+			400, "InvalidParameter.NextToken"},
+		{"DescribeInstances bad Status", instancesWith(func(r *ecs.DescribeInstancesRequest) { r.Status = "Exploded" }),
+			404, "InvalidStatus.NotFound"},
+		{"DescribeInstances 21 tags", instancesWith(func(r *ecs.DescribeInstancesRequest) { r.Tag = &tags21 }),
+			400, "InvalidTagCount"},
+		{"DescribeInstances tag value without key", instancesWith(func(r *ecs.DescribeInstancesRequest) {
+			r.Tag = &[]ecs.DescribeInstancesTag{{Value: "true"}}
+		}), 400, "InvalidTag.Mismatch"},
+		{"DescribeInstances DryRun", instancesWith(func(r *ecs.DescribeInstancesRequest) { r.DryRun = requests.NewBoolean(true) }),
+			400, "DryRunOperation"},
 
 		// InstallCloudAssistant
 		{"InstallCloudAssistant no IDs", installIDs(nil), 400, "MissingParam.InstanceId"},
@@ -266,6 +305,8 @@ func allErrorCodes() []string {
 		"InvalidSignatureMethod", "InvalidSignatureVersion", "InvalidTimeStamp.Format", "IllegalTimestamp",
 		"InvalidAccessKeyId.NotFound", "SignatureDoesNotMatch", "SignatureNonceUsed",
 		"InvalidSecurityToken.Mismatch", "Forbidden.RAM",
+		"InvalidParameter.TooManyInstanceIds", "InvalidInstanceIds.Malformed", "InvalidStatus.NotFound",
+		"InvalidTagCount", "InvalidTag.Mismatch",
 	}
 }
 

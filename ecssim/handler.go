@@ -148,19 +148,11 @@ func (s *Sim) serveRPC(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	ids := instanceIDParams(v)
-	nIDs := len(ids)
-	if action == ActionRebootInstance {
-		ids = nil
-		if id := v.Get("InstanceId"); id != "" {
-			ids = []string{id}
-		}
-		nIDs = len(ids)
-	}
+	ids := namedInstanceIDs(action, v)
 	s.mu.Lock()
 	st := s.actionStats[action]
 	st.Calls++
-	st.MaxInstanceIDs = max(st.MaxInstanceIDs, nIDs)
+	st.MaxInstanceIDs = max(st.MaxInstanceIDs, len(ids))
 	fd := s.faults.decide(action, s.wall.Now())
 	s.mu.Unlock()
 
@@ -189,7 +181,7 @@ func (s *Sim) serveRPC(w http.ResponseWriter, r *http.Request) {
 		writeAPIError(w, r, reqID, e)
 		return
 	}
-	resp, e := s.dispatch(action, reqID, v)
+	resp, e := s.dispatch(action, &call{reqID: reqID, v: v})
 	if e != nil {
 		s.countError(action)
 		if e.Code != "DryRunOperation" {
@@ -244,15 +236,25 @@ func dropConnection(w http.ResponseWriter) {
 	panic(http.ErrAbortHandler)
 }
 
+// call is one authenticated request on its way to its action.
+type call struct {
+	reqID  string
+	region string
+	v      url.Values
+	// omit are the named instances the omit fault leaves out of the answer.
+	omit map[string]bool
+}
+
 // dispatch checks the region and runs the action.
-func (s *Sim) dispatch(action, reqID string, v url.Values) (any, *apiError) {
-	region := v.Get("RegionId")
-	if region == "" {
+func (s *Sim) dispatch(action string, c *call) (any, *apiError) {
+	c.region = c.v.Get("RegionId")
+	if c.region == "" {
 		return nil, errMissingParameter("RegionId")
 	}
-	if !s.knownRegion(region) {
+	if !s.knownRegion(c.region) {
 		return nil, errInvalidRegion()
 	}
+	reqID, region, v := c.reqID, c.region, c.v
 	switch action {
 	case ActionDescribeInstanceStatus:
 		return s.describeInstanceStatus(reqID, region, v)
@@ -263,6 +265,8 @@ func (s *Sim) dispatch(action, reqID string, v url.Values) (any, *apiError) {
 			}
 		}
 		return s.describeCloudAssistantStatus(reqID, region, v)
+	case ActionDescribeInstances:
+		return s.describeInstances(c)
 	case ActionInstallCloudAssistant:
 		return s.installCloudAssistant(reqID, region, v)
 	case ActionRebootInstance:
@@ -271,6 +275,24 @@ func (s *Sim) dispatch(action, reqID string, v url.Values) (any, *apiError) {
 		return s.rebootInstances(reqID, region, v)
 	}
 	return nil, newAPIError(http.StatusNotFound, "InvalidAction.NotFound", "Specified api is not found, please check your url and method.")
+}
+
+// namedInstanceIDs returns the instance IDs a request names in the parameter
+// its action reads: InstanceId for RebootInstance, the InstanceIds JSON
+// array for DescribeInstances (none if malformed: the action refuses it),
+// InstanceId.N for the others.
+func namedInstanceIDs(action string, v url.Values) []string {
+	switch action {
+	case ActionRebootInstance:
+		if id := v.Get("InstanceId"); id != "" {
+			return []string{id}
+		}
+		return nil
+	case ActionDescribeInstances:
+		ids, _, _ := instanceIDsJSON(v)
+		return ids
+	}
+	return instanceIDParams(v)
 }
 
 // instanceIDParams returns the values of InstanceId.1, InstanceId.2, … in
