@@ -14,6 +14,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"time"
@@ -24,12 +25,14 @@ import (
 
 	"github.com/fleetmend/fleetmend/ecs"
 	"github.com/fleetmend/fleetmend/internal/config"
+	"github.com/fleetmend/fleetmend/internal/config/numflag"
 	"github.com/fleetmend/fleetmend/internal/fleetworker"
 	"github.com/fleetmend/fleetmend/internal/logging"
+	"github.com/fleetmend/fleetmend/internal/version"
 )
 
 func main() {
-	if err := run(os.Args[1:]); err != nil {
+	if err := run(os.Args[1:], os.Stdout); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			os.Exit(0)
 		}
@@ -43,53 +46,66 @@ type options struct {
 	worker   fleetworker.Config
 	regions  string
 	logLevel string
+	version  bool
 }
 
-func parseFlags(args []string) (options, error) {
-	var o options
+// newFlagSet registers every flag of the worker into o. FLEETMEND_*
+// variables are read here, as the flags' defaults.
+func newFlagSet(o *options) *flag.FlagSet {
+	// Ranges of the numeric flags. The ECS timeouts stay within the activities'
+	// 30 s heartbeat timeout: activities heartbeat between ECS calls, so a
+	// longer call would look like a dead worker. The SDK panics on one
+	// concurrent workflow task (it would only ever poll the sticky queue).
+	ecsConcurrencyRange := numflag.Range[int]{Min: 1, Max: ecs.MaxPoolSize}
+	ecsTimeoutRange := numflag.Range[time.Duration]{Min: 100 * time.Millisecond, Max: 30 * time.Second}
+	concurrentActivityRange := numflag.Range[int]{Min: 1, Max: 1000}
+	concurrentWorkflowRange := numflag.Range[int]{Min: 2, Max: 1000}
+	activitiesPerSecondRange := numflag.Range[float64]{Min: 0, Max: 100000}
+	stopTimeoutRange := numflag.Range[time.Duration]{Min: time.Second, Max: time.Hour}
 	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: worker [flags]\n\nRuns fleetmend's Temporal worker. Example, against the simulator:\n"+
 			"  ALIBABA_CLOUD_ACCESS_KEY_ID=... ALIBABA_CLOUD_ACCESS_KEY_SECRET=... \\\n"+
 			"  worker --ecs-endpoint 127.0.0.1:8300 --ecs-scheme HTTP\n\nFlags:\n")
-		fs.PrintDefaults()
+		numflag.PrintFlags(fs.Output(), fs)
 	}
 	o.temporal.RegisterFlags(fs)
-
-	var errs []error
-	envInt := func(name string, def int) int {
-		v, err := config.EnvInt(name, def)
-		errs = append(errs, err)
-		return v
-	}
-	envFloat := func(name string, def float64) float64 {
-		v, err := config.EnvFloat(name, def)
-		errs = append(errs, err)
-		return v
-	}
-	envDur := func(name string, def time.Duration) time.Duration {
-		v, err := config.EnvDuration(name, def)
-		errs = append(errs, err)
-		return v
-	}
 	w := &o.worker
 	fs.StringVar(&w.TaskQueue, "task-queue", config.Env("FLEETMEND_TASK_QUEUE", config.DefaultTaskQueue), "task queue to poll (FLEETMEND_TASK_QUEUE)")
 	fs.StringVar(&o.regions, "regions", config.Env("FLEETMEND_REGIONS", ""), "comma-separated regions this worker serves; empty serves any (FLEETMEND_REGIONS)")
 	fs.StringVar(&w.ECS.Endpoint, "ecs-endpoint", config.Env("FLEETMEND_ECS_ENDPOINT", ""), "ECS endpoint host:port override, e.g. the simulator's 127.0.0.1:8300; empty uses Alibaba Cloud's endpoint for the region (FLEETMEND_ECS_ENDPOINT)")
 	fs.StringVar(&w.ECS.Scheme, "ecs-scheme", config.Env("FLEETMEND_ECS_SCHEME", "HTTPS"), "HTTPS, or HTTP (only with --ecs-endpoint) (FLEETMEND_ECS_SCHEME)")
-	fs.IntVar(&w.ECS.PoolSize, "ecs-concurrency", envInt("FLEETMEND_ECS_CONCURRENCY", ecs.DefaultPoolSize), fmt.Sprintf("ECS requests in flight at once per region, 1..%d (FLEETMEND_ECS_CONCURRENCY)", ecs.MaxPoolSize))
-	fs.DurationVar(&w.ECS.ConnectTimeout, "ecs-connect-timeout", envDur("FLEETMEND_ECS_CONNECT_TIMEOUT", ecs.DefaultConnectTimeout), "connect timeout of each ECS request (FLEETMEND_ECS_CONNECT_TIMEOUT)")
-	fs.DurationVar(&w.ECS.ReadTimeout, "ecs-read-timeout", envDur("FLEETMEND_ECS_READ_TIMEOUT", ecs.DefaultReadTimeout), "read timeout of each ECS request (FLEETMEND_ECS_READ_TIMEOUT)")
-	fs.IntVar(&w.MaxConcurrentActivities, "max-concurrent-activities", envInt("FLEETMEND_MAX_CONCURRENT_ACTIVITIES", 20), "activities running at once on this worker, 1..1000 (FLEETMEND_MAX_CONCURRENT_ACTIVITIES)")
-	fs.IntVar(&w.MaxConcurrentWorkflowTasks, "max-concurrent-workflow-tasks", envInt("FLEETMEND_MAX_CONCURRENT_WORKFLOW_TASKS", 10), "workflow tasks at once on this worker, 1..1000 (FLEETMEND_MAX_CONCURRENT_WORKFLOW_TASKS)")
-	fs.Float64Var(&w.ActivitiesPerSecond, "activities-per-second", envFloat("FLEETMEND_ACTIVITIES_PER_SECOND", 0), "activity starts per second on this worker, 0 for no limit (FLEETMEND_ACTIVITIES_PER_SECOND)")
-	fs.Float64Var(&w.TaskQueueActivitiesPerSecond, "task-queue-activities-per-second", envFloat("FLEETMEND_TASK_QUEUE_ACTIVITIES_PER_SECOND", 0), "activity starts per second across all workers of the task queue, 0 for no limit (FLEETMEND_TASK_QUEUE_ACTIVITIES_PER_SECOND)")
-	fs.DurationVar(&w.StopTimeout, "stop-timeout", envDur("FLEETMEND_STOP_TIMEOUT", 30*time.Second), "on SIGTERM, how long running activities may finish before the worker exits (FLEETMEND_STOP_TIMEOUT)")
+	numflag.Register(fs, numflag.NewInt(&w.ECS.PoolSize, "ecs-concurrency", ecs.DefaultPoolSize, ecsConcurrencyRange).FromEnv("FLEETMEND_ECS_CONCURRENCY"),
+		"ECS requests in flight at once per region, one SDK client each")
+	numflag.Register(fs, numflag.NewDuration(&w.ECS.ConnectTimeout, "ecs-connect-timeout", ecs.DefaultConnectTimeout, ecsTimeoutRange).FromEnv("FLEETMEND_ECS_CONNECT_TIMEOUT"),
+		"connect timeout of each ECS request (at most the activities' 30s heartbeat timeout)")
+	numflag.Register(fs, numflag.NewDuration(&w.ECS.ReadTimeout, "ecs-read-timeout", ecs.DefaultReadTimeout, ecsTimeoutRange).FromEnv("FLEETMEND_ECS_READ_TIMEOUT"),
+		"read timeout of each ECS request (at most the activities' 30s heartbeat timeout)")
+	numflag.Register(fs, numflag.NewInt(&w.MaxConcurrentActivities, "max-concurrent-activities", 20, concurrentActivityRange).FromEnv("FLEETMEND_MAX_CONCURRENT_ACTIVITIES"),
+		"activities running at once on this worker")
+	numflag.Register(fs, numflag.NewInt(&w.MaxConcurrentWorkflowTasks, "max-concurrent-workflow-tasks", 10, concurrentWorkflowRange).FromEnv("FLEETMEND_MAX_CONCURRENT_WORKFLOW_TASKS"),
+		"workflow tasks at once on this worker (the Temporal SDK needs at least 2)")
+	numflag.Register(fs, numflag.NewFloat(&w.ActivitiesPerSecond, "activities-per-second", 0, activitiesPerSecondRange).FromEnv("FLEETMEND_ACTIVITIES_PER_SECOND"),
+		"activity starts per second on this worker (0: no limit)")
+	numflag.Register(fs, numflag.NewFloat(&w.TaskQueueActivitiesPerSecond, "task-queue-activities-per-second", 0, activitiesPerSecondRange).FromEnv("FLEETMEND_TASK_QUEUE_ACTIVITIES_PER_SECOND"),
+		"activity starts per second across all workers of the task queue, enforced by the server (0: no limit)")
+	numflag.Register(fs, numflag.NewDuration(&w.StopTimeout, "stop-timeout", 30*time.Second, stopTimeoutRange).FromEnv("FLEETMEND_STOP_TIMEOUT"),
+		"on SIGTERM, how long running activities may finish before the worker exits")
 	fs.StringVar(&o.logLevel, "log-level", config.Env("FLEETMEND_LOG_LEVEL", "info"), "debug, info, warn or error (FLEETMEND_LOG_LEVEL)")
-	if err := errors.Join(errs...); err != nil {
+	fs.BoolVar(&o.version, "version", false, "print the version and exit")
+	return fs
+}
+
+func parseFlags(args []string) (options, error) {
+	var o options
+	fs := newFlagSet(&o)
+	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
-	if err := fs.Parse(args); err != nil {
+	if o.version {
+		return o, nil
+	}
+	if err := numflag.CheckFlags(fs); err != nil {
 		return o, err
 	}
 	if fs.NArg() > 0 {
@@ -102,9 +118,13 @@ func parseFlags(args []string) (options, error) {
 	return o, nil
 }
 
-func run(args []string) error {
+func run(args []string, stdout io.Writer) error {
 	o, err := parseFlags(args)
 	if err != nil {
+		return err
+	}
+	if o.version {
+		_, err := fmt.Fprintln(stdout, version.Line("worker"))
 		return err
 	}
 	zl, err := logging.New(o.logLevel)

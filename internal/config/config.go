@@ -8,9 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"strconv"
 	"strings"
-	"time"
 
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/contrib/envconfig"
@@ -67,45 +65,6 @@ func Env(name, def string) string {
 		return v
 	}
 	return def
-}
-
-// EnvInt is Env for integers; a malformed value is an error naming the variable.
-func EnvInt(name string, def int) (int, error) {
-	v, ok := os.LookupEnv(name)
-	if !ok || v == "" {
-		return def, nil
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil {
-		return 0, fmt.Errorf("%s=%q is not an integer", name, v)
-	}
-	return n, nil
-}
-
-// EnvFloat is Env for floating point numbers.
-func EnvFloat(name string, def float64) (float64, error) {
-	v, ok := os.LookupEnv(name)
-	if !ok || v == "" {
-		return def, nil
-	}
-	f, err := strconv.ParseFloat(v, 64)
-	if err != nil {
-		return 0, fmt.Errorf("%s=%q is not a number", name, v)
-	}
-	return f, nil
-}
-
-// EnvDuration is Env for durations ("5s", "2m").
-func EnvDuration(name string, def time.Duration) (time.Duration, error) {
-	v, ok := os.LookupEnv(name)
-	if !ok || v == "" {
-		return def, nil
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil {
-		return 0, fmt.Errorf("%s=%q is not a duration (e.g. 5s, 2m)", name, v)
-	}
-	return d, nil
 }
 
 // SplitList splits a comma separated list, dropping blanks.

@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/fleetmend/fleetmend/ecssim"
+	"github.com/fleetmend/fleetmend/internal/config/numflag"
+	"github.com/fleetmend/fleetmend/internal/version"
 )
 
 func main() {
@@ -53,6 +55,7 @@ type options struct {
 	errorRate       float64
 	latency         time.Duration
 	dropRate        float64
+	version         bool
 }
 
 // Flag bounds; generous, but they keep typos (a fleet of 10^9) from eating
@@ -61,31 +64,53 @@ const (
 	maxFleetSize = 1_000_000
 	maxTimeScale = 1_000_000
 	maxLatency   = 5 * time.Minute
+	// Seeds start at 1: a fleet seed of 0 means "derive one", which would
+	// make --seed 0 quietly give the fleet of --seed 1.
+	maxSeed = 1<<31 - 1
 )
+
+// newFlagSet registers every flag into o; regions gets the raw --regions.
+func newFlagSet(o *options, regions *string, output io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("ecssim", flag.ContinueOnError)
+	fs.SetOutput(output)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), "Usage: ecssim [flags]\n\nServes a simulated ECS + Cloud Assistant API. Example:\n"+
+			"  ecssim --fleet-size 1000 --missing 0.15 --silent 0.05 --time-scale 60\n\nFlags:\n")
+		numflag.PrintFlags(fs.Output(), fs)
+	}
+	share := numflag.Range[float64]{Min: 0, Max: 1}
+	fs.StringVar(&o.addr, "addr", "127.0.0.1:8300", "listen address host:port (port 0 picks a free one)")
+	fs.StringVar(regions, "regions", ecssim.DefaultRegion, "comma-separated region IDs; each gets a fleet")
+	fs.StringVar(&o.accessKeyID, "access-key-id", ecssim.DefaultAccessKeyID, "AccessKeyId the simulator accepts")
+	fs.StringVar(&o.accessKeySecret, "access-key-secret", ecssim.DefaultAccessKeySecret, "AccessKeySecret of that key")
+	numflag.Register(fs, numflag.NewInt(&o.fleetSize, "fleet-size", 100, numflag.Range[int]{Min: 1, Max: maxFleetSize}), "instances per region")
+	numflag.Register(fs, numflag.NewInt64(&o.seed, "seed", 1, numflag.Range[int64]{Min: 1, Max: maxSeed}), "seed of fleet generation and fault injection; same seed, same fleet")
+	numflag.Register(fs, numflag.NewFloat(&o.missing, "missing", 0.1, share), "share of instances without the agent")
+	numflag.Register(fs, numflag.NewFloat(&o.silent, "silent", 0.05, share), "share of instances whose agent is hung (no heartbeats)")
+	numflag.Register(fs, numflag.NewFloat(&o.stopped, "stopped", 0.02, share), "share of Stopped instances")
+	numflag.Register(fs, numflag.NewFloat(&o.installFails, "install-fails", 0.01, share), "share of instances (agent missing) where every install fails")
+	numflag.Register(fs, numflag.NewFloat(&o.vanish, "vanish", 0, share), "share of instances that vanish 5-60 simulated minutes after start")
+	numflag.Register(fs, numflag.NewFloat(&o.outdated, "outdated", 0.05, share), "share of healthy instances with an agent too old for Session Manager")
+	numflag.Register(fs, numflag.NewFloat(&o.timeScale, "time-scale", 1, numflag.Range[float64]{Min: 0, Max: maxTimeScale, OpenMin: true}), "simulated seconds per real second (60: a minute per second)")
+	numflag.Register(fs, numflag.NewFloat(&o.throttleRPS, "throttle-rps", 0, numflag.Range[float64]{Min: 0, Max: 1e9}), "answer Throttling.User above this many requests per second (0: no throttling)")
+	numflag.Register(fs, numflag.NewFloat(&o.errorRate, "error-rate", 0, share), "share of requests answered 503/500")
+	numflag.Register(fs, numflag.NewDuration(&o.latency, "latency", 0, numflag.Range[time.Duration]{Min: 0, Max: maxLatency}), "latency added to every request")
+	numflag.Register(fs, numflag.NewFloat(&o.dropRate, "drop-rate", 0, share), "share of requests whose connection is dropped without an answer")
+	fs.BoolVar(&o.version, "version", false, "print the version and exit")
+	return fs
+}
 
 func parseFlags(args []string, output io.Writer) (options, error) {
 	var o options
 	var regions string
-	fs := flag.NewFlagSet("ecssim", flag.ContinueOnError)
-	fs.SetOutput(output)
-	fs.StringVar(&o.addr, "addr", "127.0.0.1:8300", "listen address host:port (port 0 picks a free one)")
-	fs.StringVar(&regions, "regions", ecssim.DefaultRegion, "comma-separated region IDs; each gets a fleet")
-	fs.StringVar(&o.accessKeyID, "access-key-id", ecssim.DefaultAccessKeyID, "AccessKeyId the simulator accepts")
-	fs.StringVar(&o.accessKeySecret, "access-key-secret", ecssim.DefaultAccessKeySecret, "AccessKeySecret of that key")
-	fs.IntVar(&o.fleetSize, "fleet-size", 100, fmt.Sprintf("instances per region, 0..%d", maxFleetSize))
-	fs.Int64Var(&o.seed, "seed", 1, "seed of fleet generation and fault injection; same seed, same fleet")
-	fs.Float64Var(&o.missing, "missing", 0.1, "share of instances without the agent, 0..1")
-	fs.Float64Var(&o.silent, "silent", 0.05, "share of instances whose agent is hung (no heartbeats), 0..1")
-	fs.Float64Var(&o.stopped, "stopped", 0.02, "share of Stopped instances, 0..1")
-	fs.Float64Var(&o.installFails, "install-fails", 0.01, "share of instances (agent missing) where every install fails, 0..1")
-	fs.Float64Var(&o.vanish, "vanish", 0, "share of instances that vanish 5-60 simulated minutes after start, 0..1")
-	fs.Float64Var(&o.outdated, "outdated", 0.05, "share of healthy instances with an agent too old for Session Manager, 0..1")
-	fs.Float64Var(&o.timeScale, "time-scale", 1, fmt.Sprintf("simulated seconds per real second, >0 and <= %d (60: a minute per second)", maxTimeScale))
-	fs.Float64Var(&o.throttleRPS, "throttle-rps", 0, "answer Throttling.User above this many requests per second; 0 disables")
-	fs.Float64Var(&o.errorRate, "error-rate", 0, "share of requests answered 503/500, 0..1")
-	fs.DurationVar(&o.latency, "latency", 0, fmt.Sprintf("latency added to every request, 0..%v", maxLatency))
-	fs.Float64Var(&o.dropRate, "drop-rate", 0, "share of requests whose connection is dropped without an answer, 0..1")
+	fs := newFlagSet(&o, &regions, output)
 	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if o.version {
+		return o, nil
+	}
+	if err := numflag.CheckFlags(fs); err != nil {
 		return o, err
 	}
 	if fs.NArg() > 0 {
@@ -114,33 +139,8 @@ func parseFlags(args []string, output io.Writer) (options, error) {
 	if o.accessKeySecret == "" {
 		return o, errors.New("--access-key-secret must not be empty")
 	}
-	if o.fleetSize < 0 || o.fleetSize > maxFleetSize {
-		return o, fmt.Errorf("--fleet-size must be between 0 and %d, got %d", maxFleetSize, o.fleetSize)
-	}
-	shares := []struct {
-		name string
-		v    float64
-	}{
-		{"--missing", o.missing}, {"--silent", o.silent}, {"--stopped", o.stopped},
-		{"--install-fails", o.installFails}, {"--outdated", o.outdated}, {"--vanish", o.vanish},
-		{"--error-rate", o.errorRate}, {"--drop-rate", o.dropRate},
-	}
-	for _, s := range shares {
-		if !(s.v >= 0 && s.v <= 1) {
-			return o, fmt.Errorf("%s must be between 0 and 1, got %v", s.name, s.v)
-		}
-	}
 	if sum := o.missing + o.silent + o.stopped + o.installFails + o.outdated; sum > 1+1e-9 {
-		return o, fmt.Errorf("--missing + --silent + --stopped + --install-fails + --outdated must be at most 1, got %v", sum)
-	}
-	if !(o.timeScale > 0 && o.timeScale <= maxTimeScale) {
-		return o, fmt.Errorf("--time-scale must be greater than 0 and at most %d, got %v", maxTimeScale, o.timeScale)
-	}
-	if !(o.throttleRPS >= 0 && o.throttleRPS <= 1e9) {
-		return o, fmt.Errorf("--throttle-rps must be between 0 (off) and 1e9, got %v", o.throttleRPS)
-	}
-	if o.latency < 0 || o.latency > maxLatency {
-		return o, fmt.Errorf("--latency must be between 0 and %v, got %v", maxLatency, o.latency)
+		return o, fmt.Errorf("--missing + --silent + --stopped + --install-fails + --outdated is %.4g, must be at most 1", sum)
 	}
 	return o, nil
 }
@@ -173,6 +173,10 @@ func (o options) config() ecssim.Config {
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	o, err := parseFlags(args, stderr)
 	if err != nil {
+		return err
+	}
+	if o.version {
+		_, err := fmt.Fprintln(stdout, version.Line("ecssim"))
 		return err
 	}
 	sim, err := ecssim.New(o.config())

@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/fleetmend/fleetmend/ecssim"
+	"github.com/fleetmend/fleetmend/internal/config/numflag/numflagtest"
 )
 
 func TestParseFlagsRejects(t *testing.T) {
@@ -33,23 +34,7 @@ func TestParseFlagsRejects(t *testing.T) {
 		{[]string{"--regions", "cn-hangzhou,cn-hangzhou"}, `--regions lists "cn-hangzhou" twice`},
 		{[]string{"--access-key-id", ""}, "--access-key-id must not be empty"},
 		{[]string{"--access-key-secret", ""}, "--access-key-secret must not be empty"},
-		{[]string{"--fleet-size", "-1"}, "--fleet-size must be between 0 and 1000000"},
-		{[]string{"--fleet-size", "2000000"}, "--fleet-size must be between 0 and 1000000"},
-		{[]string{"--missing", "1.5"}, "--missing must be between 0 and 1"},
-		{[]string{"--silent", "-0.1"}, "--silent must be between 0 and 1"},
-		{[]string{"--stopped", "2"}, "--stopped must be between 0 and 1"},
-		{[]string{"--install-fails", "NaN"}, "--install-fails must be between 0 and 1"},
-		{[]string{"--vanish", "1.01"}, "--vanish must be between 0 and 1"},
-		{[]string{"--outdated", "-1"}, "--outdated must be between 0 and 1"},
-		{[]string{"--missing", "0.6", "--silent", "0.5"}, "must be at most 1"},
-		{[]string{"--time-scale", "0"}, "--time-scale must be greater than 0"},
-		{[]string{"--time-scale", "1e9"}, "--time-scale must be greater than 0 and at most"},
-		{[]string{"--throttle-rps", "-5"}, "--throttle-rps must be between 0"},
-		{[]string{"--error-rate", "1.2"}, "--error-rate must be between 0 and 1"},
-		{[]string{"--drop-rate", "-0.5"}, "--drop-rate must be between 0 and 1"},
-		{[]string{"--latency", "-1s"}, "--latency must be between 0 and"},
-		{[]string{"--latency", "1h"}, "--latency must be between 0 and"},
-		{[]string{"--latency", "soon"}, "invalid value"},
+		{[]string{"--missing", "0.6", "--silent", "0.5"}, "--missing + --silent + --stopped + --install-fails + --outdated is 1.18, must be at most 1"},
 		{[]string{"--no-such-flag"}, "not defined"},
 		{[]string{"extra"}, "unexpected arguments"},
 	} {
@@ -144,4 +129,57 @@ func TestRunServesUntilCancelled(t *testing.T) {
 		t.Fatal("run did not return after cancellation")
 	}
 	assert.Contains(t, out.String(), "shutting down")
+}
+
+// numericFlags is every numeric flag of ecssim with values around its
+// allowed range. TestFlagTableIsComplete fails when one is missing here.
+func numericFlags() []numflagtest.Flag {
+	share := func(name string) numflagtest.Flag {
+		return numflagtest.Flag{Name: name, Allowed: "0..1", Below: "-0.1", Min: "0", Max: "1", Above: "1.01", ZeroOK: true}
+	}
+	return []numflagtest.Flag{
+		{Name: "fleet-size", Allowed: "1..1000000", Below: "-1", Min: "1", Max: "1000000", Above: "1000001"},
+		{Name: "seed", Allowed: "1..2147483647", Below: "-1", Min: "1", Max: "2147483647", Above: "2147483648"},
+		share("missing"), share("silent"), share("stopped"), share("install-fails"), share("vanish"), share("outdated"),
+		share("error-rate"), share("drop-rate"),
+		{Name: "time-scale", Allowed: "(0, 1000000]", Below: "-1", Min: "0.001", Max: "1000000", Above: "1e9"},
+		{Name: "throttle-rps", Allowed: "0..1000000000", Below: "-5", Min: "0", Max: "1e9", Above: "1000000001", ZeroOK: true},
+		{Name: "latency", Allowed: "0s..5m", Below: "-1s", Min: "0s", Max: "5m", Above: "1h", ZeroOK: true},
+	}
+}
+
+func TestFlagTableIsComplete(t *testing.T) {
+	var o options
+	var regions string
+	numflagtest.CheckComplete(t, numflagtest.NumericFlags(newFlagSet(&o, &regions, io.Discard)), numericFlags())
+}
+
+// TestBinary runs the real ecssim binary: every numeric flag refuses a
+// value below and above its range, 0 (unless 0 means something) and a word,
+// with exit code 2 and one line naming the flag and the range, before it
+// listens; --version prints the build.
+func TestBinary(t *testing.T) {
+	bin := numflagtest.Build(t, "ecssim")
+	t.Run("--version", func(t *testing.T) {
+		numflagtest.CheckVersion(t, numflagtest.Run(t, bin, numflagtest.CleanEnv(), "--version"), "ecssim")
+	})
+	for _, f := range numericFlags() {
+		for _, v := range f.Refused() {
+			t.Run("--"+f.Name+"="+v, func(t *testing.T) {
+				r := numflagtest.Run(t, bin, numflagtest.CleanEnv(), "--"+f.Name, v)
+				numflagtest.CheckRefused(t, r, "ecssim: --"+f.Name+" is ", "allowed range is "+f.Allowed)
+			})
+		}
+	}
+}
+
+func TestFlagRangeEndsAreAccepted(t *testing.T) {
+	for _, f := range numericFlags() {
+		for _, v := range f.Accepted() {
+			// The problem shares add up to at most 1: only the one tested is set.
+			args := []string{"--missing", "0", "--silent", "0", "--stopped", "0", "--install-fails", "0", "--outdated", "0", "--" + f.Name, v}
+			_, err := parseFlags(args, io.Discard)
+			assert.NoError(t, err, "%v", args)
+		}
+	}
 }
