@@ -78,3 +78,30 @@ func TestDescribeInstancesLimitsBeforeTheWire(t *testing.T) {
 	}
 	require.Zero(t, f.calls(ecs.ActionDescribeInstances))
 }
+
+// TestUnansweredIsNotAnError: an instance ECS leaves out of a by-ID answer
+// comes back absent, with no error, from every by-ID call.
+func TestUnansweredIsNotAnError(t *testing.T) {
+	f := newSim(t, 0)
+	ctx := context.Background()
+	a, err := f.sim.AddInstance(ecssim.InstanceSpec{AgentInstalled: true})
+	require.NoError(t, err)
+	b, err := f.sim.AddInstance(ecssim.InstanceSpec{AgentInstalled: true})
+	require.NoError(t, err)
+	require.NoError(t, f.sim.SetFaults(ecssim.Faults{OmitIDs: []string{b}}))
+
+	infos, err := f.client.DescribeInstances(ctx, []string{a, b})
+	require.NoError(t, err)
+	require.Len(t, infos, 1)
+	require.Equal(t, a, infos[0].InstanceID)
+
+	agents, err := f.client.AgentStatus(ctx, []string{a, b}, "")
+	require.NoError(t, err)
+	require.Len(t, agents, 1)
+	require.Equal(t, a, agents[0].InstanceID)
+
+	page, err := f.client.ListInstanceStatus(ctx, ecs.ListInput{InstanceIDs: []string{a, b}})
+	require.NoError(t, err)
+	require.Len(t, page.Instances, 1)
+	require.Equal(t, a, page.Instances[0].InstanceID)
+}

@@ -109,7 +109,9 @@ type describeInstanceStatusResponse struct {
 	}
 }
 
-func (s *Sim) describeInstanceStatus(reqID, region string, v url.Values) (any, *apiError) {
+// describeInstanceStatus answers DescribeInstanceStatus; omit are named
+// instances the omit fault leaves out.
+func (s *Sim) describeInstanceStatus(reqID, region string, v url.Values, omit map[string]bool) (any, *apiError) {
 	ids := instanceIDParams(v)
 	if len(ids) > maxDescribeIDs {
 		return nil, errInstanceIDsExceedLimit()
@@ -131,7 +133,7 @@ func (s *Sim) describeInstanceStatus(reqID, region string, v url.Values) (any, *
 		// Unknown IDs are simply left out; the rest come in listing order.
 		for _, id := range dedupe(ids) {
 			in := s.byID[id]
-			if in == nil || in.region != region {
+			if in == nil || in.region != region || omit[id] {
 				continue
 			}
 			s.advance(in, now)
@@ -238,7 +240,10 @@ func parseNextToken(tok, region, osType string) (uint64, bool) {
 	return seq, err == nil
 }
 
-func (s *Sim) describeCloudAssistantStatus(reqID, region string, v url.Values) (any, *apiError) {
+// describeCloudAssistantStatus answers DescribeCloudAssistantStatus; omit
+// are named instances the omit fault leaves out (after the check that they
+// all exist: an omission never hides an error).
+func (s *Sim) describeCloudAssistantStatus(reqID, region string, v url.Values, omit map[string]bool) (any, *apiError) {
 	ids := instanceIDParams(v)
 	if len(ids) > maxDescribeIDs {
 		return nil, errInstanceIDsExceedLimit()
@@ -292,7 +297,7 @@ func (s *Sim) describeCloudAssistantStatus(reqID, region string, v url.Values) (
 		}
 		out = make([]assistantStatusJSON, 0, len(found))
 		for _, in := range found {
-			if osType == "" || in.osType == osType {
+			if (osType == "" || in.osType == osType) && !omit[in.id] {
 				out = append(out, s.assistantStatus(in, now))
 			}
 		}

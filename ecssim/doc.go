@@ -119,7 +119,8 @@
 //	GET  /_sim/truth?instance=<id>    InstanceTruth of one instance (404 if unknown)
 //	GET  /_sim/faults                 the injected faults
 //	PUT  /_sim/faults                 set faults: {"throttle_rps":5,"throttle_burst":5,"error_rate":0.1,
-//	                                  "latency":"200ms","drop_rate":0.01,"actions":["RebootInstances"],"seed":7}
+//	                                  "latency":"200ms","drop_rate":0.01,"omit_rate":0.05,"omit_ids":["i-…"],
+//	                                  "actions":["RebootInstances"],"seed":7}
 //	POST /_sim/instances/<id>/vanish        the instance disappears
 //	POST /_sim/instances/<id>/heal          agent installed and running, heartbeat now
 //	POST /_sim/instances/<id>/silence       agent hangs: no more heartbeats
@@ -140,4 +141,12 @@
 // 503 ServiceUnavailable / 500 InternalError.Dispatch, added latency, dropped
 // connections) apply to all actions or to the listed ones, with seeded
 // randomness.
+//
+// "Unanswered is not missing": Faults.OmitRate leaves each instance named in
+// a by-ID request (DescribeCloudAssistantStatus and DescribeInstanceStatus
+// with InstanceId.N, DescribeInstances with InstanceIds) out of the answer
+// with that probability, and Faults.OmitIDs always. The answer is otherwise
+// normal (no error, TotalCount without them); an unknown ID still fails
+// DescribeCloudAssistantStatus. Listings (no IDs) are not affected, and
+// Faults.Actions restricts omissions like the other faults.
 package ecssim

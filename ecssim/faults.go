@@ -26,6 +26,14 @@ type Faults struct {
 	// DropRate is the fraction of requests whose connection is closed
 	// without any response.
 	DropRate float64
+	// OmitRate is the probability with which each instance named in a by-ID
+	// request (DescribeCloudAssistantStatus or DescribeInstanceStatus with
+	// InstanceId.N, DescribeInstances with InstanceIds) is left out of an
+	// otherwise normal answer: no error, the instance is just missing, as
+	// when ECS does not answer for an instance it knows.
+	OmitRate float64
+	// OmitIDs are always left out of such answers.
+	OmitIDs []string
 	// Actions restricts the faults to these actions; empty means all.
 	Actions []string
 	// Seed, when non-zero, reseeds the fault randomness when the faults are
@@ -41,6 +49,8 @@ type faultsJSON struct {
 	ErrorRate     float64  `json:"error_rate"`
 	Latency       string   `json:"latency"`
 	DropRate      float64  `json:"drop_rate"`
+	OmitRate      float64  `json:"omit_rate,omitempty"`
+	OmitIDs       []string `json:"omit_ids,omitempty"`
 	Actions       []string `json:"actions"`
 	Seed          int64    `json:"seed,omitempty"`
 }
@@ -53,7 +63,8 @@ func (f Faults) MarshalJSON() ([]byte, error) {
 	}
 	return json.Marshal(faultsJSON{
 		ThrottleRPS: f.ThrottleRPS, ThrottleBurst: f.ThrottleBurst, ErrorRate: f.ErrorRate,
-		Latency: f.Latency.String(), DropRate: f.DropRate, Actions: actions, Seed: f.Seed,
+		Latency: f.Latency.String(), DropRate: f.DropRate, OmitRate: f.OmitRate, OmitIDs: f.OmitIDs,
+		Actions: actions, Seed: f.Seed,
 	})
 }
 
@@ -88,7 +99,8 @@ func (f *Faults) UnmarshalJSON(b []byte) error {
 	}
 	*f = Faults{
 		ThrottleRPS: raw.ThrottleRPS, ThrottleBurst: raw.ThrottleBurst, ErrorRate: raw.ErrorRate,
-		Latency: latency, DropRate: raw.DropRate, Actions: raw.Actions, Seed: raw.Seed,
+		Latency: latency, DropRate: raw.DropRate, OmitRate: raw.OmitRate, OmitIDs: raw.OmitIDs,
+		Actions: raw.Actions, Seed: raw.Seed,
 	}
 	return nil
 }
@@ -105,6 +117,14 @@ func (f Faults) validate() error {
 	}
 	if !(f.DropRate >= 0 && f.DropRate <= 1) {
 		return fmt.Errorf("faults: DropRate must be in [0,1], got %v", f.DropRate)
+	}
+	if !(f.OmitRate >= 0 && f.OmitRate <= 1) {
+		return fmt.Errorf("faults: OmitRate must be in [0,1], got %v", f.OmitRate)
+	}
+	for i, id := range f.OmitIDs {
+		if id == "" {
+			return fmt.Errorf("faults: OmitIDs[%d] is empty", i)
+		}
 	}
 	if f.Latency < 0 {
 		return fmt.Errorf("faults: Latency must be >= 0, got %v", f.Latency)
@@ -127,6 +147,7 @@ type faultState struct {
 	refills time.Time // wall time of the last refill
 	// serverErrors counts injected 5xx answers since the faults were set.
 	serverErrors int
+	omitIDs      map[string]bool // cfg.OmitIDs as a set
 }
 
 func newFaultState(f Faults, seed int64, now time.Time) *faultState {
@@ -139,6 +160,11 @@ func newFaultState(f Faults, seed int64, now time.Time) *faultState {
 // with a full burst, which is what a test setting a limit expects.
 func (fs *faultState) set(f Faults, now time.Time) {
 	f.Actions = slices.Clone(f.Actions)
+	f.OmitIDs = slices.Clone(f.OmitIDs)
+	fs.omitIDs = make(map[string]bool, len(f.OmitIDs))
+	for _, id := range f.OmitIDs {
+		fs.omitIDs[id] = true
+	}
 	fs.cfg = f
 	fs.burst = float64(f.ThrottleBurst)
 	if fs.burst == 0 {
@@ -193,4 +219,38 @@ func (fs *faultState) decide(action string, now time.Time) faultDecision {
 		}
 	}
 	return d
+}
+
+// omitsByID says whether the omit fault can apply to a request of action:
+// the by-ID forms of the three describe calls (the caller passes the named
+// IDs, none for a listing).
+func omitsByID(action string) bool {
+	switch action {
+	case ActionDescribeCloudAssistantStatus, ActionDescribeInstanceStatus, ActionDescribeInstances:
+		return true
+	}
+	return false
+}
+
+// omitted draws which of the instances a by-ID request names its answer
+// leaves out: OmitIDs always, the others each with OmitRate. Draws follow
+// the order of ids, so a seeded run replays the same omissions.
+func (fs *faultState) omitted(action string, ids []string) map[string]bool {
+	c := &fs.cfg
+	if len(ids) == 0 || !omitsByID(action) || (c.OmitRate == 0 && len(fs.omitIDs) == 0) {
+		return nil
+	}
+	if len(c.Actions) > 0 && !slices.Contains(c.Actions, action) {
+		return nil
+	}
+	var out map[string]bool
+	for _, id := range ids {
+		if fs.omitIDs[id] || (c.OmitRate > 0 && fs.rng.Float64() < c.OmitRate) {
+			if out == nil {
+				out = make(map[string]bool)
+			}
+			out[id] = true
+		}
+	}
+	return out
 }

@@ -154,6 +154,10 @@ func (s *Sim) serveRPC(w http.ResponseWriter, r *http.Request) {
 	st.Calls++
 	st.MaxInstanceIDs = max(st.MaxInstanceIDs, len(ids))
 	fd := s.faults.decide(action, s.wall.Now())
+	var omit map[string]bool
+	if !fd.drop && fd.err == nil {
+		omit = s.faults.omitted(action, dedupe(ids))
+	}
 	s.mu.Unlock()
 
 	if fd.latency > 0 {
@@ -181,7 +185,7 @@ func (s *Sim) serveRPC(w http.ResponseWriter, r *http.Request) {
 		writeAPIError(w, r, reqID, e)
 		return
 	}
-	resp, e := s.dispatch(action, &call{reqID: reqID, v: v})
+	resp, e := s.dispatch(action, &call{reqID: reqID, v: v, omit: omit})
 	if e != nil {
 		s.countError(action)
 		if e.Code != "DryRunOperation" {
@@ -257,14 +261,14 @@ func (s *Sim) dispatch(action string, c *call) (any, *apiError) {
 	reqID, region, v := c.reqID, c.region, c.v
 	switch action {
 	case ActionDescribeInstanceStatus:
-		return s.describeInstanceStatus(reqID, region, v)
+		return s.describeInstanceStatus(reqID, region, v, c.omit)
 	case ActionDescribeCloudAssistantStatus:
 		for _, r := range s.cfg.ApiNotSupportedRegions {
 			if r == region {
 				return nil, errRegionAPINotSupported()
 			}
 		}
-		return s.describeCloudAssistantStatus(reqID, region, v)
+		return s.describeCloudAssistantStatus(reqID, region, v, c.omit)
 	case ActionDescribeInstances:
 		return s.describeInstances(c)
 	case ActionInstallCloudAssistant:

@@ -505,6 +505,7 @@ func (s *Sim) Faults() Faults {
 	defer s.mu.Unlock()
 	f := s.faults.cfg
 	f.Actions = slices.Clone(f.Actions)
+	f.OmitIDs = slices.Clone(f.OmitIDs)
 	return f
 }
 
