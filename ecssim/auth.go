@@ -96,14 +96,11 @@ func (s *Sim) authenticate(method, action string, v url.Values) *apiError {
 	}
 	cred, ok := s.cfg.Credentials[v.Get("AccessKeyId")]
 	if !ok {
-		return newAPIError(http.StatusNotFound, "InvalidAccessKeyId.NotFound", "Specified access key is not found.")
+		return errAccessKeyNotFound()
 	}
 	sts := StringToSign(method, v)
 	if !hmac.Equal([]byte(Sign(sts, cred.Secret)), []byte(v.Get("Signature"))) {
-		// The SDK splits the message at "server string to sign is:" and
-		// compares with its own to tell a wrong secret from a signing bug.
-		return newAPIError(http.StatusBadRequest, "SignatureDoesNotMatch",
-			"Specified signature is not matched with our calculation. server string to sign is:"+sts)
+		return errSignatureDoesNotMatch(sts)
 	}
 	now := s.wall.Now()
 	if d := now.Sub(ts); d > TimestampTolerance || d < -TimestampTolerance {
@@ -124,8 +121,7 @@ func (s *Sim) authenticate(method, action string, v url.Values) *apiError {
 		}
 	}
 	if cred.Forbidden || slices.Contains(cred.ForbiddenActions, action) {
-		return newAPIError(http.StatusForbidden, "Forbidden.RAM",
-			"User not authorized to operate on the specified resource, or this API doesn't support RAM.")
+		return errForbiddenRAM()
 	}
 	return nil
 }

@@ -119,8 +119,8 @@
 //	GET  /_sim/truth?instance=<id>    InstanceTruth of one instance (404 if unknown)
 //	GET  /_sim/faults                 the injected faults
 //	PUT  /_sim/faults                 set faults: {"throttle_rps":5,"throttle_burst":5,"error_rate":0.1,
-//	                                  "latency":"200ms","drop_rate":0.01,"omit_rate":0.05,"omit_ids":["i-…"],
-//	                                  "actions":["RebootInstances"],"seed":7}
+//	                                  "error_code":"Forbidden.RAM","latency":"200ms","drop_rate":0.01,
+//	                                  "omit_rate":0.05,"omit_ids":["i-…"],"actions":["RebootInstances"],"seed":7}
 //	POST /_sim/instances/<id>/vanish        the instance disappears
 //	POST /_sim/instances/<id>/heal          agent installed and running, heartbeat now
 //	POST /_sim/instances/<id>/silence       agent hangs: no more heartbeats
@@ -140,7 +140,19 @@
 // Faults (throttling above a rate with 400 Throttling.User, 5xx at a rate with
 // 503 ServiceUnavailable / 500 InternalError.Dispatch, added latency, dropped
 // connections) apply to all actions or to the listed ones, with seeded
-// randomness.
+// randomness. Faults.ErrorCode makes the requests ErrorRate selects fail
+// with that code instead, with the HTTP status and message real ECS sends
+// with it: Forbidden.RAM 403, InvalidAccessKeyId.NotFound 404,
+// InvalidAccessKeyId.Inactive 403, SignatureDoesNotMatch 400 (with the
+// request's own string to sign, so the SDK suspects the secret), Throttling,
+// Throttling.User, Throttling.Api 400, ServiceUnavailable 503, InternalError,
+// InternalError.Dispatch, UnknownError 500, OperationConflict 409,
+// IncorrectInstanceStatus 403, InvalidInstanceId.NotFound and
+// InvalidInstance.NotFound 404 (InjectableErrorCodes; any other code is
+// refused). {ErrorRate: 1, ErrorCode: "Forbidden.RAM", Actions:
+// ["RebootInstances"]} refuses every reboot as for a RAM user without that
+// permission. Injected errors count as calls and errors of the action, never
+// as an instance's refusal.
 //
 // "Unanswered is not missing": Faults.OmitRate leaves each instance named in
 // a by-ID request (DescribeCloudAssistantStatus and DescribeInstanceStatus

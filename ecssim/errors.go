@@ -3,6 +3,8 @@ package ecssim
 import (
 	"fmt"
 	"net/http"
+	"net/url"
+	"slices"
 )
 
 // Error is the type of the simulator's Go API errors. It is a string type so
@@ -154,4 +156,80 @@ func errInvalidTagMismatch() *apiError {
 
 func errInvalidStatus() *apiError {
 	return newAPIError(http.StatusNotFound, "InvalidStatus.NotFound", "The specified Status is not found")
+}
+
+// ---- errors a test can inject (Faults.ErrorCode, Hook.FailCode) ----
+
+func errForbiddenRAM() *apiError {
+	return newAPIError(http.StatusForbidden, "Forbidden.RAM",
+		"User not authorized to operate on the specified resource, or this API doesn't support RAM.")
+}
+
+func errAccessKeyNotFound() *apiError {
+	return newAPIError(http.StatusNotFound, "InvalidAccessKeyId.NotFound", "Specified access key is not found.")
+}
+
+func errSignatureDoesNotMatch(stringToSign string) *apiError {
+	// The SDK splits the message at "server string to sign is:" and
+	// compares with its own to tell a wrong secret from a signing bug.
+	return newAPIError(http.StatusBadRequest, "SignatureDoesNotMatch",
+		"Specified signature is not matched with our calculation. server string to sign is:"+stringToSign)
+}
+
+// injectableErrors lists, for every code a test may inject, the error real
+// ECS answers with that code: its HTTP status and message. Keeping them in
+// one table means an injected Forbidden.RAM is indistinguishable from the
+// one a forbidden credential gets.
+func injectableErrors() []*apiError {
+	return []*apiError{
+		errForbiddenRAM(),
+		errAccessKeyNotFound(),
+		newAPIError(http.StatusForbidden, "InvalidAccessKeyId.Inactive", "Specified access key is disabled."),
+		errSignatureDoesNotMatch(""),
+		newAPIError(http.StatusBadRequest, "Throttling", "Request was denied due to request throttling."),
+		errThrottled(),
+		newAPIError(http.StatusBadRequest, "Throttling.Api", "Request was denied due to api flow control."),
+		errServiceUnavailable(),
+		newAPIError(http.StatusInternalServerError, "InternalError",
+			"The request processing has failed due to some unknown error, exception or failure."),
+		errInternalDispatch(),
+		newAPIError(http.StatusInternalServerError, "UnknownError", "The request processing has failed due to some unknown error."),
+		newAPIError(http.StatusConflict, "OperationConflict", "Request was denied due to conflict with a previous request."),
+		errIncorrectInstanceStatus(),
+		errInstanceIDNotFound(),
+		errInstanceNotFound(),
+	}
+}
+
+// InjectableErrorCodes returns the codes Faults.ErrorCode and Hook.FailCode
+// accept, sorted.
+func InjectableErrorCodes() []string {
+	list := injectableErrors()
+	codes := make([]string, len(list))
+	for i, e := range list {
+		codes[i] = e.Code
+	}
+	slices.Sort(codes)
+	return codes
+}
+
+func isInjectableCode(code string) bool {
+	return slices.Contains(InjectableErrorCodes(), code)
+}
+
+// injectedError is the answer for an injected code. SignatureDoesNotMatch
+// carries the request's real string to sign, as the gateway's does, so the
+// SDK's hint reads as it would for a wrong secret.
+func injectedError(code, method string, v url.Values) *apiError {
+	if code == "SignatureDoesNotMatch" {
+		return errSignatureDoesNotMatch(StringToSign(method, v))
+	}
+	for _, e := range injectableErrors() {
+		if e.Code == code {
+			return e
+		}
+	}
+	// Validation refuses unknown codes; reaching this is a bug, and a 500
+	// naming it is the most useful way to surface one.
+	return newAPIError(http.StatusInternalServerError, "InternalError", "ecssim: no injectable error "+code)
 }

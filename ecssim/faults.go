@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -19,8 +20,15 @@ type Faults struct {
 	ThrottleBurst int
 	// ErrorRate is the fraction of requests answered with a 5xx,
 	// alternately 503 ServiceUnavailable and 500 InternalError.Dispatch
-	// (503 first).
+	// (503 first), or with ErrorCode when it is set.
 	ErrorRate float64
+	// ErrorCode, when set, is the error the requests ErrorRate selects are
+	// answered with, with the HTTP status and message real ECS sends with it
+	// (one of InjectableErrorCodes). With Actions it refuses one action the
+	// way a real account would, e.g. {ErrorRate: 1, ErrorCode:
+	// "Forbidden.RAM", Actions: ["RebootInstances"]} is a RAM user without
+	// ecs:RebootInstances.
+	ErrorCode string
 	// Latency is added to every affected request before it is answered.
 	Latency time.Duration
 	// DropRate is the fraction of requests whose connection is closed
@@ -47,6 +55,7 @@ type faultsJSON struct {
 	ThrottleRPS   float64  `json:"throttle_rps"`
 	ThrottleBurst int      `json:"throttle_burst"`
 	ErrorRate     float64  `json:"error_rate"`
+	ErrorCode     string   `json:"error_code,omitempty"`
 	Latency       string   `json:"latency"`
 	DropRate      float64  `json:"drop_rate"`
 	OmitRate      float64  `json:"omit_rate,omitempty"`
@@ -62,7 +71,7 @@ func (f Faults) MarshalJSON() ([]byte, error) {
 		actions = []string{}
 	}
 	return json.Marshal(faultsJSON{
-		ThrottleRPS: f.ThrottleRPS, ThrottleBurst: f.ThrottleBurst, ErrorRate: f.ErrorRate,
+		ThrottleRPS: f.ThrottleRPS, ThrottleBurst: f.ThrottleBurst, ErrorRate: f.ErrorRate, ErrorCode: f.ErrorCode,
 		Latency: f.Latency.String(), DropRate: f.DropRate, OmitRate: f.OmitRate, OmitIDs: f.OmitIDs,
 		Actions: actions, Seed: f.Seed,
 	})
@@ -98,7 +107,7 @@ func (f *Faults) UnmarshalJSON(b []byte) error {
 		}
 	}
 	*f = Faults{
-		ThrottleRPS: raw.ThrottleRPS, ThrottleBurst: raw.ThrottleBurst, ErrorRate: raw.ErrorRate,
+		ThrottleRPS: raw.ThrottleRPS, ThrottleBurst: raw.ThrottleBurst, ErrorRate: raw.ErrorRate, ErrorCode: raw.ErrorCode,
 		Latency: latency, DropRate: raw.DropRate, OmitRate: raw.OmitRate, OmitIDs: raw.OmitIDs,
 		Actions: raw.Actions, Seed: raw.Seed,
 	}
@@ -114,6 +123,10 @@ func (f Faults) validate() error {
 	}
 	if !(f.ErrorRate >= 0 && f.ErrorRate <= 1) {
 		return fmt.Errorf("faults: ErrorRate must be in [0,1], got %v", f.ErrorRate)
+	}
+	if f.ErrorCode != "" && !isInjectableCode(f.ErrorCode) {
+		return fmt.Errorf("faults: ErrorCode %q is not one the simulator can inject; valid: %s",
+			f.ErrorCode, strings.Join(InjectableErrorCodes(), ", "))
 	}
 	if !(f.DropRate >= 0 && f.DropRate <= 1) {
 		return fmt.Errorf("faults: DropRate must be in [0,1], got %v", f.DropRate)
@@ -183,6 +196,9 @@ type faultDecision struct {
 	drop    bool
 	latency time.Duration
 	err     *apiError
+	// code is an injected ErrorCode; the caller builds its error, which
+	// may depend on the request (SignatureDoesNotMatch).
+	code string
 }
 
 // decide draws the fate of one request for action. Drops are drawn first so
@@ -209,6 +225,10 @@ func (fs *faultState) decide(action string, now time.Time) faultDecision {
 		fs.tokens--
 	}
 	if c.ErrorRate > 0 && fs.rng.Float64() < c.ErrorRate {
+		if c.ErrorCode != "" {
+			d.code = c.ErrorCode
+			return d
+		}
 		// Alternate rather than draw, so both codes show up in any run of
 		// two or more server errors and a test can predict which comes next.
 		fs.serverErrors++

@@ -154,6 +154,9 @@ func (s *Sim) serveRPC(w http.ResponseWriter, r *http.Request) {
 	st.Calls++
 	st.MaxInstanceIDs = max(st.MaxInstanceIDs, len(ids))
 	fd := s.faults.decide(action, s.wall.Now())
+	if fd.code != "" {
+		fd.err = injectedError(fd.code, r.Method, v)
+	}
 	var omit map[string]bool
 	if !fd.drop && fd.err == nil {
 		omit = s.faults.omitted(action, dedupe(ids))
