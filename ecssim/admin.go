@@ -1,6 +1,7 @@
 package ecssim
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -54,6 +55,20 @@ func (s *Sim) registerAdmin(mux *http.ServeMux) {
 			return
 		}
 		writeJSON(w, http.StatusOK, s.Faults())
+	})
+	mux.HandleFunc("GET /_sim/churn", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, s.Churn())
+	})
+	mux.HandleFunc("PUT /_sim/churn", func(w http.ResponseWriter, r *http.Request) {
+		var c Churn
+		if !readJSONBody(w, r, "churn", &c) {
+			return
+		}
+		if err := s.SetChurn(c); err != nil {
+			writeAdminError(w, http.StatusBadRequest, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, s.Churn())
 	})
 	mux.HandleFunc("POST /_sim/reset-counters", func(w http.ResponseWriter, r *http.Request) {
 		s.ResetCounters()
@@ -123,4 +138,21 @@ func (s *Sim) registerAdmin(mux *http.ServeMux) {
 	mux.HandleFunc("/_sim/", func(w http.ResponseWriter, r *http.Request) {
 		writeAdminError(w, http.StatusNotFound, fmt.Errorf("no such simulator path: %s %s", r.Method, r.URL.Path))
 	})
+}
+
+// readJSONBody decodes the request body into out, answering 400 and
+// returning false if it cannot. what names the body in the error.
+func readJSONBody(w http.ResponseWriter, r *http.Request, what string, out any) bool {
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxBodyBytes))
+	if err != nil {
+		writeAdminError(w, http.StatusBadRequest, fmt.Errorf("reading %s: %w", what, err))
+		return false
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields() // a misspelt field must not silently mean "default"
+	if err := dec.Decode(out); err != nil {
+		writeAdminError(w, http.StatusBadRequest, fmt.Errorf("decoding %s: %w", what, err))
+		return false
+	}
+	return true
 }

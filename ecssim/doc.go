@@ -107,6 +107,17 @@
 // "fleetmend:exclude"="true"), drawn from a random stream of its own so a
 // spec that gains Tagged keeps its IDs and problems.
 //
+// Churn (SetChurn) makes a region change while it is being listed: before
+// each listing call (DescribeCloudAssistantStatus or DescribeInstanceStatus
+// without InstanceId.N, DescribeInstances without InstanceIds; Churn.Actions
+// narrows them) that reaches its action in Churn.Region, DeletePerCall random
+// live instances of the region vanish, wherever they are in the listing, and
+// CreatePerCall new Running instances appear (an exact share Missing without
+// an agent, the others heartbeating from their creation), all at the current
+// simulated time and from a seeded stream. NextToken paging stays exact under
+// churn; page numbers do not (a deletion behind the cursor shifts every later
+// page), which the simulator shows faithfully.
+//
 // Truth records, per instance, CreatedAt (the start for generated fleets)
 // and VanishedAt (zero while alive), BootedAt (the last time it became
 // Running), and InstallTimes/RebootTimes (simulated times of accepted
@@ -129,13 +140,18 @@
 //	POST /_sim/instances/<id>/start         instance Running at once (counts as a boot)
 //	POST /_sim/instances/<id>/tag?key=k&value=v  set tag k=v (value may be empty or absent)
 //	POST /_sim/instances/<id>/untag?key=k   remove tag k
+//	GET  /_sim/churn                  the churn in effect, defaults filled in
+//	PUT  /_sim/churn                  set churn: {"region":"cn-hangzhou","delete_per_call":2,"create_per_call":1,
+//	                                  "missing":0.2,"zones":["cn-hangzhou-a"],"actions":["DescribeInstances"],
+//	                                  "seed":3}; {} stops it; unknown fields are refused
 //	POST /_sim/reset-counters         zero all install/reboot/call counters
 //	POST /_sim/clock/advance?by=90s   advance a ManualClock (409 with a scaled clock)
 //
 // The instance operations answer the instance's InstanceTruth, 404 for an
 // unknown instance, 409 for a vanished one. The same operations exist in Go:
 // Truth, Instance, Faults, SetFaults, Vanish, HealAgent, SilenceAgent,
-// RemoveAgent, SetState, SetTag, RemoveTag, ResetCounters, AdvanceClock.
+// RemoveAgent, SetState, SetTag, RemoveTag, Churn, SetChurn, ResetCounters,
+// AdvanceClock.
 //
 // Faults (throttling above a rate with 400 Throttling.User, 5xx at a rate with
 // 503 ServiceUnavailable / 500 InternalError.Dispatch, added latency, dropped

@@ -264,6 +264,7 @@ func (s *Sim) dispatch(action string, c *call) (any, *apiError) {
 	reqID, region, v := c.reqID, c.region, c.v
 	switch action {
 	case ActionDescribeInstanceStatus:
+		s.churnBefore(action, c)
 		return s.describeInstanceStatus(reqID, region, v, c.omit)
 	case ActionDescribeCloudAssistantStatus:
 		for _, r := range s.cfg.ApiNotSupportedRegions {
@@ -271,8 +272,10 @@ func (s *Sim) dispatch(action string, c *call) (any, *apiError) {
 				return nil, errRegionAPINotSupported()
 			}
 		}
+		s.churnBefore(action, c)
 		return s.describeCloudAssistantStatus(reqID, region, v, c.omit)
 	case ActionDescribeInstances:
+		s.churnBefore(action, c)
 		return s.describeInstances(c)
 	case ActionInstallCloudAssistant:
 		return s.installCloudAssistant(reqID, region, v)

@@ -28,6 +28,7 @@ type Sim struct {
 	idRng       *rand.Rand // IDs of hand-made instances
 	faults      *faultState
 	actionStats map[string]*ActionTruth
+	churn       churnState
 
 	nonces *nonceCache // has its own lock: auth never waits for the model
 
