@@ -3,6 +3,7 @@ package ecs
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/aliyun/alibaba-cloud-sdk-go/sdk"
 	"github.com/aliyun/alibaba-cloud-sdk-go/sdk/auth"
@@ -67,6 +68,12 @@ func newSDKClient(cfg Config) (*sdkecs.Client, error) {
 	}
 	sc.SetConnectTimeout(cfg.ConnectTimeout)
 	sc.SetReadTimeout(cfg.ReadTimeout)
+	if cfg.UserAgent != "" {
+		// The SDK's own mechanism: it writes " name/version" after its
+		// default header on every request of this client.
+		name, version, _ := strings.Cut(cfg.UserAgent, "/")
+		sc.AppendUserAgent(name, version)
+	}
 	return sc, nil
 }
 

@@ -30,6 +30,11 @@ type Config struct {
 	// PoolSize is how many requests may be in flight at once through one
 	// Client (default 4, allowed 1..256); each has its own SDK client.
 	PoolSize int
+	// UserAgent is a product token "name/version" (e.g. "fleetmend/1.2.3")
+	// appended to the SDK's User-Agent header of every request, so the
+	// calls can be told apart in ActionTrail and by the simulator. Empty
+	// appends nothing.
+	UserAgent string
 }
 
 // StaticCredentials is an access key pair (plus an STS token if any). Its
@@ -65,6 +70,11 @@ const (
 
 var regionPattern = regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)+$`)
 
+// userAgentPattern is an HTTP product token with its version (RFC 9110
+// tchar on both sides of the slash). The SDK appends it as "name/version",
+// so both parts are required.
+var userAgentPattern = regexp.MustCompile("^[A-Za-z0-9!#$%&'*+.^_`|~-]+/[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
+
 // Validate reports the first field that is not acceptable, naming it and
 // the allowed values.
 func (c Config) Validate() error {
@@ -96,6 +106,15 @@ func (c Config) Validate() error {
 	}
 	if c.PoolSize < 0 || c.PoolSize > MaxPoolSize {
 		return fmt.Errorf("ecs config: PoolSize is %d, allowed range is 1..%d (0 means %d)", c.PoolSize, MaxPoolSize, DefaultPoolSize)
+	}
+	if c.UserAgent != "" {
+		if !userAgentPattern.MatchString(c.UserAgent) {
+			return fmt.Errorf("ecs config: UserAgent %q must be one product token name/version without spaces, e.g. fleetmend/1.2.3", c.UserAgent)
+		}
+		// The SDK silently drops these names: it owns them itself.
+		if name, _, _ := strings.Cut(c.UserAgent, "/"); strings.EqualFold(name, "core") || strings.EqualFold(name, "go") {
+			return fmt.Errorf("ecs config: UserAgent %q uses a name the SDK reserves (core, go)", c.UserAgent)
+		}
 	}
 	return nil
 }

@@ -124,9 +124,16 @@
 // installs and of reboots performed), so a test can tell which instances
 // lived through a whole scan and when each one was repaired.
 //
+// Truth.UserAgents counts every request at the RPC endpoint (refused ones
+// included) by its User-Agent header, up to MaxUserAgents distinct values
+// (the rest under "(other)"), so a test can check who called: the SDK sends
+// "AlibabaCloud (…) Golang/… Core/…" followed by what the client appended
+// (fleetmend's ecs.Config.UserAgent, e.g. " fleetmend/1.2.3").
+//
 // # Test paths (unsigned, under /_sim/)
 //
-//	GET  /_sim/truth                  Truth: every instance (sorted by ID, vanished included) and per-action counters
+//	GET  /_sim/truth                  Truth: every instance (sorted by ID, vanished included), per-action
+//	                                  counters, user agents seen
 //	GET  /_sim/truth?instance=<id>    InstanceTruth of one instance (404 if unknown)
 //	GET  /_sim/faults                 the injected faults
 //	PUT  /_sim/faults                 set faults: {"throttle_rps":5,"throttle_burst":5,"error_rate":0.1,

@@ -120,6 +120,9 @@ func (s *Sim) serveRPC(w http.ResponseWriter, r *http.Request) {
 			"Specified api is not found, please check your url and method."))
 		return
 	}
+	// Every request at the RPC endpoint counts, refused ones too: the point
+	// is to see who called, e.g. that the worker identifies itself.
+	s.recordUserAgent(r.UserAgent())
 	if r.Method != http.MethodPost && r.Method != http.MethodGet {
 		writeAPIError(w, r, reqID, newAPIError(http.StatusMethodNotAllowed, "UnsupportedHTTPMethod",
 			"This http method is not supported."))

@@ -29,6 +29,7 @@ type Sim struct {
 	faults      *faultState
 	actionStats map[string]*ActionTruth
 	churn       churnState
+	userAgents  map[string]int
 
 	nonces *nonceCache // has its own lock: auth never waits for the model
 
@@ -57,6 +58,7 @@ func New(cfg Config) (*Sim, error) {
 		lists:       make(map[listKey]*orderedList),
 		idRng:       rand.New(rand.NewPCG(uint64(c.Seed), 0x1d5_0f_1d5)),
 		actionStats: make(map[string]*ActionTruth),
+		userAgents:  make(map[string]int),
 		nonces:      newNonceCache(c.MaxNonces),
 		// Request IDs must differ between runs even with the same seed, so
 		// they are the one thing not derived from it.
@@ -524,6 +526,7 @@ func (s *Sim) ResetCounters() {
 	for _, a := range s.actionStats {
 		*a = ActionTruth{}
 	}
+	clear(s.userAgents)
 }
 
 // Truth is the simulator's ground truth, for tests and benchmarks.
@@ -531,6 +534,27 @@ type Truth struct {
 	Now       time.Time              `json:"now"`
 	Instances []InstanceTruth        `json:"instances"` // sorted by ID, vanished ones included with Vanished=true
 	Actions   map[string]ActionTruth `json:"actions"`   // key: action name; all implemented actions present
+	// UserAgents counts the RPC requests by their User-Agent header (at most
+	// MaxUserAgents distinct values; the rest count under OtherUserAgents).
+	UserAgents map[string]int `json:"user_agents"`
+}
+
+// MaxUserAgents bounds the distinct User-Agent values Truth keeps, so a
+// client that varies its header cannot grow the simulator's memory;
+// requests beyond it count under OtherUserAgents.
+const (
+	MaxUserAgents   = 1000
+	OtherUserAgents = "(other)"
+)
+
+// recordUserAgent counts one RPC request's User-Agent.
+func (s *Sim) recordUserAgent(ua string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, known := s.userAgents[ua]; !known && len(s.userAgents) >= MaxUserAgents {
+		ua = OtherUserAgents
+	}
+	s.userAgents[ua]++
 }
 
 // InstanceTruth is everything known about one instance.
@@ -618,6 +642,7 @@ func (s *Sim) Truth() Truth {
 	for name, a := range s.actionStats {
 		t.Actions[name] = *a
 	}
+	t.UserAgents = maps.Clone(s.userAgents)
 	s.mu.Unlock()
 	sort.Slice(t.Instances, func(i, j int) bool { return t.Instances[i].ID < t.Instances[j].ID })
 	return t
