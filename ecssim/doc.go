@@ -124,6 +124,12 @@
 // installs and of reboots performed), so a test can tell which instances
 // lived through a whole scan and when each one was repaired.
 //
+// Truth.MaxRebootingAtOnce is the blast radius as the fleet felt it: the
+// most instances that were, at one simulated moment, between a reboot call
+// and Running again (a reboot counts as [call, call + StopDuration +
+// StartDuration)); MaxRebootingAtOnceByZone is the same per zone. Both are
+// reset by ResetCounters (reboots still in progress count for the next one).
+//
 // Truth.UserAgents counts every request at the RPC endpoint (refused ones
 // included) by its User-Agent header, up to MaxUserAgents distinct values
 // (the rest under "(other)"), so a test can check who called: the SDK sends
@@ -133,7 +139,7 @@
 // # Test paths (unsigned, under /_sim/)
 //
 //	GET  /_sim/truth                  Truth: every instance (sorted by ID, vanished included), per-action
-//	                                  counters, user agents seen
+//	                                  counters, user agents seen, most instances rebooting at once
 //	GET  /_sim/truth?instance=<id>    InstanceTruth of one instance (404 if unknown)
 //	GET  /_sim/faults                 the injected faults
 //	PUT  /_sim/faults                 set faults: {"throttle_rps":5,"throttle_burst":5,"error_rate":0.1,

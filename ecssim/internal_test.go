@@ -120,3 +120,21 @@ func TestFaultDecisionsDeterministic(t *testing.T) {
 	}
 	assert.Equal(t, draw(), draw())
 }
+
+func TestOccupancyCountsOverlaps(t *testing.T) {
+	t0 := time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC)
+	at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
+	var o occupancy
+	for _, s := range []int{0, 10, 20} {
+		o.add(at(s), at(s+30))
+	}
+	assert.Equal(t, 3, o.max)
+	o.add(at(30), at(60)) // the reboot from 0 ended at 30: still 3
+	assert.Equal(t, 3, o.max)
+	assert.Len(t, o.ends, 3)
+	o.add(at(30), at(60))
+	assert.Equal(t, 4, o.max, "two starting at the same moment overlap")
+	o.add(at(1000), at(1030))
+	assert.Len(t, o.ends, 1, "ended reboots are dropped")
+	assert.Equal(t, 4, o.max)
+}

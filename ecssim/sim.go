@@ -30,6 +30,10 @@ type Sim struct {
 	actionStats map[string]*ActionTruth
 	churn       churnState
 	userAgents  map[string]int
+	// rebooting and rebootingByZone measure the blast radius as the fleet
+	// felt it: reboots in progress at once.
+	rebooting       occupancy
+	rebootingByZone map[string]*occupancy
 
 	nonces *nonceCache // has its own lock: auth never waits for the model
 
@@ -260,6 +264,7 @@ func (s *Sim) markVanished(in *instance, t time.Time) {
 func (s *Sim) reboot(in *instance, now time.Time) {
 	in.reboots++
 	in.rebootTimes = append(in.rebootTimes, now)
+	s.recordRebootOccupancy(in, now)
 	if in.healthy(now) {
 		in.rebootsWhileHealthy++
 	}
@@ -527,6 +532,12 @@ func (s *Sim) ResetCounters() {
 		*a = ActionTruth{}
 	}
 	clear(s.userAgents)
+	// The reboots in progress stay in progress: only the maxima restart, so
+	// the next reboot counts the ones still going on.
+	s.rebooting.max = 0
+	for _, z := range s.rebootingByZone {
+		z.max = 0
+	}
 }
 
 // Truth is the simulator's ground truth, for tests and benchmarks.
@@ -537,6 +548,14 @@ type Truth struct {
 	// UserAgents counts the RPC requests by their User-Agent header (at most
 	// MaxUserAgents distinct values; the rest count under OtherUserAgents).
 	UserAgents map[string]int `json:"user_agents"`
+	// MaxRebootingAtOnce is the blast radius as the fleet felt it: the most
+	// instances that were, at one simulated moment, between a reboot call
+	// and being Running again, counting each reboot as lasting
+	// StopDuration+StartDuration from its call. ByZone is the same per zone
+	// (only zones that rebooted since the last reset). Reset by
+	// ResetCounters; reboots in progress then still count for the next.
+	MaxRebootingAtOnce       int            `json:"max_rebooting_at_once"`
+	MaxRebootingAtOnceByZone map[string]int `json:"max_rebooting_at_once_by_zone"`
 }
 
 // MaxUserAgents bounds the distinct User-Agent values Truth keeps, so a
@@ -643,6 +662,13 @@ func (s *Sim) Truth() Truth {
 		t.Actions[name] = *a
 	}
 	t.UserAgents = maps.Clone(s.userAgents)
+	t.MaxRebootingAtOnce = s.rebooting.max
+	t.MaxRebootingAtOnceByZone = make(map[string]int, len(s.rebootingByZone))
+	for zone, z := range s.rebootingByZone {
+		if z.max > 0 {
+			t.MaxRebootingAtOnceByZone[zone] = z.max
+		}
+	}
 	s.mu.Unlock()
 	sort.Slice(t.Instances, func(i, j int) bool { return t.Instances[i].ID < t.Instances[j].ID })
 	return t
