@@ -70,6 +70,24 @@ func (s *Sim) registerAdmin(mux *http.ServeMux) {
 		}
 		writeJSON(w, http.StatusOK, s.Churn())
 	})
+	mux.HandleFunc("GET /_sim/hooks", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, nonNil(s.Hooks()))
+	})
+	mux.HandleFunc("POST /_sim/hooks", func(w http.ResponseWriter, r *http.Request) {
+		var h Hook
+		if !readJSONBody(w, r, "hook", &h) {
+			return
+		}
+		if err := s.AddHook(h); err != nil {
+			writeAdminError(w, http.StatusBadRequest, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, nonNil(s.Hooks()))
+	})
+	mux.HandleFunc("DELETE /_sim/hooks", func(w http.ResponseWriter, r *http.Request) {
+		s.ClearHooks()
+		w.WriteHeader(http.StatusNoContent)
+	})
 	mux.HandleFunc("POST /_sim/reset-counters", func(w http.ResponseWriter, r *http.Request) {
 		s.ResetCounters()
 		w.WriteHeader(http.StatusNoContent)
@@ -155,4 +173,12 @@ func readJSONBody(w http.ResponseWriter, r *http.Request, what string, out any) 
 		return false
 	}
 	return true
+}
+
+// nonNil makes an empty list encode as [] rather than null.
+func nonNil[T any](list []T) []T {
+	if list == nil {
+		return []T{}
+	}
+	return list
 }

@@ -157,14 +157,18 @@
 //	PUT  /_sim/churn                  set churn: {"region":"cn-hangzhou","delete_per_call":2,"create_per_call":1,
 //	                                  "missing":0.2,"zones":["cn-hangzhou-a"],"actions":["DescribeInstances"],
 //	                                  "seed":3}; {} stops it; unknown fields are refused
+//	GET  /_sim/hooks                  the hooks that may still fire (times = what is left)
+//	POST /_sim/hooks                  add a hook: {"action":"InstallCloudAssistant","instance_id":"i-…","times":1,
+//	                                  "heal_agent":true,"stop_instance":false,"fail_code":"ServiceUnavailable"}
+//	DELETE /_sim/hooks                remove every hook
 //	POST /_sim/reset-counters         zero all install/reboot/call counters
 //	POST /_sim/clock/advance?by=90s   advance a ManualClock (409 with a scaled clock)
 //
 // The instance operations answer the instance's InstanceTruth, 404 for an
 // unknown instance, 409 for a vanished one. The same operations exist in Go:
 // Truth, Instance, Faults, SetFaults, Vanish, HealAgent, SilenceAgent,
-// RemoveAgent, SetState, SetTag, RemoveTag, Churn, SetChurn, ResetCounters,
-// AdvanceClock.
+// RemoveAgent, SetState, SetTag, RemoveTag, Churn, SetChurn, AddHook, Hooks,
+// ClearHooks, ResetCounters, AdvanceClock.
 //
 // Faults (throttling above a rate with 400 Throttling.User, 5xx at a rate with
 // 503 ServiceUnavailable / 500 InternalError.Dispatch, added latency, dropped
@@ -182,6 +186,17 @@
 // ["RebootInstances"]} refuses every reboot as for a RAM user without that
 // permission. Injected errors count as calls and errors of the action, never
 // as an instance's refusal.
+//
+// Hooks (AddHook) provoke the races a test needs at the exact request: when
+// a request of Hook.Action that names Hook.InstanceID (in InstanceId,
+// InstanceId.N or InstanceIds) gets past the faults and the gateway's checks,
+// the hook fires (at most Times times, 0 meaning once), before the action
+// runs: it heals the agent and/or stops the instance, and with FailCode
+// answers that injectable error without running the action. Hooks fire in
+// the order they were added; the first FailCode among those that fired
+// answers. E.g. {Action: "InstallCloudAssistant", InstanceID: x, Times: 1,
+// HealAgent: true, FailCode: "ServiceUnavailable"}: x recovers just before
+// an install call that fails once and is retried.
 //
 // "Unanswered is not missing": Faults.OmitRate leaves each instance named in
 // a by-ID request (DescribeCloudAssistantStatus and DescribeInstanceStatus

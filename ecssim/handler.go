@@ -191,6 +191,13 @@ func (s *Sim) serveRPC(w http.ResponseWriter, r *http.Request) {
 		writeAPIError(w, r, reqID, e)
 		return
 	}
+	if code := s.fireHooks(action, v); code != "" {
+		// Like an injected fault: an error of the call, not a refusal of
+		// the instances it names.
+		s.countError(action)
+		writeAPIError(w, r, reqID, injectedError(code, r.Method, v))
+		return
+	}
 	resp, e := s.dispatch(action, &call{reqID: reqID, v: v, omit: omit})
 	if e != nil {
 		s.countError(action)

@@ -34,6 +34,7 @@ type Sim struct {
 	// felt it: reboots in progress at once.
 	rebooting       occupancy
 	rebootingByZone map[string]*occupancy
+	hooks           []Hook // Times is what is left of each
 
 	nonces *nonceCache // has its own lock: auth never waits for the model
 
@@ -424,18 +425,23 @@ func (s *Sim) Vanish(id string) error {
 // once it boots.
 func (s *Sim) HealAgent(id string) error {
 	return s.modify(id, func(in *instance, now time.Time) error {
-		if !in.agentInstalled {
-			in.agentInstalled = true
-			in.agentVersion = s.cfg.AgentVersion
-		}
-		in.agentHung = false
-		if in.state == StateRunning {
-			in.startBeating(now)
-		} else {
-			in.lastHB = now
-		}
+		s.healAgent(in, now)
 		return nil
 	})
+}
+
+// healAgent is HealAgent on a live instance. Callers hold s.mu.
+func (s *Sim) healAgent(in *instance, now time.Time) {
+	if !in.agentInstalled {
+		in.agentInstalled = true
+		in.agentVersion = s.cfg.AgentVersion
+	}
+	in.agentHung = false
+	if in.state == StateRunning {
+		in.startBeating(now)
+	} else {
+		in.lastHB = now
+	}
 }
 
 // SilenceAgent hangs the agent: installed, but no more heartbeats until a
@@ -471,19 +477,24 @@ func (s *Sim) SetState(id, state string) error {
 		return fmt.Errorf("ecssim: set state: %q; valid: Pending, Starting, Running, Stopping, Stopped", state)
 	}
 	return s.modify(id, func(in *instance, now time.Time) error {
-		if state == in.state && in.transitionAt.IsZero() {
-			return nil
-		}
-		if state == StateRunning {
-			s.boot(in, now)
-			return nil
-		}
-		in.stopBeating(now)
-		in.state = state
-		in.rebooting = false
-		in.transitionAt = s.transitionEnd(state, now)
+		s.setState(in, state, now)
 		return nil
 	})
+}
+
+// setState is SetState on a live instance. Callers hold s.mu.
+func (s *Sim) setState(in *instance, state string, now time.Time) {
+	if state == in.state && in.transitionAt.IsZero() {
+		return
+	}
+	if state == StateRunning {
+		s.boot(in, now)
+		return
+	}
+	in.stopBeating(now)
+	in.state = state
+	in.rebooting = false
+	in.transitionAt = s.transitionEnd(state, now)
 }
 
 // AdvanceClock moves a ManualClock forward; it fails with ErrNotManualClock
