@@ -161,7 +161,8 @@
 //	POST /_sim/hooks                  add a hook: {"action":"InstallCloudAssistant","instance_id":"i-…","times":1,
 //	                                  "heal_agent":true,"stop_instance":false,"fail_code":"ServiceUnavailable"}
 //	DELETE /_sim/hooks                remove every hook
-//	POST /_sim/reset-counters         zero all install/reboot/call counters
+//	POST /_sim/reset-counters         zero all install/reboot/call counters, install/reboot times,
+//	                                  user agents and rebooting-at-once maxima
 //	POST /_sim/clock/advance?by=90s   advance a ManualClock (409 with a scaled clock)
 //
 // The instance operations answer the instance's InstanceTruth, 404 for an

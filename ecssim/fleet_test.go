@@ -1,6 +1,7 @@
 package ecssim_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -172,6 +173,8 @@ func TestFleetConfigErrors(t *testing.T) {
 		"bad time scale":    {TimeScale: -1},
 		"bad faults":        {Faults: ecssim.Faults{ErrorRate: 2}},
 		"bad agent version": {AgentVersion: "latest"},
+		"tagged above 1":    {Fleets: []ecssim.FleetSpec{{Size: 10, Tagged: 1.2}}},
+		"tag key too long":  {Fleets: []ecssim.FleetSpec{{Size: 10, Tagged: 0.5, TagKey: strings.Repeat("k", 129)}}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := ecssim.New(cfg)

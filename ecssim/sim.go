@@ -528,8 +528,9 @@ func (s *Sim) Faults() Faults {
 	return f
 }
 
-// ResetCounters zeroes every per-instance and per-action counter, e.g.
-// between the warm-up and the measured part of a benchmark.
+// ResetCounters zeroes every per-instance and per-action counter (with the
+// install and reboot times), the user agents and the rebooting-at-once
+// maxima, e.g. between the warm-up and the measured part of a benchmark.
 func (s *Sim) ResetCounters() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
