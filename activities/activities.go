@@ -31,6 +31,9 @@ type Activities struct {
 	// RebootIfStillUnhealthy). Nil falls back to a best-effort heartbeat,
 	// which is what the SDK's test environment supports.
 	Intents IntentRecorder
+	// Temporal is the worker's client, for the activities that talk to a
+	// region's guard workflow (lock and quarantine ledger).
+	Temporal client.Client
 }
 
 // IntentRecorder stores activity heartbeat details on the Temporal server
@@ -80,7 +83,10 @@ func (a *Activities) client(region string) (*ecs.Client, error) {
 
 // appError turns an ecs error into a Temporal application error whose type
 // is the ECS error code, retryable or not by the ecs classification, so the
-// retry policy (and a person reading the history) sees what happened.
+// retry policy (and a person reading the history) sees what happened. The
+// message is one line (ecs.Explain: code, meaning, ECS's message, request
+// ID, what to do) and the error carries no cause chain: a cause would be
+// rendered again, with the SDK's multi-line dump, in the UI and the report.
 func appError(what string, err error) error {
 	if err == nil {
 		return nil
@@ -89,11 +95,9 @@ func appError(what string, err error) error {
 	if code == "" {
 		code = "fleetmend." + string(ecs.ClassOf(err))
 	}
-	msg := what + ": " + err.Error()
-	if ecs.IsRetryable(err) {
-		return temporal.NewApplicationErrorWithCause(msg, code, err)
-	}
-	return temporal.NewNonRetryableApplicationError(msg, code, err)
+	return temporal.NewApplicationErrorWithOptions(what+": "+ecs.Explain(err), code, temporal.ApplicationErrorOptions{
+		NonRetryable: !ecs.IsRetryable(err),
+	})
 }
 
 // definitelyNotExecuted reports whether the service refused a request

@@ -169,7 +169,106 @@ func TestInstallIsolatesVanishedAndStoppedInstances(t *testing.T) {
 		require.Equal(t, 1, f.truth(t, ids[i]).Installs)
 	}
 	require.Zero(t, f.truth(t, ids[1]).Installs)
+	require.Equal(t, 1, res.Calls, "the re-check right before the call left them out")
+	require.Zero(t, f.sim.Truth().Actions[ecs.ActionInstallCloudAssistant].Errors, "no call was refused")
+}
+
+// TestInstallIsolatesAnInstanceThatStopsBetweenCheckAndCall: the instance
+// stops after the re-check and ECS refuses the whole call; the next
+// round's re-check finds it and installs on the rest.
+func TestInstallIsolatesAnInstanceThatStopsBetweenCheckAndCall(t *testing.T) {
+	f := newFixture(t)
+	var ids []string
+	for range 4 {
+		ids = append(ids, f.add(t, ecssim.InstanceSpec{}))
+	}
+	require.NoError(t, f.sim.AddHook(ecssim.Hook{Action: ecs.ActionInstallCloudAssistant, InstanceID: ids[2], StopInstance: true}))
+	v, err := f.env().ExecuteActivity(f.acts.InstallAgents, activities.InstallInput{Region: region, InstanceIDs: ids})
+	require.NoError(t, err)
+	var res activities.InstallResult
+	require.NoError(t, v.Get(&res))
+	require.ElementsMatch(t, []string{ids[0], ids[1], ids[3]}, res.Installed)
+	require.Len(t, res.Rejected, 1)
+	require.Equal(t, ids[2], res.Rejected[0].InstanceID)
+	require.Zero(t, f.truth(t, ids[2]).Installs)
 	require.Equal(t, 2, res.Calls, "one refused call, one for the rest")
+}
+
+// TestInstallRechecksAcrossRetries: an instance recovers right before the
+// install call, which fails (a 503) and is retried: the retry's re-check
+// sees the healthy agent and leaves it alone.
+func TestInstallRechecksAcrossRetries(t *testing.T) {
+	f := newFixture(t)
+	recovers := f.add(t, ecssim.InstanceSpec{AgentInstalled: true, AgentSilent: true, LastHeartbeat: f.clock.Now().Add(-time.Hour)})
+	other := f.add(t, ecssim.InstanceSpec{})
+	require.NoError(t, f.sim.AddHook(ecssim.Hook{Action: ecs.ActionInstallCloudAssistant, InstanceID: recovers, HealAgent: true, FailCode: "ServiceUnavailable"}))
+	in := activities.InstallInput{Region: region, InstanceIDs: []string{recovers, other}}
+	_, err := f.env().ExecuteActivity(f.acts.InstallAgents, in)
+	require.ErrorContains(t, err, "ServiceUnavailable", "the first attempt fails and Temporal retries it")
+	v, err := f.env().ExecuteActivity(f.acts.InstallAgents, in)
+	require.NoError(t, err)
+	var res activities.InstallResult
+	require.NoError(t, v.Get(&res))
+	require.Equal(t, []string{other}, res.Installed)
+	require.Len(t, res.Rejected, 1)
+	require.True(t, res.Rejected[0].Recovered)
+	require.Zero(t, f.truth(t, recovers).Installs, "never installed on the recovered instance")
+	require.Zero(t, f.truth(t, recovers).InstallsWhileHealthy)
+}
+
+// TestUnansweredAgentIsUnknownNotMissing: DescribeCloudAssistantStatus
+// leaves an instance out; asked again alone it is left out again: the
+// instance is unknown, and neither installed on nor rebooted.
+func TestUnansweredAgentIsUnknownNotMissing(t *testing.T) {
+	f := newFixture(t)
+	omitted := f.add(t, ecssim.InstanceSpec{})
+	other := f.add(t, ecssim.InstanceSpec{})
+	require.NoError(t, f.sim.SetFaults(ecssim.Faults{OmitIDs: []string{omitted}, Actions: []string{ecs.ActionDescribeCloudAssistantStatus}}))
+	v, err := f.env().ExecuteActivity(f.acts.CheckInstances, activities.CheckInput{Region: region, InstanceIDs: []string{omitted, other}})
+	require.NoError(t, err)
+	var check activities.CheckResult
+	require.NoError(t, v.Get(&check))
+	require.True(t, check.Instances[0].Unknown)
+	require.False(t, check.Instances[0].Actionable())
+	require.True(t, check.Instances[1].Actionable())
+
+	v, err = f.env().ExecuteActivity(f.acts.InstallAgents, activities.InstallInput{Region: region, InstanceIDs: []string{omitted, other}})
+	require.NoError(t, err)
+	var res activities.InstallResult
+	require.NoError(t, v.Get(&res))
+	require.Equal(t, []string{other}, res.Installed)
+	require.True(t, res.Rejected[0].Unknown)
+	v, err = f.env().ExecuteActivity(f.acts.RebootIfStillUnhealthy, activities.RebootInput{Region: region, InstanceIDs: []string{omitted, other}})
+	require.NoError(t, err)
+	var out activities.RebootOutcome
+	require.NoError(t, v.Get(&out))
+	require.Equal(t, []string{other}, out.Rebooted)
+	require.Zero(t, f.truth(t, omitted).Installs)
+	require.Zero(t, f.truth(t, omitted).Reboots)
+}
+
+// TestRandomlyOmittedAgentIsAskedAgainAlone: an answer that leaves an
+// instance out once is not a verdict; asked alone, it is answered.
+func TestRandomlyOmittedAgentIsAskedAgainAlone(t *testing.T) {
+	f := newFixture(t)
+	var ids []string
+	for range 30 {
+		ids = append(ids, f.add(t, ecssim.InstanceSpec{}))
+	}
+	require.NoError(t, f.sim.SetFaults(ecssim.Faults{OmitRate: 0.2, Seed: 7, Actions: []string{ecs.ActionDescribeCloudAssistantStatus}}))
+	v, err := f.env().ExecuteActivity(f.acts.CheckInstances, activities.CheckInput{Region: region, InstanceIDs: ids})
+	require.NoError(t, err)
+	var check activities.CheckResult
+	require.NoError(t, v.Get(&check))
+	unknown := 0
+	for _, in := range check.Instances {
+		if in.Unknown {
+			unknown++
+		}
+	}
+	calls := f.sim.Truth().Actions[ecs.ActionDescribeCloudAssistantStatus].Calls
+	require.Greater(t, calls, 1, "left-out instances were asked about again")
+	require.Less(t, unknown, 6, "most left-out instances are answered when asked alone (each is left out with p=0.2)")
 }
 
 func TestInstallRejectsMoreThanTwenty(t *testing.T) {

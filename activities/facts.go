@@ -25,6 +25,10 @@ type Facts struct {
 	SessionManager bool `json:"session_manager,omitempty"`
 	// Matched is false when an OS filter left the instance out.
 	Matched bool `json:"matched"`
+	// Unknown is true when ECS's agent status answer left the instance out,
+	// even when asked about it alone: its agent is neither healthy nor
+	// broken as far as anyone knows, and it is never acted on.
+	Unknown bool `json:"unknown,omitempty"`
 }
 
 // plainBeat heartbeats without details, for activities that keep none.
@@ -34,6 +38,10 @@ func plainBeat(ctx context.Context) func() {
 
 // Running reports whether the instance exists and is Running.
 func (f Facts) Running() bool { return f.Exists && f.State == ecs.StateRunning }
+
+// Actionable reports whether the facts justify acting on the instance: it
+// exists, is Running, its agent status is known and it is not healthy.
+func (f Facts) Actionable() bool { return f.Running() && !f.Unknown && !f.Healthy }
 
 // describeChunk is how many IDs one DescribeInstanceStatus call carries: a
 // full page, so one call answers for all of them.
@@ -103,21 +111,47 @@ func withAgents(ctx context.Context, c *ecs.Client, out []Facts, index map[strin
 	}
 }
 
+// describeStates reads the states of ids. An instance the answer leaves
+// out is asked about once more, with the others that were left out: ECS
+// leaves out instances that no longer exist, and an answer may also just be
+// incomplete. What is still missing counts as not existing, which is never
+// acted on.
 func describeStates(ctx context.Context, c *ecs.Client, ids []string, out []Facts, index map[string]int, beat func()) error {
+	var missing []string
 	for chunk := range slices.Chunk(ids, describeChunk) {
-		beat()
-		page, err := c.ListInstanceStatus(ctx, ecs.ListInput{PageNumber: 1, PageSize: describeChunk, InstanceIDs: chunk})
+		answered, err := describeChunkStates(ctx, c, chunk, out, index, beat)
 		if err != nil {
-			return appError("describe instance status", err)
+			return err
 		}
-		for _, s := range page.Instances {
-			if i, ok := index[s.InstanceID]; ok {
-				out[i].Exists = true
-				out[i].State = s.State
+		for _, id := range chunk {
+			if !answered[id] {
+				missing = append(missing, id)
 			}
 		}
 	}
+	for chunk := range slices.Chunk(missing, describeChunk) {
+		if _, err := describeChunkStates(ctx, c, chunk, out, index, beat); err != nil {
+			return err
+		}
+	}
 	return nil
+}
+
+func describeChunkStates(ctx context.Context, c *ecs.Client, chunk []string, out []Facts, index map[string]int, beat func()) (map[string]bool, error) {
+	beat()
+	page, err := c.ListInstanceStatus(ctx, ecs.ListInput{PageNumber: 1, PageSize: describeChunk, InstanceIDs: chunk})
+	if err != nil {
+		return nil, appError("describe instance status", err)
+	}
+	answered := make(map[string]bool, len(page.Instances))
+	for _, s := range page.Instances {
+		if i, ok := index[s.InstanceID]; ok {
+			out[i].Exists = true
+			out[i].State = s.State
+			answered[s.InstanceID] = true
+		}
+	}
+	return answered, nil
 }
 
 func agentStates(ctx context.Context, c *ecs.Client, ids []string, osType string, out []Facts, index map[string]int, beat func()) error {
@@ -127,22 +161,70 @@ func agentStates(ctx context.Context, c *ecs.Client, ids []string, osType string
 		if err != nil {
 			return err
 		}
-		for _, id := range chunk {
-			out[index[id]].Matched = osType == ""
+		answered, err := applyAgents(agents, osType, out, index)
+		if err != nil {
+			return err
 		}
-		for _, a := range agents {
-			i, ok := index[a.InstanceID]
-			if !ok {
-				return fmt.Errorf("DescribeCloudAssistantStatus answered for %s, which was not asked about", a.InstanceID)
+		if osType != "" {
+			// With an OS filter, an instance left out of the answer is of
+			// another OS: that is what the filter is for.
+			for _, id := range chunk {
+				out[index[id]].Matched = answered[id]
 			}
-			f := &out[i]
-			f.Matched = true
-			f.Healthy = a.Healthy
-			f.AgentVersion = a.Version
-			f.LastHeartbeat = a.LastHeartbeat
-			f.OSType = a.OSType
-			f.SessionManager = a.SupportSessionManager
+			continue
+		}
+		for _, id := range chunk {
+			out[index[id]].Matched = true
+			if !answered[id] {
+				if err := askAlone(ctx, c, id, out, index, beat); err != nil {
+					return err
+				}
+			}
 		}
 	}
 	return nil
+}
+
+// askAlone asks about one instance that an answer left out. ECS answering
+// for the others but not for it says nothing about its agent; it is asked
+// once more on its own and stays Unknown if it is left out again. An
+// instance that no longer exists fails the call with a not-found error.
+func askAlone(ctx context.Context, c *ecs.Client, id string, out []Facts, index map[string]int, beat func()) error {
+	beat()
+	agents, err := c.AgentStatus(ctx, []string{id}, "")
+	if ecs.IsInstanceLevel(err) {
+		out[index[id]].Exists = false
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	answered, err := applyAgents(agents, "", out, index)
+	if err != nil {
+		return err
+	}
+	out[index[id]].Unknown = !answered[id]
+	return nil
+}
+
+// applyAgents copies agent status into the facts and says which instances
+// the answer covered.
+func applyAgents(agents []ecs.AgentStatus, osType string, out []Facts, index map[string]int) (map[string]bool, error) {
+	answered := make(map[string]bool, len(agents))
+	for _, a := range agents {
+		i, ok := index[a.InstanceID]
+		if !ok {
+			return nil, fmt.Errorf("DescribeCloudAssistantStatus answered for %s, which was not asked about", a.InstanceID)
+		}
+		answered[a.InstanceID] = true
+		f := &out[i]
+		f.Matched = true
+		f.Unknown = false
+		f.Healthy = a.Healthy
+		f.AgentVersion = a.Version
+		f.LastHeartbeat = a.LastHeartbeat
+		f.OSType = a.OSType
+		f.SessionManager = a.SupportSessionManager
+	}
+	return answered, nil
 }

@@ -31,6 +31,10 @@ type RebootOutcome struct {
 	// They are not rebooted again (never twice); verify tells whether the
 	// agent came back.
 	Unconfirmed []string `json:"unconfirmed,omitempty"`
+	// InTransit are rebooted instances that ECS answered as Stopping or
+	// Starting: their reboot has visibly begun, so the next time they are
+	// seen Running, the reboot is over.
+	InTransit []string `json:"in_transit,omitempty"`
 }
 
 // rebootIntent is the heartbeat detail that makes the reboot at most once:
@@ -74,7 +78,9 @@ func (a *Activities) RebootIfStillUnhealthy(ctx context.Context, in RebootInput)
 	for _, f := range fs {
 		switch {
 		case slices.Contains(prior.Confirmed, f.InstanceID):
+			// ECS accepted the reboot in an earlier attempt: it has begun.
 			out.Rebooted = append(out.Rebooted, f.InstanceID)
+			out.InTransit = append(out.InTransit, f.InstanceID)
 		case slices.Contains(prior.Attempted, f.InstanceID):
 			// An earlier attempt may have sent the reboot without hearing
 			// the answer. Rebooting again is exactly what must not happen.
@@ -82,16 +88,17 @@ func (a *Activities) RebootIfStillUnhealthy(ctx context.Context, in RebootInput)
 			// landed; a Running one could be either, and verify decides.
 			if f.Exists && (f.State == ecs.StateStopping || f.State == ecs.StateStarting) {
 				out.Rebooted = append(out.Rebooted, f.InstanceID)
+				out.InTransit = append(out.InTransit, f.InstanceID)
 			} else {
 				out.Unconfirmed = append(out.Unconfirmed, f.InstanceID)
 			}
-		case !f.Exists:
-			out.Rejected = append(out.Rejected, Rejection{InstanceID: f.InstanceID, Code: "InvalidInstance.NotFound", Reason: "instance no longer exists", Vanished: true})
-		case f.State != ecs.StateRunning:
-			out.Rejected = append(out.Rejected, Rejection{InstanceID: f.InstanceID, Code: "IncorrectInstanceStatus", Reason: "instance is " + string(f.State) + ", only Running instances are rebooted", State: f.State})
-		case f.Healthy:
+		case f.Running() && !f.Unknown && f.Healthy:
 			out.Healthy = append(out.Healthy, f.InstanceID)
 		default:
+			if r, no := rejectFromFacts(f); no {
+				out.Rejected = append(out.Rejected, r)
+				continue
+			}
 			toReboot = append(toReboot, f.InstanceID)
 		}
 	}
@@ -120,6 +127,9 @@ func (a *Activities) RebootIfStillUnhealthy(ctx context.Context, in RebootInput)
 		switch {
 		case r.OK:
 			ok = append(ok, r.InstanceID)
+			if r.Current == ecs.StateStopping || r.Current == ecs.StateStarting {
+				out.InTransit = append(out.InTransit, r.InstanceID)
+			}
 		default:
 			out.Rejected = append(out.Rejected, Rejection{
 				InstanceID: r.InstanceID, Code: r.Code, Reason: r.Message, State: r.Current, Vanished: isNotFound(r.Code),

@@ -3,8 +3,8 @@ package workflows
 import (
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
+	"time"
 
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
@@ -29,15 +29,63 @@ type BatchInput struct {
 	RebootGrace        Duration      `json:"reboot_grace"`
 	VerifyDeadline     Duration      `json:"verify_deadline"`
 	VerifyPollInterval Duration      `json:"verify_poll_interval"`
+	// Engine 2 batches stop after the reboot and hand the instances to the
+	// run, which verifies every batch's instances with shared calls. Batches
+	// without it (recorded before the pipeline existed) verify themselves.
+	Engine int `json:"engine,omitempty"`
 }
 
-// BatchResult has one row per instance of the batch, in input order.
+// BatchResult has one row per decided instance, in input order. An engine 2
+// batch leaves the instances it installed on (and rebooted) undecided and
+// lists them in Verify: the run decides their outcome.
 type BatchResult struct {
 	Number    int   `json:"number"`
 	Rows      []Row `json:"rows"`
 	Installed int   `json:"installed"`
 	Rebooted  int   `json:"rebooted"`
+	// Verify are the instances the run must verify (engine 2).
+	Verify []VerifyTarget `json:"verify,omitempty"`
+	// AccountError is set when an ECS call failed for a reason no call
+	// with these credentials can overcome (permissions, keys, region): the
+	// run stops starting batches.
+	AccountError     string `json:"account_error,omitempty"`
+	AccountErrorCode string `json:"account_error_code,omitempty"`
+	// Aborted: the run was aborted before this batch installed or rebooted.
+	Aborted bool `json:"aborted,omitempty"`
 }
+
+// VerifyTarget is an instance a batch installed on (and rebooted, unless
+// the policy is never) whose agent the run now waits for.
+type VerifyTarget struct {
+	ID      string `json:"i"`
+	Problem string `json:"p"`
+	// Action is what the batch did, for the report's Action column.
+	Action string `json:"a"`
+	// Since is when the wait starts: the end of the reboot call, or of the
+	// install when there is no reboot. The verify deadline counts from it.
+	Since time.Time `json:"at"`
+	// Rebooted: a reboot was sent (the instance is down until it is seen
+	// Running again). InTransit: ECS showed the reboot under way.
+	Rebooted  bool `json:"r,omitempty"`
+	InTransit bool `json:"t,omitempty"`
+	// Unconfirmed: a worker died between sending the reboot and hearing
+	// ECS; it was not sent again (see activities.RebootOutcome).
+	Unconfirmed bool `json:"u,omitempty"`
+}
+
+// BatchControl is what a run tells its batches: pause (no new install or
+// reboot starts until resumed) or abort (no new install or reboot at all).
+type BatchControl struct {
+	Paused  bool   `json:"paused"`
+	Aborted bool   `json:"aborted"`
+	Reason  string `json:"reason,omitempty"`
+}
+
+// SignalBatchControl is the signal a run sends its batches on pause,
+// resume and abort.
+const SignalBatchControl = "batch-control"
+
+const engineV2 = 2
 
 func (in BatchInput) validate() error {
 	if in.Region == "" {
@@ -73,12 +121,13 @@ func (in BatchInput) validate() error {
 // batchRun is the state of one RemediateBatch: rows in input order, and a
 // lookup by ID (used for lookups only, never iterated).
 type batchRun struct {
-	in     BatchInput
-	rows   []Row
-	index  map[string]int
-	done   []bool
-	steps  [][]string // per row: what was done, for the Action column
-	result BatchResult
+	in      BatchInput
+	rows    []Row
+	index   map[string]int
+	done    []bool
+	steps   [][]string // per row: what was done, for the Action column
+	result  BatchResult
+	control BatchControl
 }
 
 func newBatchRun(in BatchInput) *batchRun {
@@ -89,6 +138,14 @@ func newBatchRun(in BatchInput) *batchRun {
 		b.index[t.InstanceID] = i
 	}
 	return b
+}
+
+func (b *batchRun) ids() []string {
+	ids := make([]string, len(b.in.Instances))
+	for i, t := range b.in.Instances {
+		ids[i] = t.InstanceID
+	}
+	return ids
 }
 
 func (b *batchRun) decide(id, outcome, reason, detail string) {
@@ -124,26 +181,40 @@ func (b *batchRun) failAll(ids []string, reason string, err error) {
 	}
 }
 
+// finish returns the rows of the decided instances; undecided ones are
+// either handed to the run to verify (engine 2) or, unreachable by
+// construction in a self-verifying batch, failed loudly so that no
+// instance silently vanishes from the counts.
 func (b *batchRun) finish() BatchResult {
+	verifying := map[string]bool{}
+	for _, v := range b.result.Verify {
+		verifying[v.ID] = true
+	}
+	b.result.Rows = nil
 	for i := range b.rows {
 		b.rows[i].Action = strings.Join(b.steps[i], ", ")
+		if verifying[b.rows[i].InstanceID] && !b.done[i] {
+			continue
+		}
 		if !b.done[i] {
-			// Unreachable by construction; a row without an outcome would
-			// silently vanish from the counts, so make it loud.
 			b.rows[i].Outcome, b.rows[i].Reason = OutcomeFailed, ReasonBatchError
 			b.rows[i].Detail = "no outcome was decided (bug)"
 		}
+		b.result.Rows = append(b.result.Rows, b.rows[i])
 	}
 	b.result.Number = b.in.Number
-	b.result.Rows = b.rows
 	return b.result
 }
 
-// rejectionOutcome maps an instance an action was refused for to its outcome.
+// reject maps an instance an action was refused for to its outcome.
 func (b *batchRun) reject(r activities.Rejection, failReason string) {
 	switch {
 	case r.Vanished:
 		b.decide(r.InstanceID, OutcomeFailed, ReasonVanished, r.Reason)
+	case r.Recovered:
+		b.decide(r.InstanceID, OutcomeAlreadyHealthy, "", r.Reason)
+	case r.Unknown:
+		b.decide(r.InstanceID, OutcomeUnknown, "", r.Reason)
 	case r.State != "" && r.State != ecs.StateRunning:
 		b.decide(r.InstanceID, OutcomeNotRunning, "", r.Reason)
 	default:
@@ -151,30 +222,122 @@ func (b *batchRun) reject(r activities.Rejection, failReason string) {
 	}
 }
 
+// accountStop records an account-level error and fails what is left
+// undecided of ids with it: no call with these credentials can succeed,
+// so the batch acts no further.
+func (b *batchRun) accountStop(ids []string, err error) bool {
+	code, ok := accountLevel(err)
+	if !ok || b.in.Engine < engineV2 {
+		return false // batches recorded before the pipeline fail their instances as they did
+	}
+	b.result.AccountError, b.result.AccountErrorCode = errText(err), code
+	b.failAll(ids, ReasonAccountError, err)
+	return true
+}
+
 // RemediateBatch repairs at most 20 instances: re-check, install, reboot
-// those still unhealthy, verify. It returns one outcome per instance and
+// those still unhealthy. It returns one outcome per decided instance and
 // fails only on invalid input: an API that keeps failing becomes the
 // outcome of the instances it was for, so one bad instance or call never
 // loses the rest of the batch.
+//
+// An engine 2 batch (every batch of the pipelined run) obeys its run's
+// pause and abort, and hands what it installed and rebooted to the run,
+// which verifies the agents of all its batches with shared calls and
+// frees the blast radius as instances come back. An older batch verifies
+// its own instances (kept so that batches recorded before the pipeline
+// still replay).
 func RemediateBatch(ctx workflow.Context, in BatchInput) (BatchResult, error) {
 	if err := in.validate(); err != nil {
 		return BatchResult{}, invalidInput("RemediateBatch", err)
 	}
-	var a *activities.Activities
 	b := newBatchRun(in)
-	logger := workflow.GetLogger(ctx)
-	ids := make([]string, len(in.Instances))
-	for i, t := range in.Instances {
-		ids[i] = t.InstanceID
+	if in.Engine >= engineV2 {
+		b.listenForControl(ctx)
 	}
-
-	// 1. Fresh facts: act on now, not on the page scanned minutes ago.
-	var check activities.CheckResult
-	err := workflow.ExecuteActivity(apiActivity(ctx, fmt.Sprintf("re-check %d instances before acting: %s", len(ids), shortList(ids))),
-		a.CheckInstances, activities.CheckInput{Region: in.Region, InstanceIDs: ids}).Get(ctx, &check)
-	if err != nil {
-		b.failAll(ids, ReasonBatchError, err)
+	toInstall, ok := b.check(ctx)
+	if !ok || len(toInstall) == 0 {
 		return b.finish(), nil
+	}
+	if !b.gate(ctx, toInstall, "before install") {
+		return b.finish(), nil
+	}
+	toReboot, ok := b.install(ctx, toInstall)
+	if !ok {
+		return b.finish(), nil
+	}
+	var rb activities.RebootOutcome
+	rebootFailed := false
+	if in.RebootPolicy != RebootNever && len(toReboot) > 0 {
+		if err := b.grace(ctx); err != nil {
+			return BatchResult{}, err // cancelled
+		}
+		if !b.gate(ctx, toReboot, "after install, before reboot") {
+			return b.finish(), nil
+		}
+		rb, rebootFailed = b.reboot(ctx, toReboot)
+		if b.result.AccountError != "" {
+			return b.finish(), nil
+		}
+	}
+	toVerify := b.undecided(toReboot)
+	if in.Engine >= engineV2 {
+		b.handOver(ctx, toVerify, rb, rebootFailed)
+		return b.finish(), nil
+	}
+	return b.verifySelf(ctx, toVerify, rb.Unconfirmed)
+}
+
+// listenForControl follows the run's pause, resume and abort.
+func (b *batchRun) listenForControl(ctx workflow.Context) {
+	ch := workflow.GetSignalChannel(ctx, SignalBatchControl)
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		for {
+			var c BatchControl
+			if !ch.Receive(ctx, &c) {
+				return
+			}
+			b.control = c
+		}
+	})
+}
+
+// gate holds the batch while its run is paused, and reports false (having
+// decided the instances as not attempted) once the run is aborted. Older
+// batches have no control and always pass.
+func (b *batchRun) gate(ctx workflow.Context, ids []string, where string) bool {
+	if b.in.Engine < engineV2 {
+		return true
+	}
+	if err := workflow.Await(ctx, func() bool { return !b.control.Paused || b.control.Aborted }); err != nil {
+		b.result.Aborted = true
+	}
+	if b.control.Aborted || b.result.Aborted {
+		b.result.Aborted = true
+		detail := "run aborted " + where
+		if b.control.Reason != "" {
+			detail += ": " + b.control.Reason
+		}
+		for _, id := range b.undecided(ids) {
+			b.decide(id, OutcomeNotAttempted, ReasonAborted, detail)
+		}
+		return false
+	}
+	return true
+}
+
+// check reads fresh facts: act on now, not on the page scanned minutes ago.
+func (b *batchRun) check(ctx workflow.Context) ([]string, bool) {
+	var a *activities.Activities
+	ids := b.ids()
+	var check activities.CheckResult
+	err := workflow.ExecuteActivity(readActivity(ctx, b.in.Engine, fmt.Sprintf("re-check %d instances before acting: %s", len(ids), shortList(ids))),
+		a.CheckInstances, activities.CheckInput{Region: b.in.Region, InstanceIDs: ids}).Get(ctx, &check)
+	if err != nil {
+		if !b.accountStop(ids, err) {
+			b.failAll(ids, ReasonBatchError, err)
+		}
+		return nil, false
 	}
 	var toInstall []string
 	for _, f := range check.Instances {
@@ -183,23 +346,30 @@ func RemediateBatch(ctx workflow.Context, in BatchInput) (BatchResult, error) {
 			b.decide(f.InstanceID, OutcomeFailed, ReasonVanished, "instance no longer exists")
 		case f.State != ecs.StateRunning:
 			b.decide(f.InstanceID, OutcomeNotRunning, "", "instance is "+string(f.State))
+		case f.Unknown:
+			b.decide(f.InstanceID, OutcomeUnknown, "", "ECS did not answer for its agent status; not acted on")
 		case f.Healthy:
 			b.decide(f.InstanceID, OutcomeAlreadyHealthy, "", "agent recovered before the batch acted")
 		default:
 			toInstall = append(toInstall, f.InstanceID)
 		}
 	}
-	if len(toInstall) == 0 {
-		return b.finish(), nil
-	}
+	return toInstall, true
+}
 
-	// 2. Install; the activity isolates instances that make ECS refuse the call.
+// install calls InstallAgents; the activity re-checks right before each
+// call and isolates instances that make ECS refuse it. It returns the
+// instances installed on.
+func (b *batchRun) install(ctx workflow.Context, ids []string) ([]string, bool) {
+	var a *activities.Activities
 	var inst activities.InstallResult
-	err = workflow.ExecuteActivity(apiActivity(ctx, fmt.Sprintf("install agent on %d instances: %s", len(toInstall), shortList(toInstall))),
-		a.InstallAgents, activities.InstallInput{Region: in.Region, InstanceIDs: toInstall}).Get(ctx, &inst)
+	err := workflow.ExecuteActivity(apiActivity(ctx, fmt.Sprintf("install agent on %d instances: %s", len(ids), shortList(ids))),
+		a.InstallAgents, activities.InstallInput{Region: b.in.Region, InstanceIDs: ids}).Get(ctx, &inst)
 	if err != nil {
-		b.failAll(toInstall, ReasonInstallFailed, err)
-		return b.finish(), nil
+		if !b.accountStop(ids, err) {
+			b.failAll(ids, ReasonInstallFailed, err)
+		}
+		return nil, false
 	}
 	for _, r := range inst.Rejected {
 		b.reject(r, ReasonInstallFailed)
@@ -208,92 +378,132 @@ func RemediateBatch(ctx workflow.Context, in BatchInput) (BatchResult, error) {
 		b.step(id, "installed")
 	}
 	b.result.Installed = len(inst.Installed)
-	toVerify := b.undecided(inst.Installed)
+	return b.undecided(inst.Installed), true
+}
 
-	// 3. Reboot those still unhealthy. The activity re-checks each instance
-	// right before the call and never reboots one twice. unconfirmed are
-	// those whose reboot a dying worker may or may not have sent.
-	var unconfirmed []string
-	if in.RebootPolicy != RebootNever && len(toVerify) > 0 {
-		if in.RebootPolicy == RebootIfNeeded && in.RebootGrace > 0 {
-			timer := workflow.NewTimerWithOptions(ctx, in.RebootGrace.D(), workflow.TimerOptions{
-				Summary: fmt.Sprintf("grace period: let freshly installed agents start before deciding on reboots (%s)", in.RebootGrace),
-			})
-			if err := timer.Get(ctx, nil); err != nil {
-				return BatchResult{}, err // cancelled
-			}
-		}
-		var rb activities.RebootOutcome
-		err = workflow.ExecuteActivity(apiActivity(ctx, fmt.Sprintf("reboot the instances of %d still unhealthy after install: %s", len(toVerify), shortList(toVerify))),
-			a.RebootIfStillUnhealthy, activities.RebootInput{Region: in.Region, InstanceIDs: toVerify}).Get(ctx, &rb)
-		if err != nil {
-			// Whether the reboot happened is unknown; verify decides.
-			logger.Warn("reboot activity failed; verifying anyway", "Batch", in.Number, "Error", err)
-			for _, id := range toVerify {
-				b.step(id, "reboot failed: "+errText(err))
-			}
-		} else {
-			for _, r := range rb.Rejected {
-				b.reject(r, ReasonRebootRefused)
-			}
-			for _, id := range rb.Healthy {
-				b.step(id, "healthy without reboot")
-				b.decide(id, OutcomeRemediated, "", "agent healthy after install, no reboot needed")
-			}
-			for _, id := range rb.Rebooted {
-				b.step(id, "rebooted")
-			}
-			for _, id := range rb.Unconfirmed {
-				b.step(id, "reboot unconfirmed")
-			}
-			unconfirmed = rb.Unconfirmed
-			b.result.Rebooted = len(rb.Rebooted)
-		}
-		toVerify = b.undecided(toVerify)
+// grace lets freshly installed agents start before deciding on reboots.
+func (b *batchRun) grace(ctx workflow.Context) error {
+	if b.in.RebootPolicy != RebootIfNeeded || b.in.RebootGrace <= 0 {
+		return nil
 	}
+	timer := workflow.NewTimerWithOptions(ctx, b.in.RebootGrace.D(), workflow.TimerOptions{
+		Summary: fmt.Sprintf("grace period: let freshly installed agents start before deciding on reboots (%s)", b.in.RebootGrace),
+	})
+	return timer.Get(ctx, nil)
+}
 
-	// 4. Verify until each agent reports a fresh heartbeat or the deadline passes.
-	if len(toVerify) > 0 {
-		deadline := workflow.Now(ctx).Add(in.VerifyDeadline.D())
-		var v activities.VerifyResult
-		err = workflow.ExecuteActivity(
-			verifyActivity(ctx, in.VerifyDeadline.D(), in.VerifyPollInterval.D(),
-				fmt.Sprintf("verify a fresh heartbeat from %d instances within %s: %s", len(toVerify), in.VerifyDeadline, shortList(toVerify))),
-			a.VerifyAgents, activities.VerifyInput{Region: in.Region, InstanceIDs: toVerify, Deadline: deadline, PollInterval: in.VerifyPollInterval.D()},
-		).Get(ctx, &v)
-		if err != nil {
-			b.failAll(toVerify, ReasonNoHeartbeat, fmt.Errorf("verify could not finish: %w", err))
-			return b.finish(), nil
+// reboot reboots those still unhealthy. The activity re-checks each
+// instance right before the call and never reboots one twice. It reports
+// whether the activity failed, in which case whether the reboot happened
+// is unknown.
+func (b *batchRun) reboot(ctx workflow.Context, ids []string) (activities.RebootOutcome, bool) {
+	var a *activities.Activities
+	var rb activities.RebootOutcome
+	err := workflow.ExecuteActivity(apiActivity(ctx, fmt.Sprintf("reboot the instances of %d still unhealthy after install: %s", len(ids), shortList(ids))),
+		a.RebootIfStillUnhealthy, activities.RebootInput{Region: b.in.Region, InstanceIDs: ids}).Get(ctx, &rb)
+	if err != nil {
+		if b.accountStop(ids, err) {
+			// Nothing was rebooted: verifying would wait a whole deadline
+			// for agents that cannot start.
+			return rb, true
 		}
-		for _, id := range v.Healthy {
-			b.step(id, "verified")
-			b.decide(id, OutcomeRemediated, "", "agent reports a fresh heartbeat")
+		workflow.GetLogger(ctx).Warn("reboot activity failed; verifying anyway", "Batch", b.in.Number, "Error", err)
+		for _, id := range ids {
+			b.step(id, "reboot failed: "+errText(err))
 		}
-		for _, id := range v.Vanished {
-			b.decide(id, OutcomeFailed, ReasonVanished, "instance vanished while verifying")
+		return rb, true
+	}
+	for _, r := range rb.Rejected {
+		b.reject(r, ReasonRebootRefused)
+	}
+	for _, id := range rb.Healthy {
+		b.step(id, "healthy without reboot")
+		b.decide(id, OutcomeRemediated, "", "agent healthy after install, no reboot needed")
+	}
+	for _, id := range rb.Rebooted {
+		b.step(id, "rebooted")
+	}
+	for _, id := range rb.Unconfirmed {
+		b.step(id, "reboot unconfirmed")
+	}
+	b.result.Rebooted = len(rb.Rebooted)
+	return rb, false
+}
+
+// handOver lists the instances the run must verify.
+func (b *batchRun) handOver(ctx workflow.Context, ids []string, rb activities.RebootOutcome, rebootFailed bool) {
+	now := workflow.Now(ctx)
+	rebooted := setOf(rb.Rebooted)
+	inTransit := setOf(rb.InTransit)
+	unconfirmed := setOf(rb.Unconfirmed)
+	for _, id := range ids {
+		i := b.index[id]
+		b.result.Verify = append(b.result.Verify, VerifyTarget{
+			ID: id, Problem: b.rows[i].Problem, Action: strings.Join(b.steps[i], ", "), Since: now,
+			// A failed reboot activity may or may not have rebooted: treat
+			// the instance as down until it is seen Running again.
+			Rebooted: rebooted[id] || rebootFailed || unconfirmed[id], InTransit: inTransit[id], Unconfirmed: unconfirmed[id],
+		})
+	}
+}
+
+// verifySelf is how batches verified before the run did it for them: poll
+// until each agent reports a fresh heartbeat or the deadline passes.
+func (b *batchRun) verifySelf(ctx workflow.Context, toVerify, unconfirmed []string) (BatchResult, error) {
+	if len(toVerify) == 0 {
+		return b.finish(), nil
+	}
+	var a *activities.Activities
+	in := b.in
+	deadline := workflow.Now(ctx).Add(in.VerifyDeadline.D())
+	var v activities.VerifyResult
+	err := workflow.ExecuteActivity(
+		verifyActivity(ctx, in.VerifyDeadline.D(), in.VerifyPollInterval.D(),
+			fmt.Sprintf("verify a fresh heartbeat from %d instances within %s: %s", len(toVerify), in.VerifyDeadline, shortList(toVerify))),
+		a.VerifyAgents, activities.VerifyInput{Region: in.Region, InstanceIDs: toVerify, Deadline: deadline, PollInterval: in.VerifyPollInterval.D()},
+	).Get(ctx, &v)
+	if err != nil {
+		b.failAll(toVerify, ReasonNoHeartbeat, fmt.Errorf("verify could not finish: %w", err))
+		return b.finish(), nil
+	}
+	for _, id := range v.Healthy {
+		b.step(id, "verified")
+		b.decide(id, OutcomeRemediated, "", "agent reports a fresh heartbeat")
+	}
+	for _, id := range v.Vanished {
+		b.decide(id, OutcomeFailed, ReasonVanished, "instance vanished while verifying")
+	}
+	uc := setOf(unconfirmed)
+	for _, f := range v.Unhealthy {
+		if uc[f.InstanceID] {
+			b.decide(f.InstanceID, OutcomeFailed, ReasonRebootUnconfirmed, rebootUnconfirmedDetail(f.State, in.VerifyDeadline))
+			continue
 		}
-		for _, f := range v.Unhealthy {
-			if slices.Contains(unconfirmed, f.InstanceID) {
-				b.decide(f.InstanceID, OutcomeFailed, ReasonRebootUnconfirmed, rebootUnconfirmedDetail(f, in))
-				continue
-			}
-			b.decide(f.InstanceID, OutcomeFailed, ReasonNoHeartbeat, noHeartbeatDetail(f, in))
-		}
+		b.decide(f.InstanceID, OutcomeFailed, ReasonNoHeartbeat, noHeartbeatDetail(f.State, f.LastHeartbeat, in.VerifyDeadline, in.RebootPolicy))
 	}
 	return b.finish(), nil
 }
 
-func noHeartbeatDetail(f activities.Facts, in BatchInput) string {
+// setOf is a lookup set of ids (never iterated).
+func setOf(ids []string) map[string]bool {
+	m := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		m[id] = true
+	}
+	return m
+}
+
+func noHeartbeatDetail(state ecs.InstanceState, lastHeartbeat time.Time, deadline Duration, policy string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "no heartbeat within %s", in.VerifyDeadline)
-	if in.RebootPolicy == RebootNever {
+	fmt.Fprintf(&b, "no heartbeat within %s", deadline)
+	if policy == RebootNever {
 		b.WriteString(" (reboot policy never: the agent usually needs a reboot to start)")
 	}
-	fmt.Fprintf(&b, "; instance %s", f.State)
-	if f.LastHeartbeat.IsZero() {
+	fmt.Fprintf(&b, "; instance %s", state)
+	if lastHeartbeat.IsZero() {
 		b.WriteString(", agent never reported (install did not take effect)")
 	} else {
-		fmt.Fprintf(&b, ", last heartbeat %s", f.LastHeartbeat.UTC().Format("2006-01-02T15:04:05Z"))
+		fmt.Fprintf(&b, ", last heartbeat %s", lastHeartbeat.UTC().Format("2006-01-02T15:04:05Z"))
 	}
 	return b.String()
 }
@@ -301,17 +511,37 @@ func noHeartbeatDetail(f activities.Facts, in BatchInput) string {
 // rebootUnconfirmedDetail explains an instance whose reboot a dying worker
 // may or may not have sent: rebooting it again could reboot it twice, which
 // a run never does, so it is left for the next run.
-func rebootUnconfirmedDetail(f activities.Facts, in BatchInput) string {
+func rebootUnconfirmedDetail(state ecs.InstanceState, deadline Duration) string {
 	return fmt.Sprintf("no heartbeat within %s; instance %s; a worker stopped after sending the reboot and before ECS answered, "+
 		"so whether it rebooted is unknown and it was not rebooted again (never twice in one run); the next run will repair it",
-		in.VerifyDeadline, f.State)
+		deadline, state)
 }
 
-// errText is an error's message without the SDK's wrapping noise.
+// errText is an error's message without the SDK's wrapping noise: the
+// innermost application error's one-line message (activities put the ECS
+// code, its meaning, the request ID and what to do there).
 func errText(err error) string {
 	var appErr *temporal.ApplicationError
 	if errors.As(err, &appErr) {
-		return appErr.Error()
+		return appErr.Message()
+	}
+	var canceled *temporal.CanceledError
+	if errors.As(err, &canceled) {
+		return "cancelled"
+	}
+	var timeout *temporal.TimeoutError
+	if errors.As(err, &timeout) {
+		return "timed out (" + strings.ToLower(strings.TrimPrefix(timeout.TimeoutType().String(), "TIMEOUT_TYPE_")) + ")"
 	}
 	return err.Error()
+}
+
+// accountLevel reports whether err came from an ECS error that no call with
+// the same credentials can overcome, and its code.
+func accountLevel(err error) (string, bool) {
+	var appErr *temporal.ApplicationError
+	if !errors.As(err, &appErr) {
+		return "", false
+	}
+	return appErr.Type(), ecs.IsAccountLevel(appErr.Type())
 }

@@ -32,6 +32,10 @@ type modelInstance struct {
 	lostReboot bool
 	installs   int
 	reboots    int
+	zone       string
+	tags       []ecs.Tag
+	// refuseInstall: InstallCloudAssistant refuses the instance.
+	refuseInstall bool
 }
 
 // fleetModel answers the five activities from a map, records every call,
@@ -49,14 +53,30 @@ type fleetModel struct {
 	beforeChk func(ids []string)
 	afterChk  func() // runs after a re-check answered, before the next step
 	failInst  error  // InstallAgents fails with this, when set
+	failBoot  error  // RebootIfStillUnhealthy fails with this, when set
+	polls     [][]string
+	segments  []activities.SegmentInput
+	// afterSegment runs after a scan segment is served, with its number.
+	afterSegment func(n int)
+	// holder is the run the region is granted to ("" free); ledger is the
+	// guard's record of failed repairs.
+	holder   string
+	acquires []activities.AcquireRequest
+	releases []string
+	ledger   map[string][]activities.Attempt
+	records  []activities.RecordRequest
+	// unknown instances are left out of agent status answers.
+	unknown map[string]bool
 }
 
-func newFleetModel() *fleetModel { return &fleetModel{byID: map[string]*modelInstance{}} }
+func newFleetModel() *fleetModel {
+	return &fleetModel{byID: map[string]*modelInstance{}, ledger: map[string][]activities.Attempt{}}
+}
 
 func modelID(n int) string { return fmt.Sprintf("i-test%08d", n) }
 
 func (m *fleetModel) add(n int, state ecs.InstanceState, healthy, everBeat bool) *modelInstance {
-	in := &modelInstance{id: modelID(n), state: state, healthy: healthy, everBeat: everBeat || healthy}
+	in := &modelInstance{id: modelID(n), state: state, healthy: healthy, everBeat: everBeat || healthy, zone: "cn-hangzhou-a"}
 	m.byID[in.id] = in
 	m.order = append(m.order, in.id)
 	sort.Strings(m.order)
@@ -78,7 +98,8 @@ func (m *fleetModel) facts(id string) activities.Facts {
 	if !ok || in.gone {
 		return activities.Facts{InstanceID: id}
 	}
-	f := activities.Facts{InstanceID: id, Exists: true, State: in.state, Healthy: in.healthy, Matched: true, SessionManager: true}
+	f := activities.Facts{InstanceID: id, Exists: true, State: in.state, Healthy: in.healthy, Matched: true, SessionManager: true,
+		Unknown: m.unknown[id]}
 	if in.everBeat {
 		f.LastHeartbeat = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	}
@@ -146,6 +167,10 @@ func (m *fleetModel) install(_ context.Context, in activities.InstallInput) (act
 			res.Rejected = append(res.Rejected, activities.Rejection{InstanceID: id, Code: "InvalidInstance.NotFound", Vanished: true})
 		case f.State != ecs.StateRunning:
 			res.Rejected = append(res.Rejected, activities.Rejection{InstanceID: id, Code: "IncorrectInstanceStatus", State: f.State})
+		case f.Healthy:
+			res.Rejected = append(res.Rejected, activities.Rejection{InstanceID: id, Code: "fleetmend.Recovered", Recovered: true})
+		case m.byID[id].refuseInstall:
+			res.Rejected = append(res.Rejected, activities.Rejection{InstanceID: id, Code: "InvalidOperation.InstallFailed", Reason: "the install was refused"})
 		default:
 			in := m.byID[id]
 			in.installs++
@@ -164,6 +189,9 @@ func (m *fleetModel) install(_ context.Context, in activities.InstallInput) (act
 func (m *fleetModel) reboot(_ context.Context, in activities.RebootInput) (activities.RebootOutcome, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.failBoot != nil {
+		return activities.RebootOutcome{}, m.failBoot
+	}
 	var out activities.RebootOutcome
 	var sent []string
 	for _, id := range in.InstanceIDs {
@@ -185,6 +213,7 @@ func (m *fleetModel) reboot(_ context.Context, in activities.RebootInput) (activ
 			}
 			sent = append(sent, id)
 			out.Rebooted = append(out.Rebooted, id)
+			out.InTransit = append(out.InTransit, id)
 		}
 	}
 	m.reboots = append(m.reboots, sent)
@@ -241,4 +270,158 @@ func (m *fleetModel) wire(env *testsuite.TestWorkflowEnvironment) {
 	env.OnActivity(a.InstallAgents, mock.Anything, mock.Anything).Return(m.install)
 	env.OnActivity(a.RebootIfStillUnhealthy, mock.Anything, mock.Anything).Return(m.reboot)
 	env.OnActivity(a.VerifyAgents, mock.Anything, mock.Anything).Return(m.verify)
+	env.RegisterWorkflow(RegionGuard)
+	env.OnActivity(a.ScanSegment, mock.Anything, mock.Anything).Return(m.scanSegment)
+	env.OnActivity(a.PollAgents, mock.Anything, mock.Anything).Return(m.poll)
+	env.OnActivity(a.AcquireRegion, mock.Anything, mock.Anything).Return(m.acquire)
+	env.OnActivity(a.ReleaseRegion, mock.Anything, mock.Anything).Return(m.release)
+	env.OnActivity(a.RecordAttempts, mock.Anything, mock.Anything).Return(m.record)
+	env.OnActivity(a.ReadLedger, mock.Anything, mock.Anything).Return(m.readLedger)
+}
+
+// scanSegment serves the token chain from the model: Linux holds every
+// instance (the other OS chains are empty), the token is an offset.
+func (m *fleetModel) scanSegment(_ context.Context, in activities.SegmentInput) (activities.SegmentResult, error) {
+	m.mu.Lock()
+	m.segments = append(m.segments, in)
+	n := len(m.segments)
+	var res activities.SegmentResult
+	zones := map[string]*activities.ZoneCount{}
+	classify := func(in *modelInstance, tag string) {
+		res.Counts.Listed++
+		switch {
+		case activities.HasTag(in.tags, tag):
+			res.Counts.Excluded++
+			res.Skipped = append(res.Skipped, activities.Skipped{ID: in.id, Why: activities.SkipExcluded, State: in.state, Zone: in.zone})
+		case in.state != ecs.StateRunning:
+			res.Counts.NotRunning++
+			res.Skipped = append(res.Skipped, activities.Skipped{ID: in.id, Why: activities.SkipNotRunning, State: in.state, Zone: in.zone})
+		default:
+			res.Counts.Running++
+			z := zones[in.zone]
+			if z == nil {
+				z = &activities.ZoneCount{Zone: in.zone}
+				zones[in.zone] = z
+			}
+			z.Running++
+			switch {
+			case in.healthy:
+				res.Counts.Healthy++
+			case !in.everBeat:
+				res.Counts.Missing++
+				z.Unhealthy++
+				res.Candidates = append(res.Candidates, activities.Candidate{ID: in.id, Zone: in.zone, Problem: activities.ProblemAgentMissing})
+			default:
+				res.Counts.Silent++
+				z.Unhealthy++
+				res.Candidates = append(res.Candidates, activities.Candidate{ID: in.id, Zone: in.zone, Problem: activities.ProblemAgentSilent})
+			}
+		}
+	}
+	if len(in.InstanceIDs) > 0 {
+		for _, id := range in.InstanceIDs {
+			inst, ok := m.byID[id]
+			if !ok || inst.gone {
+				res.Counts.NotFound++
+				res.Skipped = append(res.Skipped, activities.Skipped{ID: id, Why: activities.SkipNotFound})
+				continue
+			}
+			classify(inst, in.ExcludeTag)
+		}
+		res.Done = true
+	} else if in.OSType != ecs.OSLinux {
+		res.Done = true
+	} else {
+		// The token is the ID the next page starts at, like ECS's opaque
+		// tokens: deleting instances behind it moves nothing.
+		live := m.live()
+		from, _ := slices.BinarySearch(live, in.NextToken)
+		to := min(len(live), from+in.MaxPages*ecs.MaxPageSize)
+		for _, id := range live[from:to] {
+			classify(m.byID[id], in.ExcludeTag)
+		}
+		res.Pages = (to - from + ecs.MaxPageSize - 1) / ecs.MaxPageSize
+		res.Done = to >= len(live)
+		if !res.Done {
+			res.NextToken = live[to]
+		}
+	}
+	for _, z := range zones {
+		res.Zones = append(res.Zones, *z)
+	}
+	sort.Slice(res.Zones, func(i, j int) bool { return res.Zones[i].Zone < res.Zones[j].Zone })
+	hook := m.afterSegment
+	m.mu.Unlock()
+	if hook != nil {
+		hook(n)
+	}
+	return res, nil
+}
+
+func (m *fleetModel) poll(_ context.Context, in activities.PollInput) (activities.PollResult, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.polls = append(m.polls, slices.Clone(in.InstanceIDs))
+	var res activities.PollResult
+	for _, id := range in.InstanceIDs {
+		f := m.facts(id)
+		switch {
+		case !f.Exists:
+			res.Gone = append(res.Gone, id)
+		case f.Healthy:
+			res.Healthy = append(res.Healthy, id)
+		default:
+			res.Waiting = append(res.Waiting, activities.Waiting{ID: id, State: f.State, LastHeartbeat: f.LastHeartbeat})
+		}
+	}
+	return res, nil
+}
+
+func (m *fleetModel) acquire(_ context.Context, in activities.AcquireInput) (activities.AcquireResult, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.acquires = append(m.acquires, in.Request)
+	if m.holder != "" && m.holder != in.Request.RunID {
+		return activities.AcquireResult{Holder: activities.Holder{RunID: m.holder}}, nil
+	}
+	m.holder = in.Request.RunID
+	return activities.AcquireResult{Granted: true, Holder: activities.Holder{RunID: m.holder}}, nil
+}
+
+func (m *fleetModel) release(_ context.Context, in activities.ReleaseInput) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.releases = append(m.releases, in.RunID)
+	if m.holder == in.RunID {
+		m.holder = ""
+	}
+	return nil
+}
+
+func (m *fleetModel) record(_ context.Context, in activities.RecordInput) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.records = append(m.records, in.Record)
+	for _, id := range in.Record.Healed {
+		delete(m.ledger, id)
+	}
+	for _, f := range in.Record.Failed {
+		m.ledger[f.InstanceID] = append(m.ledger[f.InstanceID], f.Attempt)
+	}
+	return nil
+}
+
+func (m *fleetModel) readLedger(_ context.Context, in activities.LedgerInput) (activities.LedgerView, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var v activities.LedgerView
+	for id, attempts := range m.ledger {
+		rec := activities.InstanceRecord{InstanceID: id, Attempts: attempts, Quarantined: len(attempts) >= in.After}
+		if rec.Quarantined {
+			rec.Until = attempts[len(attempts)-in.After].At.Add(in.Window)
+		}
+		v.Records = append(v.Records, rec)
+	}
+	sort.Slice(v.Records, func(i, j int) bool { return v.Records[i].InstanceID < v.Records[j].InstanceID })
+	return v, nil
 }

@@ -2,7 +2,9 @@ package workflows
 
 import (
 	"fmt"
+	"math"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -33,23 +35,43 @@ const (
 // Limits and defaults of RegionInput. Each is named in the error a bad
 // value gets.
 const (
-	DefaultBatchSize           = ecs.MaxInstallIDs
-	DefaultConcurrentBatches   = 4
-	MaxConcurrentBatches       = 50
-	DefaultRebootGrace         = 30 * time.Second
-	MaxRebootGrace             = 10 * time.Minute
-	DefaultVerifyDeadline      = 10 * time.Minute
-	MinVerifyDeadline          = 10 * time.Second
-	MaxVerifyDeadline          = 2 * time.Hour
-	DefaultVerifyPollInterval  = 15 * time.Second
-	MinVerifyPollInterval      = 100 * time.Millisecond
-	MaxVerifyPollInterval      = 5 * time.Minute
-	DefaultPagesPerRun         = 200
-	MaxPagesPerRun             = 1000
-	MaxExplicitInstanceIDs     = 5000
-	DefaultMaxReportRows       = 2000
-	MaxReportRows              = 5000
-	ScanPageSize               = ecs.MaxPageSize
+	DefaultBatchSize          = ecs.MaxInstallIDs
+	MaxConcurrentBatches      = 1000
+	DefaultRebootGrace        = 30 * time.Second
+	MaxRebootGrace            = 10 * time.Minute
+	DefaultVerifyDeadline     = 10 * time.Minute
+	MinVerifyDeadline         = 10 * time.Second
+	MaxVerifyDeadline         = 2 * time.Hour
+	DefaultVerifyPollInterval = 15 * time.Second
+	MinVerifyPollInterval     = 100 * time.Millisecond
+	MaxVerifyPollInterval     = 5 * time.Minute
+	DefaultPagesPerRun        = 200
+	MaxPagesPerRun            = 1000
+	MaxExplicitInstanceIDs    = 5000
+	MaxExcludedInstanceIDs    = 5000
+	DefaultMaxReportRows      = 2000
+	MaxReportRows             = 5000
+	ScanPageSize              = ecs.MaxPageSize
+	// The blast radius: instances in repair at once (installing,
+	// rebooting, or rebooted and not yet seen Running again). The default
+	// is a share of the region's Running instances with a floor, so a
+	// small region still repairs a batch at a time.
+	DefaultBlastRadius         = "5%"
+	MinDefaultBlastRadius      = 20
+	MaxBlastRadius             = 100000
+	DefaultErrorBudget         = "10%"
+	DefaultMaxUnhealthyPct     = 50
+	MinZoneForShortCircuit     = 10 // zones with fewer Running instances are judged with the region only
+	DefaultExcludeTag          = "fleetmend:exclude"
+	DefaultQuarantineAfter     = 2
+	MaxQuarantineAfter         = 20
+	DefaultQuarantineWindow    = 7 * 24 * time.Hour
+	MinQuarantineWindow        = time.Hour
+	MaxQuarantineWindow        = 90 * 24 * time.Hour
+	DefaultEventsPerRun        = 8000
+	MinEventsPerRun            = 200
+	MaxEventsPerRun            = 10000
+	MaxQueue                   = 20000
 	ErrInvalidInput            = "fleetmend.InvalidInput"
 	instanceIDPatternText      = `^i-[a-z0-9]{8,30}$`
 	maxInstanceIDsInMessage    = 3
@@ -72,7 +94,8 @@ type RegionInput struct {
 	OSType string `json:"os_type,omitempty"`
 	// BatchSize is instances per RemediateBatch, 1..20 (default 20).
 	BatchSize int `json:"batch_size,omitempty"`
-	// ConcurrentBatches bounds the batches in flight, 1..50 (default 4).
+	// ConcurrentBatches bounds the batches in flight, 1..1000; 0 (the
+	// default) leaves it to the blast radius.
 	ConcurrentBatches int `json:"concurrent_batches,omitempty"`
 	// RebootPolicy is if-needed (default), always or never.
 	RebootPolicy string `json:"reboot_policy,omitempty"`
@@ -90,26 +113,63 @@ type RegionInput struct {
 	// Kind is manual (default) or scheduled; StartedBy is who started it.
 	Kind      string `json:"kind,omitempty"`
 	StartedBy string `json:"started_by,omitempty"`
-	// PagesPerRun is how many scan pages one run reads before it continues
-	// as new, 1..1000 (default 200). Temporal may suggest it earlier.
+	// PagesPerRun is how many scan pages one run of the previous engine
+	// read before it continued as new, 1..1000 (default 200). The pipelined
+	// engine continues as new by history length (EventsPerRun) instead.
 	PagesPerRun int `json:"pages_per_run,omitempty"`
 	// MaxReportRows caps the per-instance rows of the report, 0..5000
 	// (default 2000); counts are always complete, and every instance's
 	// outcome is in its batch's result.
 	MaxReportRows *int `json:"max_report_rows,omitempty"`
+	// MaxReportBytes caps the rows in bytes, 16 KiB..1.5 MiB (default
+	// 256 KiB, under Temporal's 512 KB payload warning): failures are kept
+	// before skips.
+	MaxReportBytes int `json:"max_report_bytes,omitempty"`
 
-	// Carry is the state handed from one run to the next at continue-as-new.
-	// Callers leave it nil.
-	Carry *Carry `json:"carry,omitempty"`
+	// BlastRadius bounds the instances in repair at once: a count ("40")
+	// or a share of the region's Running instances ("10%"). Empty is the
+	// default, 5% of the Running instances and at least 20. An operator can
+	// change it while the run goes (update "set").
+	BlastRadius string `json:"blast_radius,omitempty"`
+	// ErrorBudget stops the run from starting batches once more instances
+	// than this have failed: a count ("5") or a share of the instances the
+	// run set out to repair ("10%", the default).
+	ErrorBudget string `json:"error_budget,omitempty"`
+	// MaxUnhealthyPercent short-circuits the run before it touches anything
+	// when more than this share of the Running instances of the region, or
+	// of a zone, have an unhealthy agent: a systemic cause (network, DNS, a
+	// bad image) is more likely than broken agents. 1..100, default 50;
+	// 100 never short-circuits.
+	MaxUnhealthyPercent int `json:"max_unhealthy_percent,omitempty"`
+	// OverrideMaxUnhealthy, when set, is why this one run repairs even
+	// above MaxUnhealthyPercent; it is recorded in the report and the history.
+	OverrideMaxUnhealthy string `json:"override_max_unhealthy,omitempty"`
+	// ExcludeTag is the opt-out tag: "key" (any value) or "key=value".
+	// Instances carrying it are never touched. Default fleetmend:exclude.
+	ExcludeTag string `json:"exclude_tag,omitempty"`
+	// ExcludeInstanceIDs are never touched either (up to 5000).
+	ExcludeInstanceIDs []string `json:"exclude_instance_ids,omitempty"`
+	// QuarantineAfter failed repairs of an instance within QuarantineWindow
+	// quarantine it: later runs report it and leave it alone until the
+	// window passes or an operator clears it. 1..20 (default 2), window
+	// 1h..2160h (default 168h).
+	QuarantineAfter  int      `json:"quarantine_after,omitempty"`
+	QuarantineWindow Duration `json:"quarantine_window,omitempty"`
+	// EventsPerRun is the history length at which the run continues as
+	// new, 200..10000 (default 8000, under Temporal's 10,240 warning).
+	EventsPerRun int `json:"events_per_run,omitempty"`
+
+	// Carry is the state handed from one run of the previous engine to the
+	// next at continue-as-new; State is the pipelined engine's. Callers
+	// leave both nil.
+	Carry *Carry    `json:"carry,omitempty"`
+	State *RunState `json:"state,omitempty"`
 }
 
 // WithDefaults fills the zero values.
 func (in RegionInput) WithDefaults() RegionInput {
 	if in.BatchSize == 0 {
 		in.BatchSize = DefaultBatchSize
-	}
-	if in.ConcurrentBatches == 0 {
-		in.ConcurrentBatches = DefaultConcurrentBatches
 	}
 	if in.RebootPolicy == "" {
 		in.RebootPolicy = RebootIfNeeded
@@ -134,6 +194,27 @@ func (in RegionInput) WithDefaults() RegionInput {
 		n := DefaultMaxReportRows
 		in.MaxReportRows = &n
 	}
+	if in.MaxReportBytes == 0 {
+		in.MaxReportBytes = DefaultMaxReportBytes
+	}
+	if in.ErrorBudget == "" {
+		in.ErrorBudget = DefaultErrorBudget
+	}
+	if in.MaxUnhealthyPercent == 0 {
+		in.MaxUnhealthyPercent = DefaultMaxUnhealthyPct
+	}
+	if in.ExcludeTag == "" {
+		in.ExcludeTag = DefaultExcludeTag
+	}
+	if in.QuarantineAfter == 0 {
+		in.QuarantineAfter = DefaultQuarantineAfter
+	}
+	if in.QuarantineWindow == 0 {
+		in.QuarantineWindow = Duration(DefaultQuarantineWindow)
+	}
+	if in.EventsPerRun == 0 {
+		in.EventsPerRun = DefaultEventsPerRun
+	}
 	return in
 }
 
@@ -150,8 +231,8 @@ func (in RegionInput) Validate() error {
 		return bad("instance_ids has %d entries, allowed at most %d", len(in.InstanceIDs), MaxExplicitInstanceIDs)
 	case in.BatchSize < 1 || in.BatchSize > ecs.MaxInstallIDs:
 		return bad("batch_size is %d, allowed range is 1..%d", in.BatchSize, ecs.MaxInstallIDs)
-	case in.ConcurrentBatches < 1 || in.ConcurrentBatches > MaxConcurrentBatches:
-		return bad("concurrent_batches is %d, allowed range is 1..%d", in.ConcurrentBatches, MaxConcurrentBatches)
+	case in.ConcurrentBatches < 0 || in.ConcurrentBatches > MaxConcurrentBatches:
+		return bad("concurrent_batches is %d, allowed range is 1..%d (or 0 for no limit but the blast radius)", in.ConcurrentBatches, MaxConcurrentBatches)
 	case in.RebootPolicy != RebootIfNeeded && in.RebootPolicy != RebootAlways && in.RebootPolicy != RebootNever:
 		return bad("reboot_policy is %q, allowed values are if-needed, always, never", in.RebootPolicy)
 	case in.RebootGrace.D() < 0 || in.RebootGrace.D() > MaxRebootGrace:
@@ -170,8 +251,98 @@ func (in RegionInput) Validate() error {
 		return bad("pages_per_run is %d, allowed range is 1..%d", in.PagesPerRun, MaxPagesPerRun)
 	case *in.MaxReportRows < 0 || *in.MaxReportRows > MaxReportRows:
 		return bad("max_report_rows is %d, allowed range is 0..%d", *in.MaxReportRows, MaxReportRows)
+	case in.MaxReportBytes < MinMaxReportBytes || in.MaxReportBytes > MaxMaxReportBytes:
+		return bad("max_report_bytes is %d, allowed range is %d..%d", in.MaxReportBytes, MinMaxReportBytes, MaxMaxReportBytes)
+	case in.MaxUnhealthyPercent < 1 || in.MaxUnhealthyPercent > 100:
+		return bad("max_unhealthy_percent is %d, allowed range is 1..100", in.MaxUnhealthyPercent)
+	case len(in.OverrideMaxUnhealthy) > 500:
+		return bad("override_max_unhealthy is %d characters, allowed at most 500", len(in.OverrideMaxUnhealthy))
+	case in.QuarantineAfter < 1 || in.QuarantineAfter > MaxQuarantineAfter:
+		return bad("quarantine_after is %d, allowed range is 1..%d", in.QuarantineAfter, MaxQuarantineAfter)
+	case in.QuarantineWindow.D() < MinQuarantineWindow || in.QuarantineWindow.D() > MaxQuarantineWindow:
+		return bad("quarantine_window is %s, allowed range is %s..%s", in.QuarantineWindow, MinQuarantineWindow, MaxQuarantineWindow)
+	case in.EventsPerRun < MinEventsPerRun || in.EventsPerRun > MaxEventsPerRun:
+		return bad("events_per_run is %d, allowed range is %d..%d", in.EventsPerRun, MinEventsPerRun, MaxEventsPerRun)
+	case len(in.ExcludeInstanceIDs) > MaxExcludedInstanceIDs:
+		return bad("exclude_instance_ids has %d entries, allowed at most %d", len(in.ExcludeInstanceIDs), MaxExcludedInstanceIDs)
+	}
+	if in.BlastRadius != "" {
+		if _, err := ParseAmount("blast_radius", in.BlastRadius, 1, MaxBlastRadius); err != nil {
+			return err
+		}
+	}
+	if _, err := ParseAmount("error_budget", in.ErrorBudget, 0, MaxBlastRadius); err != nil {
+		return err
+	}
+	if err := validateTag(in.ExcludeTag); err != nil {
+		return err
+	}
+	if err := ValidateInstanceIDs("exclude_instance_ids", in.ExcludeInstanceIDs); err != nil {
+		return err
 	}
 	return ValidateInstanceIDs("instance_ids", in.InstanceIDs)
+}
+
+// Amount is a count ("40") or a share of some total ("5%").
+type Amount struct {
+	Count   int
+	Percent float64 // > 0 when the amount is a share
+}
+
+// Of resolves the amount against total, rounding a share up so that a
+// non-zero share of a non-empty total is never zero.
+func (a Amount) Of(total int) int {
+	if a.Percent > 0 {
+		return int(math.Ceil(a.Percent * float64(total) / 100))
+	}
+	return a.Count
+}
+
+func (a Amount) String() string {
+	if a.Percent > 0 {
+		return strconv.FormatFloat(a.Percent, 'f', -1, 64) + "%"
+	}
+	return strconv.Itoa(a.Count)
+}
+
+// ParseAmount reads "N" (lo..hi) or "P%" (0 < P ≤ 100, or 0 when lo is 0),
+// naming field in the error.
+func ParseAmount(field, s string, lo, hi int) (Amount, error) {
+	if p, ok := strings.CutSuffix(strings.TrimSpace(s), "%"); ok {
+		v, err := strconv.ParseFloat(strings.TrimSpace(p), 64)
+		if err != nil || math.IsNaN(v) || v < 0 || v > 100 || (v == 0 && lo > 0) {
+			return Amount{}, fmt.Errorf("%s is %q, allowed is a count %d..%d or a share such as 5%% (%s..100%%)", field, s, lo, hi, pctLow(lo))
+		}
+		if v == 0 {
+			return Amount{}, nil
+		}
+		return Amount{Percent: v}, nil
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(s))
+	if err != nil || n < lo || n > hi {
+		return Amount{}, fmt.Errorf("%s is %q, allowed is a count %d..%d or a share such as 5%% (%s..100%%)", field, s, lo, hi, pctLow(lo))
+	}
+	return Amount{Count: n}, nil
+}
+
+func pctLow(lo int) string {
+	if lo == 0 {
+		return "0%"
+	}
+	return "more than 0%"
+}
+
+// validateTag checks an exclusion tag spec: "key" or "key=value", the key
+// 1..128 characters as ECS allows.
+func validateTag(spec string) error {
+	key, value, _ := strings.Cut(spec, "=")
+	switch {
+	case strings.TrimSpace(key) == "":
+		return fmt.Errorf("exclude_tag %q has an empty key; use key or key=value, e.g. %s", spec, DefaultExcludeTag)
+	case len(key) > 128 || len(value) > 128:
+		return fmt.Errorf("exclude_tag %q: key and value are at most 128 characters each", spec)
+	}
+	return nil
 }
 
 var regionPattern = regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)+$`)

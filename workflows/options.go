@@ -47,3 +47,37 @@ func verifyActivity(ctx workflow.Context, deadline time.Duration, poll time.Dura
 		Summary:             summary,
 	})
 }
+
+// readActivityTimeout bounds how long a read of the pipelined engine keeps
+// retrying: throttling that lasts for minutes must not throw away hours
+// of a run's progress, so reads retry far longer than writes.
+const readActivityTimeout = 2 * time.Hour
+
+// readActivity is the options of an activity that only reads (scan, check,
+// poll). Batches recorded before the pipeline keep the options they had.
+func readActivity(ctx workflow.Context, engine int, summary string) workflow.Context {
+	if engine < engineV2 {
+		return apiActivity(ctx, summary)
+	}
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout:    activityStartToClose,
+		ScheduleToCloseTimeout: readActivityTimeout,
+		HeartbeatTimeout:       activityHeartbeatTimeout,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:    time.Second,
+			BackoffCoefficient: 2,
+			MaximumInterval:    time.Minute,
+			// No attempt limit: the schedule-to-close timeout bounds it.
+		},
+		Summary: summary,
+	})
+}
+
+// guardActivity is the options of a call to the region's guard.
+func guardActivity(ctx workflow.Context, summary string) workflow.Context {
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: time.Minute,
+		RetryPolicy:         apiRetryPolicy(),
+		Summary:             summary,
+	})
+}

@@ -1,399 +1,383 @@
 package workflows
 
 import (
+	"errors"
 	"fmt"
-	"slices"
 	"time"
 
-	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/fleetmend/fleetmend/activities"
-	"github.com/fleetmend/fleetmend/ecs"
 )
 
-// Carry is the state one run of RemediateRegion hands to the next when it
-// continues as new. It is bounded: cursors, counts, at most two pages of
-// IDs, one partial batch, and the capped report rows.
-type Carry struct {
-	StartedAt time.Time `json:"started_at"`
-	Runs      int       `json:"runs"`
-	// NextPage is the next DescribeInstanceStatus page; NextIndex the next
-	// position in an explicit instance list.
-	NextPage  int  `json:"next_page"`
-	NextIndex int  `json:"next_index"`
-	LastTotal int  `json:"last_total"`
-	ScanDone  bool `json:"scan_done"`
-	// PrevPageIDs and LastPageIDs are the last two pages' instance IDs: when
-	// the fleet changes during the scan, pages shift, and these let the
-	// scan re-read a page without counting anyone twice.
-	PrevPageIDs []string       `json:"prev_page_ids,omitempty"`
-	LastPageIDs []string       `json:"last_page_ids,omitempty"`
-	Pending     []BatchTarget  `json:"pending,omitempty"`
-	NextBatch   int            `json:"next_batch"`
-	BatchesDone int            `json:"batches_done"`
-	Counts      Counts         `json:"counts"`
-	Rows        []Row          `json:"rows,omitempty"`
-	RowsOmitted int            `json:"rows_omitted,omitempty"`
-	Plan        []PlannedBatch `json:"plan,omitempty"`
-	PlanIDs     int            `json:"plan_ids,omitempty"`
-	PlanOmitted int            `json:"plan_omitted,omitempty"`
-	Warnings    []string       `json:"warnings,omitempty"`
-	// SACounts are the count search attributes as last upserted. They live
-	// here, not read back from the run's search attributes: the server
-	// reports current values in the started event, so reading them would
-	// make replays diverge.
-	SACounts [3]int64 `json:"sa_counts"`
-}
+// engineChange is the version marker that tells runs of the pipelined
+// engine from runs recorded by the previous one (see remediateRegionV1).
+const engineChange = "pipelined-engine"
 
-// maxShiftPages is how many pages the scan steps back when the fleet
-// shrinks under it; it equals the two pages of IDs kept for de-duplication.
-const maxShiftPages = 2
-
-type flight struct {
-	number  int
-	targets []BatchTarget
-	future  workflow.ChildWorkflowFuture
-}
-
-type regionRun struct {
-	in       RegionInput
-	st       *Carry
-	runID    string
-	inFlight []flight
-	phase    string
-	// sa is true when the run was started with fleetmend's search
-	// attributes, which tells that the cluster has them registered.
-	sa bool
-}
-
-// RemediateRegion pages through every instance of a region (or the given
-// instances), finds those without a healthy agent, and repairs them in
-// RemediateBatch children of at most 20, a bounded number at a time. It
-// continues as new before its history grows large, answers the "progress"
-// and "report" queries at any time, and returns a Report.
+// RemediateRegion keeps the agent healthy on every instance of a region
+// (or of the given instances). It reads like DESIGN.md's data flow:
+//
+//  1. lock: one acting run per region, granted by the region's guard;
+//     another run ends at once as "skipped: region busy with <run>";
+//  2. scan: a cursor that stays exact while instances come and go, every
+//     instance classified once;
+//  3. controls: exclusions, quarantine, and the fleet-wide short-circuit,
+//     before anything is touched;
+//  4. pipeline: batches of at most 20 within the blast radius, verified
+//     with shared calls, the error budget, pause/resume/abort/retune, and
+//     continue-as-new carrying the queue;
+//  5. report.
 //
 // Cancelling it stops the scan and starts no new batch; batches already
-// running finish (a reboot in flight is always verified). The run then
-// closes as cancelled with the report as the cancellation's details.
+// running finish and every reboot sent is verified. The run then closes as
+// cancelled with the report as the cancellation's details.
 func RemediateRegion(ctx workflow.Context, in RegionInput) (Report, error) {
+	switch {
+	case in.State != nil:
+		return remediateRegionV2(ctx, in)
+	case in.Carry != nil:
+		return remediateRegionV1(ctx, in)
+	}
+	if workflow.GetVersion(ctx, engineChange, workflow.DefaultVersion, engineV2) == workflow.DefaultVersion {
+		return remediateRegionV1(ctx, in)
+	}
+	return remediateRegionV2(ctx, in)
+}
+
+func remediateRegionV2(ctx workflow.Context, in RegionInput) (Report, error) {
 	in = in.WithDefaults()
 	if err := in.Validate(); err != nil {
 		return Report{}, invalidInput("RemediateRegion", err)
 	}
-	info := workflow.GetInfo(ctx)
-	r := &regionRun{in: in, runID: info.WorkflowExecution.ID, phase: "scanning"}
-	if in.Carry != nil {
-		r.st = in.Carry
-	} else {
-		r.st = &Carry{StartedAt: workflow.Now(ctx), NextPage: 1, NextBatch: 1}
+	r := newRun(ctx, in)
+	if err := r.register(ctx); err != nil {
+		return Report{}, err
 	}
-	r.in.Carry = nil
+
+	// 1. One acting run per region.
+	if !in.DryRun && !r.st.Locked {
+		holder, err := r.acquire(ctx)
+		if err != nil {
+			return r.fail(ctx, "could not ask the region's guard for the region", err)
+		}
+		if holder != "" {
+			return r.skipped(ctx, holder)
+		}
+	}
+
+	// 2. Scan the region.
+	if err := r.scan(ctx); err != nil {
+		if next, ok := r.continueAsNew(ctx, err); ok {
+			return Report{}, next
+		}
+		if ctx.Err() != nil {
+			return r.cancelled(ctx)
+		}
+		return r.fail(ctx, "scan of "+in.Region+" failed, nothing was repaired", err)
+	}
+
+	// 3. Controls before anything is touched.
+	if !r.st.Checked {
+		if err := r.applyLedger(ctx); err != nil {
+			return r.fail(ctx, "could not read the quarantine ledger of "+in.Region, err)
+		}
+		r.shortCircuit()
+		r.resolveLimits()
+		r.st.Checked = true
+	}
+	if in.DryRun {
+		r.plan()
+		return r.done(ctx)
+	}
+
+	// 4. Repair.
+	if err := r.pipeline(ctx); err != nil {
+		if next, ok := r.continueAsNew(ctx, err); ok {
+			return Report{}, next
+		}
+		return Report{}, err
+	}
+	if ctx.Err() != nil {
+		return r.cancelled(ctx)
+	}
+	if r.st.StopCode != "" {
+		return r.fail(ctx, r.st.Stopped, nil)
+	}
+
+	// 5. Report.
+	return r.done(ctx)
+}
+
+// RunState is what one run of the pipelined engine hands the next at
+// continue-as-new. It is bounded: cursors, counts, at most MaxQueue
+// candidates, the instances being verified (at most the blast radius and
+// those waiting out their deadline), the capped rows.
+type RunState struct {
+	StartedAt time.Time `json:"started_at"`
+	Runs      int       `json:"runs"`
+	Phase     string    `json:"phase"`
+	// Locked: this run holds its region (the guard knows it by workflow ID,
+	// which continue-as-new keeps).
+	Locked bool      `json:"locked,omitempty"`
+	Scan   ScanState `json:"scan"`
+	// Checked: exclusions, quarantine and short-circuit have been applied.
+	Checked bool                   `json:"checked,omitempty"`
+	Counts  Counts                 `json:"counts"`
+	Zones   []activities.ZoneCount `json:"zones,omitempty"`
+	Total   int                    `json:"total"`
+	// Queue is the candidates not yet handed to a batch, in scan order.
+	Queue     []activities.Candidate `json:"queue,omitempty"`
+	Verifying []Verifying            `json:"verifying,omitempty"`
+	// HadRecords are queued instances with failures in the ledger: if
+	// repaired, their record is cleared.
+	HadRecords []string `json:"had_records,omitempty"`
+	NextBatch  int      `json:"next_batch"`
+	BatchesRun int      `json:"batches_done"`
+	Controls   Controls `json:"controls"`
+	// BudgetLimit is the error budget resolved against the queue.
+	BudgetLimit int `json:"budget_limit"`
+	// Stopped says why no further batch starts (short-circuit, budget,
+	// abort, account error); StopCode is the ECS code of an account error.
+	Stopped    string `json:"stopped,omitempty"`
+	StopCode   string `json:"stop_code,omitempty"`
+	StopReason string `json:"stop_reason,omitempty"`
+	Rows     rowBook        `json:"rows"`
+	Plan     []PlannedBatch `json:"plan,omitempty"`
+	PlanIDs  int            `json:"plan_ids,omitempty"`
+	PlanOmit int            `json:"plan_omitted,omitempty"`
+	Warnings []string       `json:"warnings,omitempty"`
+	SACounts [3]int64       `json:"sa_counts"`
+	// Ledger is what the run has not yet written to the guard.
+	Ledger activities.RecordRequest `json:"ledger"`
+	// PeakInRepair is the most instances in repair at once.
+	PeakInRepair int `json:"peak_in_repair"`
+	// Attempted is how many instances were handed to batches.
+	Attempted int `json:"attempted"`
+}
+
+// ScanState is the scan's cursors.
+type ScanState struct {
+	Chains    []ChainState `json:"chains,omitempty"`
+	NextIndex int          `json:"next_index,omitempty"` // explicit instance IDs
+	Done      bool         `json:"done,omitempty"`
+	Segments  int          `json:"segments,omitempty"`
+}
+
+// ChainState is one NextToken cursor.
+type ChainState struct {
+	OSType    string `json:"os_type,omitempty"`
+	NextToken string `json:"next_token,omitempty"`
+	Done      bool   `json:"done,omitempty"`
+}
+
+// Verifying is an instance whose agent the run is waiting for.
+type Verifying struct {
+	VerifyTarget
+	Batch    int       `json:"b"`
+	Deadline time.Time `json:"d"`
+	// Released: no longer counted in the blast radius (back Running after
+	// its reboot, or never rebooted).
+	Released bool `json:"x,omitempty"`
+	// SeenDown: seen Stopping or Starting since its reboot.
+	SeenDown bool `json:"down,omitempty"`
+}
+
+// Controls are the operator's knobs as they stand.
+type Controls struct {
+	Paused  bool `json:"paused,omitempty"`
+	Aborted bool `json:"aborted,omitempty"`
+	// BlastRadius is the resolved limit; BlastRadiusSpec what it came from.
+	BlastRadius       int            `json:"blast_radius"`
+	BlastRadiusSpec   string         `json:"blast_radius_spec"`
+	ConcurrentBatches int            `json:"concurrent_batches,omitempty"`
+	Events            []ControlEvent `json:"events,omitempty"`
+}
+
+// inFlight is a batch of this run that has not reported yet.
+type inFlight struct {
+	number  int
+	targets []BatchTarget
+	id      string
+}
+
+// run is one workflow run of the pipelined engine.
+type run struct {
+	in       RegionInput
+	st       *RunState
+	runID    string
+	sa       bool
+	inFlight []inFlight
+	// polling: a PollAgents activity is under way.
+	polling bool
+	// draining: no batch may start (continue-as-new, cancel, end).
+	draining bool
+}
+
+func newRun(ctx workflow.Context, in RegionInput) *run {
+	info := workflow.GetInfo(ctx)
+	r := &run{in: in, runID: info.WorkflowExecution.ID}
+	if in.State != nil {
+		r.st = in.State
+	} else {
+		r.st = &RunState{StartedAt: workflow.Now(ctx), NextBatch: 1, Phase: "starting"}
+		r.st.Controls.ConcurrentBatches = in.ConcurrentBatches
+		r.st.Controls.BlastRadiusSpec = in.BlastRadius
+		if in.OverrideMaxUnhealthy != "" {
+			r.st.Controls.Events = append(r.st.Controls.Events, ControlEvent{At: workflow.Now(ctx), Action: "override",
+				By: in.StartedBy, Reason: in.OverrideMaxUnhealthy, Detail: fmt.Sprintf("max_unhealthy_percent %d does not apply to this run", in.MaxUnhealthyPercent)})
+		}
+	}
+	r.in.State, r.in.Carry = nil, nil
 	r.st.Runs++
 	// Only the presence of the attribute is used: it was set at start and
 	// never changes, so it reads the same in every replay.
 	_, r.sa = workflow.GetTypedSearchAttributes(ctx).GetKeyword(SARegion())
+	return r
+}
+
+// register answers the queries and takes the operator's updates.
+func (r *run) register(ctx workflow.Context) error {
 	if err := workflow.SetQueryHandler(ctx, QueryProgress, func() (Progress, error) { return r.progress(), nil }); err != nil {
-		return Report{}, fmt.Errorf("register progress query: %w", err)
+		return fmt.Errorf("register progress query: %w", err)
 	}
 	if err := workflow.SetQueryHandler(ctx, QueryReport, func() (Report, error) { return r.report(ctx), nil }); err != nil {
-		return Report{}, fmt.Errorf("register report query: %w", err)
+		return fmt.Errorf("register report query: %w", err)
 	}
-	logger := workflow.GetLogger(ctx)
+	return r.registerControls(ctx)
+}
 
-	pages := 0
-	for !r.st.ScanDone && ctx.Err() == nil {
-		if pages >= in.PagesPerRun || info.GetContinueAsNewSuggested() {
-			r.drain(ctx)
-			if ctx.Err() != nil {
-				break
-			}
-			r.upsertCounts(ctx)
-			next := r.in
-			next.Carry = r.st
-			logger.Info("continuing as new", "PagesThisRun", pages, "NextPage", r.st.NextPage, "Scanned", r.st.Counts.Scanned)
-			return Report{}, workflow.NewContinueAsNewError(ctx, RemediateRegion, next)
-		}
-		if err := r.scanNext(ctx); err != nil {
-			if temporal.IsCanceledError(err) || ctx.Err() != nil {
-				break
-			}
-			r.phase = "failed"
-			r.drain(ctx)
-			r.upsertCounts(ctx)
-			return Report{}, fmt.Errorf("scan of %s failed, no further batches started: %w", in.Region, err)
-		}
-		pages++
+// continueAsNew turns the pipeline's or the scan's request to hand on
+// (errHandOn) into the error that continues the run as new.
+func (r *run) continueAsNew(ctx workflow.Context, err error) (error, bool) {
+	if !errors.Is(err, errHandOn) {
+		return nil, false
 	}
-	if ctx.Err() == nil && len(r.st.Pending) > 0 {
-		targets := r.st.Pending
-		r.st.Pending = nil
-		r.dispatch(ctx, targets)
-	}
-	if ctx.Err() != nil {
-		r.phase = "cancelling"
-	} else {
-		r.phase = "draining"
-	}
-	r.drain(ctx)
-	if ctx.Err() != nil {
-		for _, t := range r.st.Pending {
-			r.addRow(Row{InstanceID: t.InstanceID, Problem: t.Problem, Outcome: OutcomeNotAttempted, Reason: ReasonCancelled,
-				Detail: "run cancelled before this instance's batch started"})
-		}
-		r.st.Pending = nil
-		r.phase = "cancelled"
-		rep := r.report(ctx)
-		rep.Cancelled = true
-		dctx, _ := workflow.NewDisconnectedContext(ctx)
-		r.upsertCounts(dctx)
-		return Report{}, temporal.NewCanceledError(rep)
-	}
-	r.phase = "done"
 	r.upsertCounts(ctx)
+	next := r.in
+	next.State = r.st
+	workflow.GetLogger(ctx).Info("continuing as new", "Phase", r.st.Phase, "Queued", len(r.st.Queue), "Verifying", len(r.st.Verifying))
+	return workflow.NewContinueAsNewError(ctx, RemediateRegion, next), true
+}
+
+// errHandOn tells, from deep in the scan or the pipeline, that the history
+// is long enough to hand the state on to a new run.
+const errHandOn = handOn("history long enough: continue as new")
+
+type handOn string
+
+func (h handOn) Error() string { return string(h) }
+
+// wantContinueAsNew says whether the history has grown enough to hand on.
+func (r *run) wantContinueAsNew(ctx workflow.Context) bool {
+	info := workflow.GetInfo(ctx)
+	return info.GetCurrentHistoryLength() >= r.in.EventsPerRun || info.GetContinueAsNewSuggested()
+}
+
+// skipped ends a run that found the region held by another.
+func (r *run) skipped(ctx workflow.Context, holder string) (Report, error) {
+	r.st.Phase = "skipped"
+	r.st.Stopped = "skipped: region " + r.in.Region + " busy with " + holder
+	workflow.SetCurrentDetails(ctx, r.st.Stopped)
+	workflow.GetLogger(ctx).Warn("region busy; run skipped", "Holder", holder)
+	rep := r.report(ctx)
+	rep.Skipped, rep.SkippedFor = true, holder
+	return rep, nil
+}
+
+// done finishes a run that went to its end.
+func (r *run) done(ctx workflow.Context) (Report, error) {
+	r.finishLedger(ctx)
+	r.release(ctx)
+	if r.st.Phase != "short-circuited" && r.st.Phase != "stopped" && r.st.Phase != "aborted" {
+		r.st.Phase = "done"
+	}
+	r.upsertCounts(ctx)
+	if r.st.Stopped != "" {
+		workflow.SetCurrentDetails(ctx, r.st.Stopped)
+	}
 	return r.report(ctx), nil
 }
 
-// scanNext reads the next page (or the next chunk of an explicit list) and
-// feeds its unhealthy running instances into batches.
-func (r *regionRun) scanNext(ctx workflow.Context) error {
-	var a *activities.Activities
-	in := ScanInputFor(r.in, r.st)
-	var summary string
-	if len(r.in.InstanceIDs) > 0 {
-		summary = fmt.Sprintf("scan instances %d..%d of the %d given", r.st.NextIndex+1, r.st.NextIndex+len(in.InstanceIDs), len(r.in.InstanceIDs))
-	} else {
-		summary = fmt.Sprintf("scan page %d of %s (%d instances a page)", in.PageNumber, r.in.Region, in.PageSize)
-	}
-	var res activities.ScanResult
-	if err := workflow.ExecuteActivity(apiActivity(ctx, summary), a.ScanPage, in).Get(ctx, &res); err != nil {
-		return err
-	}
-	if len(r.in.InstanceIDs) > 0 {
-		r.st.NextIndex += len(in.InstanceIDs)
-		r.st.LastTotal = len(r.in.InstanceIDs)
-		r.st.ScanDone = r.st.NextIndex >= len(r.in.InstanceIDs)
-		for _, id := range res.NotFound {
-			r.addRow(Row{InstanceID: id, Outcome: OutcomeFailed, Reason: ReasonNotFound, Detail: "no such instance in " + r.in.Region})
-		}
-		r.take(ctx, res.Instances)
-		return nil
-	}
-	if r.st.LastTotal > 0 && res.TotalCount < r.st.LastTotal && r.st.NextPage > 1 {
-		// Instances were deleted while we paged. If they were behind the
-		// cursor, later instances moved to earlier pages that we have already
-		// read: step back and re-read, the de-duplication window drops repeats.
-		shrink := r.st.LastTotal - res.TotalCount
-		back := (shrink + ScanPageSize - 1) / ScanPageSize
-		if back > maxShiftPages {
-			r.warn(fmt.Sprintf("the fleet shrank by %d instances during the scan of page %d; up to %d instances may have been skipped and will be seen by the next run",
-				shrink, r.st.NextPage, shrink-maxShiftPages*ScanPageSize))
-			back = maxShiftPages
-		}
-		r.st.LastTotal = res.TotalCount
-		r.st.NextPage = max(1, r.st.NextPage-back)
-		return nil
-	}
-	r.st.LastTotal = res.TotalCount
-	r.take(ctx, res.Instances)
-	ids := make([]string, 0, len(res.Instances))
-	for _, f := range res.Instances {
-		ids = append(ids, f.InstanceID)
-	}
-	r.st.PrevPageIDs, r.st.LastPageIDs = r.st.LastPageIDs, ids
-	r.st.NextPage++
-	r.st.ScanDone = (r.st.NextPage-1)*ScanPageSize >= res.TotalCount
-	return nil
-}
-
-// ScanInputFor is the ScanPage input for the run's next page. Exported for
-// the starter's dry-run explanation and for tests.
-func ScanInputFor(in RegionInput, st *Carry) activities.ScanInput {
-	si := activities.ScanInput{Region: in.Region, ZoneID: in.ZoneID, OSType: in.OSType, PageSize: ScanPageSize}
-	if len(in.InstanceIDs) > 0 {
-		end := min(st.NextIndex+ScanPageSize, len(in.InstanceIDs))
-		si.PageNumber = 1
-		si.InstanceIDs = in.InstanceIDs[st.NextIndex:end]
-		return si
-	}
-	si.PageNumber = st.NextPage
-	return si
-}
-
-// take classifies one page's instances and dispatches every full batch.
-func (r *regionRun) take(ctx workflow.Context, fs []activities.Facts) {
-	for _, f := range fs {
-		if slices.Contains(r.st.LastPageIDs, f.InstanceID) || slices.Contains(r.st.PrevPageIDs, f.InstanceID) {
-			continue // seen on a page that shifted
-		}
-		if !f.Matched {
-			r.st.Counts.FilteredOut++
-			continue
-		}
-		r.st.Counts.Scanned++
-		switch {
-		case f.State != ecs.StateRunning:
-			r.addRow(Row{InstanceID: f.InstanceID, Problem: ProblemNotRunning, Outcome: OutcomeNotRunning,
-				Detail: "instance is " + string(f.State) + " at scan; skipped, not touched"})
-		case f.Healthy:
-			r.st.Counts.Healthy++
-			if !f.SessionManager {
-				r.st.Counts.Outdated++
-			}
-		case f.LastHeartbeat.IsZero():
-			r.st.Counts.AgentMissing++
-			r.st.Pending = append(r.st.Pending, BatchTarget{InstanceID: f.InstanceID, Problem: ProblemAgentMissing})
-		default:
-			r.st.Counts.AgentSilent++
-			r.st.Pending = append(r.st.Pending, BatchTarget{InstanceID: f.InstanceID, Problem: ProblemAgentSilent})
-		}
-	}
-	for len(r.st.Pending) >= r.in.BatchSize && ctx.Err() == nil {
-		targets := slices.Clone(r.st.Pending[:r.in.BatchSize])
-		r.st.Pending = slices.Clone(r.st.Pending[r.in.BatchSize:])
-		r.dispatch(ctx, targets)
-	}
-}
-
-// dispatch starts one batch, waiting for a free slot first; a dry run
-// only records the plan.
-func (r *regionRun) dispatch(ctx workflow.Context, targets []BatchTarget) {
-	ids := make([]string, len(targets))
-	for i, t := range targets {
-		ids[i] = t.InstanceID
-	}
-	if r.in.DryRun {
-		n := r.st.NextBatch
-		r.st.NextBatch++
-		r.st.Counts.Batches++
-		if r.st.PlanIDs+len(ids) <= *r.in.MaxReportRows {
-			r.st.Plan = append(r.st.Plan, PlannedBatch{Number: n, InstanceIDs: ids})
-			r.st.PlanIDs += len(ids)
-		} else {
-			r.st.PlanOmitted += len(ids)
-		}
-		for _, t := range targets {
-			r.addRow(Row{InstanceID: t.InstanceID, Problem: t.Problem, Outcome: OutcomePlanned, Batch: n, Action: r.plannedAction()})
-		}
-		return
-	}
-	for len(r.inFlight) >= r.in.ConcurrentBatches {
-		if err := workflow.Await(ctx, r.anyReady); err != nil {
-			// Cancelled while waiting: these never started.
-			r.st.Pending = append(targets, r.st.Pending...)
-			return
-		}
-		r.collect(ctx)
-	}
-	n := r.st.NextBatch
-	r.st.NextBatch++
-	r.st.Counts.Batches++
-	opts := workflow.ChildWorkflowOptions{
-		WorkflowID:    fmt.Sprintf("%s/batch-%d", r.runID, n),
-		StaticSummary: fmt.Sprintf("%s batch %d: %d instances (%s)", r.in.Region, n, len(ids), shortList(ids)),
-		// Batches outlive an operator's terminate of the run: a batch in the
-		// middle of a reboot should still verify it.
-		ParentClosePolicy: enumspb.PARENT_CLOSE_POLICY_ABANDON,
-	}
-	if r.sa {
-		opts.TypedSearchAttributes = temporal.NewSearchAttributes(
-			SARegion().ValueSet(r.in.Region),
-			SAKind().ValueSet(r.in.Kind),
-			SADryRun().ValueSet(false),
-			SAInstanceIDs().ValueSet(ids),
-		)
-	}
-	// A cancelled run must not cancel its batches: a reboot that was sent
-	// must be verified. So children run on a disconnected context.
+// cancelled finishes a cancelled run: nothing more starts, the queue is
+// reported not attempted, the report is the cancellation's details.
+func (r *run) cancelled(ctx workflow.Context) (Report, error) {
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
-	fut := workflow.ExecuteChildWorkflow(workflow.WithChildOptions(dctx, opts), RemediateBatch, BatchInput{
-		Region: r.in.Region, RunID: r.runID, Number: n, Instances: targets,
-		RebootPolicy: r.in.RebootPolicy, RebootGrace: *r.in.RebootGrace,
-		VerifyDeadline: r.in.VerifyDeadline, VerifyPollInterval: r.in.VerifyPollInterval,
-	})
-	r.inFlight = append(r.inFlight, flight{number: n, targets: targets, future: fut})
+	r.notAttempted(ReasonCancelled, "run cancelled before this instance's batch started")
+	r.finishLedger(dctx)
+	r.release(dctx)
+	r.st.Phase = "cancelled"
+	rep := r.report(dctx)
+	rep.Cancelled = true
+	r.upsertCounts(dctx)
+	return Report{}, temporal.NewCanceledError(rep)
 }
 
-func (r *regionRun) plannedAction() string {
-	switch r.in.RebootPolicy {
-	case RebootNever:
-		return fmt.Sprintf("re-check; install agent; no reboot (policy never); verify heartbeat within %s", r.in.VerifyDeadline)
-	case RebootAlways:
-		return fmt.Sprintf("re-check; install agent; reboot at once if still unhealthy and Running; verify heartbeat within %s", r.in.VerifyDeadline)
-	}
-	return fmt.Sprintf("re-check; install agent; after %s reboot if still unhealthy and Running; verify heartbeat within %s", *r.in.RebootGrace, r.in.VerifyDeadline)
-}
-
-func (r *regionRun) anyReady() bool {
-	for _, f := range r.inFlight {
-		if f.future.IsReady() {
-			return true
-		}
-	}
-	return false
-}
-
-// collect merges every finished batch, in start order.
-func (r *regionRun) collect(ctx workflow.Context) {
+// fail ends the run with one clear line and its report so far as the
+// failure's details (the "report" query answers with it too).
+func (r *run) fail(ctx workflow.Context, what string, err error) (Report, error) {
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
-	still := r.inFlight[:0]
-	changed := false
-	for _, f := range r.inFlight {
-		if !f.future.IsReady() {
-			still = append(still, f)
-			continue
-		}
-		changed = true
-		var res BatchResult
-		if err := f.future.Get(dctx, &res); err != nil {
-			for _, t := range f.targets {
-				r.addRow(Row{InstanceID: t.InstanceID, Problem: t.Problem, Batch: f.number, Outcome: OutcomeFailed,
-					Reason: ReasonBatchError, Detail: errText(err)})
-			}
-		} else {
-			r.st.Counts.Installed += res.Installed
-			r.st.Counts.Rebooted += res.Rebooted
-			for _, row := range res.Rows {
-				r.addRow(row)
-			}
-		}
-		r.st.BatchesDone++
+	line := what
+	if err != nil {
+		line += ": " + errText(err)
 	}
-	r.inFlight = still
-	if changed {
-		r.upsertCounts(dctx)
+	if r.st.Stopped == "" {
+		r.st.Stopped = line
 	}
+	r.notAttempted(ReasonStopped, line)
+	r.finishLedger(dctx)
+	r.release(dctx)
+	r.st.Phase = "failed"
+	r.upsertCounts(dctx)
+	workflow.SetCurrentDetails(dctx, line)
+	code := "fleetmend.RunFailed"
+	if r.st.StopCode != "" {
+		code = r.st.StopCode
+	} else if c, ok := accountLevel(err); ok {
+		code = c
+	}
+	return Report{}, temporal.NewNonRetryableApplicationError(line, code, nil, r.report(dctx))
 }
 
-// drain waits for every batch in flight, even when the run is cancelled.
-func (r *regionRun) drain(ctx workflow.Context) {
-	dctx, _ := workflow.NewDisconnectedContext(ctx)
-	for len(r.inFlight) > 0 {
-		_ = workflow.Await(dctx, r.anyReady) // a disconnected context is never cancelled
-		r.collect(dctx)
+// notAttempted reports every queued instance as not attempted.
+func (r *run) notAttempted(reason, detail string) {
+	for _, c := range r.st.Queue {
+		r.addRow(Row{InstanceID: c.ID, Problem: c.Problem, Outcome: OutcomeNotAttempted, Reason: reason, Detail: detail})
 	}
+	r.st.Queue = nil
 }
 
-func (r *regionRun) addRow(row Row) {
+func (r *run) addRow(row Row) {
 	r.st.Counts.addOutcome(row)
-	if len(r.st.Rows) < *r.in.MaxReportRows {
-		r.st.Rows = append(r.st.Rows, row)
-	} else {
-		r.st.RowsOmitted++
-	}
+	r.st.Rows.add(row, *r.in.MaxReportRows, r.in.MaxReportBytes)
 }
 
-func (r *regionRun) warn(msg string) {
+func (r *run) warn(msg string) {
 	const maxWarnings = 20
 	if len(r.st.Warnings) < maxWarnings {
 		r.st.Warnings = append(r.st.Warnings, msg)
 	}
 }
 
+// inRepair is the instances counted against the blast radius now: those
+// in batches that have not reported, and those rebooted but not yet seen
+// Running again.
+func (r *run) inRepair() int {
+	n := 0
+	for _, f := range r.inFlight {
+		n += len(f.targets)
+	}
+	for _, v := range r.st.Verifying {
+		if !v.Released {
+			n++
+		}
+	}
+	return n
+}
+
 // upsertCounts keeps the count search attributes current, when the run has
 // them, and only when a count changed (each upsert is a history event).
-func (r *regionRun) upsertCounts(ctx workflow.Context) {
+func (r *run) upsertCounts(ctx workflow.Context) {
 	if !r.sa {
 		return
 	}
@@ -410,21 +394,32 @@ func (r *regionRun) upsertCounts(ctx workflow.Context) {
 	r.st.SACounts = now
 }
 
-func (r *regionRun) progress() Progress {
+func (r *run) progress() Progress {
+	c := r.st.Controls
+	verifying := len(r.st.Verifying)
 	return Progress{
-		RunID: r.runID, Region: r.in.Region, DryRun: r.in.DryRun, Phase: r.phase,
-		Scanned: r.st.Counts.Scanned, Total: r.st.LastTotal, Unhealthy: r.st.Counts.Unhealthy(),
-		BatchesStarted: r.st.Counts.Batches, BatchesDone: r.st.BatchesDone, BatchesInFlight: len(r.inFlight),
-		Counts: r.st.Counts, ContinuedAsNew: r.st.Runs - 1, PendingInBatch: len(r.st.Pending),
-		LastPageNumber: r.st.NextPage - 1, ExplicitInstance: len(r.in.InstanceIDs) > 0,
+		RunID: r.runID, Region: r.in.Region, DryRun: r.in.DryRun, Phase: r.st.Phase,
+		Scanned: r.st.Counts.Scanned, Total: r.st.Total, Unhealthy: r.st.Counts.Unhealthy(),
+		BatchesStarted: r.st.Counts.Batches, BatchesDone: r.st.BatchesRun, BatchesInFlight: len(r.inFlight),
+		Counts: r.st.Counts, ContinuedAsNew: r.st.Runs - 1, ExplicitInstance: len(r.in.InstanceIDs) > 0,
+		Queued: len(r.st.Queue), InRepair: r.inRepair(), Verifying: verifying,
+		BlastRadius: c.BlastRadius, ConcurrentBatches: c.ConcurrentBatches, Paused: c.Paused, Aborted: c.Aborted,
+		ErrorBudget: r.st.BudgetLimit, BudgetFailures: r.st.Counts.BudgetFailures(), Stopped: r.st.Stopped,
 	}
 }
 
-func (r *regionRun) report(ctx workflow.Context) Report {
+func (r *run) report(ctx workflow.Context) Report {
+	rows := r.st.Rows.Rows
+	if rows == nil {
+		rows = []Row{}
+	}
 	return Report{
 		RunID: r.runID, Region: r.in.Region, Kind: r.in.Kind, DryRun: r.in.DryRun,
-		StartedAt: r.st.StartedAt, FinishedAt: workflow.Now(ctx), TotalInstances: r.st.LastTotal,
-		Counts: r.st.Counts, Rows: slices.Clone(r.st.Rows), RowsOmitted: r.st.RowsOmitted,
-		Plan: slices.Clone(r.st.Plan), PlanOmitted: r.st.PlanOmitted, Warnings: slices.Clone(r.st.Warnings), Runs: r.st.Runs,
+		StartedAt: r.st.StartedAt, FinishedAt: workflow.Now(ctx), Stopped: r.st.Stopped, TotalInstances: r.st.Total,
+		Counts: r.st.Counts, Rows: append([]Row(nil), rows...), RowsOmitted: r.st.Rows.Omitted,
+		Plan: append([]PlannedBatch(nil), r.st.Plan...), PlanOmitted: r.st.PlanOmit,
+		Warnings: append([]string(nil), r.st.Warnings...), Controls: append([]ControlEvent(nil), r.st.Controls.Events...),
+		Zones: append([]activities.ZoneCount(nil), r.st.Zones...), BlastRadius: r.st.PeakInRepair,
+		BlastRadiusLimit: r.st.Controls.BlastRadius, ErrorBudget: r.st.BudgetLimit, Runs: r.st.Runs,
 	}
 }

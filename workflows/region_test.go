@@ -1,19 +1,23 @@
 package workflows
 
 import (
+	"context"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 	"github.com/stretchr/testify/suite"
+	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
 	"go.uber.org/zap"
 
+	"github.com/fleetmend/fleetmend/activities"
 	"github.com/fleetmend/fleetmend/ecs"
 	"github.com/fleetmend/fleetmend/internal/logging"
 )
@@ -43,9 +47,22 @@ func (s *regionSuite) run(in RegionInput) Report {
 	return rep
 }
 
+// quick is a run with short waits. The test fleets are mostly unhealthy,
+// so the fleet-wide short-circuit is off unless a test is about it.
 func quick(region string) RegionInput {
 	grace := Duration(5 * time.Second)
-	return RegionInput{Region: region, RebootGrace: &grace, VerifyDeadline: Duration(time.Minute), VerifyPollInterval: Duration(time.Second)}
+	return RegionInput{Region: region, RebootGrace: &grace, VerifyDeadline: Duration(time.Minute), VerifyPollInterval: Duration(time.Second),
+		MaxUnhealthyPercent: 100}
+}
+
+func (s *regionSuite) rowsOf(rep Report) map[string]Row {
+	rows := map[string]Row{}
+	for _, r := range rep.Rows {
+		_, dup := rows[r.InstanceID]
+		s.Require().False(dup, "%s has two rows", r.InstanceID)
+		rows[r.InstanceID] = r
+	}
+	return rows
 }
 
 func (s *regionSuite) TestAllHealthyFleetMakesNoMutatingCall() {
@@ -60,10 +77,8 @@ func (s *regionSuite) TestAllHealthyFleetMakesNoMutatingCall() {
 	s.Equal(120, rep.Counts.Healthy)
 	s.Equal(0, rep.Counts.Batches)
 	s.Empty(rep.Rows)
-	s.Len(s.fleet.scans, 3, "120 instances at 50 a page is 3 pages")
-	for _, sc := range s.fleet.scans {
-		s.Equal(50, sc.PageSize)
-	}
+	s.Len(s.fleet.segments, 3, "one segment per OS chain")
+	s.Equal([]string{"default-test-workflow-id"}, s.fleet.releases, "the region is given back")
 }
 
 func (s *regionSuite) TestTwentyOneUnhealthyMakeBatchesOfTwentyAndOne() {
@@ -87,6 +102,7 @@ func (s *regionSuite) TestTwentyOneUnhealthyMakeBatchesOfTwentyAndOne() {
 	batches := map[int]int{}
 	for _, r := range rep.Rows {
 		s.Equal(OutcomeRemediated, r.Outcome, r.InstanceID)
+		s.Equal("installed, rebooted, verified", r.Action)
 		batches[r.Batch]++
 	}
 	s.Equal(map[int]int{1: 20, 2: 1}, batches)
@@ -139,27 +155,38 @@ func (s *regionSuite) TestVanishedInstanceDoesNotFailItsBatch() {
 	s.Equal(4, rep.Counts.Remediated)
 	s.Equal(1, rep.Counts.Vanished)
 	s.Equal(1, rep.Counts.Failed)
-	for _, r := range rep.Rows {
-		if r.InstanceID == modelID(3) {
-			s.Equal(OutcomeFailed, r.Outcome)
-			s.Equal(ReasonVanished, r.Reason)
-		}
-	}
+	s.Equal(ReasonVanished, s.rowsOf(rep)[modelID(3)].Reason)
 }
 
-func (s *regionSuite) TestInstallFailureIsReportedWithReason() {
+func (s *regionSuite) TestNeverHealingInstanceFailsAtItsDeadlineWithWhatWasDone() {
 	s.fleet.add(1, ecs.StateRunning, false, false).installFails = true
 	s.fleet.add(2, ecs.StateRunning, false, false)
 	rep := s.run(quick("cn-hangzhou"))
 	s.Equal(1, rep.Counts.NoHeartbeat)
 	s.Equal(1, rep.Counts.Remediated)
-	for _, r := range rep.Rows {
-		if r.InstanceID == modelID(1) {
-			s.Equal(ReasonNoHeartbeat, r.Reason)
-			s.Contains(r.Detail, "never reported")
-			s.Contains(r.Action, "rebooted")
-		}
+	r := s.rowsOf(rep)[modelID(1)]
+	s.Equal(ReasonNoHeartbeat, r.Reason)
+	s.Contains(r.Detail, "never reported")
+	s.Equal("installed, rebooted", r.Action)
+	s.Require().Len(s.fleet.records, 1, "the failure goes to the region's ledger")
+	s.Equal(modelID(1), s.fleet.records[0].Failed[0].InstanceID)
+	s.Equal(ReasonNoHeartbeat, s.fleet.records[0].Failed[0].Reason)
+}
+
+// TestVerifyPollsShareCallsAcrossBatches: the run verifies the instances
+// of all its batches in one poll, not one poll per batch.
+func (s *regionSuite) TestVerifyPollsShareCallsAcrossBatches() {
+	for i := range 60 {
+		s.fleet.add(i, ecs.StateRunning, false, false).installFails = i < 3
 	}
+	rep := s.run(quick("cn-hangzhou"))
+	s.Equal(3, rep.Counts.NoHeartbeat)
+	s.Equal(57, rep.Counts.Remediated)
+	widest := 0
+	for _, p := range s.fleet.polls {
+		widest = max(widest, len(p))
+	}
+	s.Greater(widest, 20, "one poll covered more than one batch's instances")
 }
 
 func (s *regionSuite) TestDryRunPlansBatchesAndCallsNothingMutating() {
@@ -173,6 +200,7 @@ func (s *regionSuite) TestDryRunPlansBatchesAndCallsNothingMutating() {
 	s.Empty(s.fleet.installs)
 	s.Empty(s.fleet.reboots)
 	s.Empty(s.fleet.checks)
+	s.Empty(s.fleet.acquires, "a dry run does not take the region")
 	s.True(rep.DryRun)
 	s.Require().Len(rep.Plan, 3)
 	s.Equal([]int{20, 20, 5}, []int{len(rep.Plan[0].InstanceIDs), len(rep.Plan[1].InstanceIDs), len(rep.Plan[2].InstanceIDs)})
@@ -196,94 +224,89 @@ func (s *regionSuite) TestExplicitInstanceListReportsUnknownIDs() {
 	s.ElementsMatch([]string{modelID(1), modelID(3)}, s.fleet.installedIDs())
 	s.Equal(1, rep.Counts.NotFound)
 	s.Equal(3, rep.Counts.Scanned)
-	s.Len(s.fleet.scans, 1)
-	s.Equal(in.InstanceIDs, s.fleet.scans[0].InstanceIDs)
+	s.Equal(4, rep.TotalInstances)
+	s.Len(s.fleet.segments, 1)
+	s.Equal(in.InstanceIDs, s.fleet.segments[0].InstanceIDs)
 }
 
-func (s *regionSuite) TestFleetShrinkingDuringScanLosesNoOne() {
-	// 150 unhealthy instances; after page 1 is read, 10 instances of page 1
-	// are deleted, so every later instance moves 10 places forward. Without
-	// stepping back, the 10 that slid from page 2 into page 1 would never be seen.
-	for i := range 150 {
-		s.fleet.add(i, ecs.StateRunning, false, false)
+// TestInstancesDeletedBehindTheCursorLoseNoOne: 6,000 instances, two
+// segments; after the first, 100 instances it already read are deleted.
+// The token cursor is not shifted by that, so every instance is read once.
+func (s *regionSuite) TestInstancesDeletedBehindTheCursorLoseNoOne() {
+	for i := range 6000 {
+		s.fleet.add(i, ecs.StateRunning, i%50 != 0, i%50 != 0)
 	}
-	s.fleet.afterScan = func(page int) {
-		if page != 1 {
+	s.fleet.afterSegment = func(n int) {
+		if n != 1 {
 			return
 		}
 		s.fleet.mu.Lock()
 		defer s.fleet.mu.Unlock()
-		if s.fleet.byID[modelID(0)].gone {
-			return
-		}
-		for i := range 10 {
+		for i := range 100 {
 			s.fleet.byID[modelID(i)].gone = true
 		}
 	}
 	rep := s.run(quick("cn-hangzhou"))
+	s.Equal(6000, rep.Counts.Scanned, "each instance counted once")
 	installed := s.fleet.installedIDs()
-	for i := 10; i < 150; i++ {
-		s.Contains(installed, modelID(i), "instance %d was skipped", i)
-	}
 	seen := map[string]int{}
 	for _, id := range installed {
 		seen[id]++
 	}
-	for id, n := range seen {
-		s.Equal(1, n, "%s installed %d times", id, n)
+	for i := 100; i < 6000; i += 50 {
+		s.Equal(1, seen[modelID(i)], "instance %d", i)
 	}
-	s.Equal(150, rep.Counts.Scanned, "each instance counted once")
+	s.Equal(120, rep.Counts.AgentMissing)
 }
 
-func (s *regionSuite) TestContinueAsNewCarriesCursorAndCounts() {
+func (s *regionSuite) TestContinueAsNewCarriesQueueAndVerifyingAndFinishes() {
 	for i := range 130 {
 		s.fleet.add(i, ecs.StateRunning, i%3 == 0, i%3 == 0)
 	}
 	in := quick("cn-hangzhou")
-	in.PagesPerRun = 2
+	in.BlastRadius = "20"
+	// Temporal suggests continue-as-new in the middle of the repairs.
+	s.env.RegisterDelayedCallback(func() { s.env.SetContinueAsNewSuggested(true) }, 8*time.Second)
 	s.env.ExecuteWorkflow(RemediateRegion, in)
 	s.Require().True(s.env.IsWorkflowCompleted())
-	err := s.env.GetWorkflowError()
 	var can *workflow.ContinueAsNewError
-	s.Require().True(errors.As(err, &can), "expected continue-as-new, got %v", err)
+	s.Require().True(errors.As(s.env.GetWorkflowError(), &can), "expected continue-as-new, got %v", s.env.GetWorkflowError())
 	var next RegionInput
 	s.Require().NoError(testConverterDecode(can, &next))
-	s.Require().NotNil(next.Carry)
-	s.Equal(3, next.Carry.NextPage)
-	s.Equal(100, next.Carry.Counts.Scanned)
-	s.Equal(1, next.Carry.Runs)
-	// 100 scanned, 66 unhealthy → 3 full batches dispatched and drained, 6 pending.
-	s.Equal(3, next.Carry.BatchesDone)
-	s.Len(next.Carry.Pending, 6)
-	s.Len(next.Carry.LastPageIDs, 50)
-	s.Len(next.Carry.Rows, 60, "one row per remediated instance so far")
-}
+	s.Require().NotNil(next.State)
+	s.Nil(next.Carry)
+	s.True(next.State.Scan.Done)
+	s.True(next.State.Locked, "the region stays with the run across continue-as-new")
+	s.Equal(130, next.State.Counts.Scanned)
+	s.Equal(1, next.State.Runs)
+	s.NotEmpty(next.State.Queue, "the queue is handed on")
+	s.Empty(s.fleet.releases, "not released at continue-as-new")
 
-func (s *regionSuite) TestContinuedRunFinishesFromCarry() {
-	for i := range 130 {
-		s.fleet.add(i, ecs.StateRunning, i%3 == 0, i%3 == 0)
+	// Run legs until the run completes; every instance is repaired once.
+	legs := 1
+	for {
+		legs++
+		env := s.NewTestWorkflowEnvironment()
+		s.fleet.wire(env)
+		env.ExecuteWorkflow(RemediateRegion, next)
+		err := env.GetWorkflowError()
+		if errors.As(err, &can) {
+			s.Require().NoError(testConverterDecode(can, &next))
+			s.Require().Less(legs, 20)
+			continue
+		}
+		s.Require().NoError(err)
+		var rep Report
+		s.Require().NoError(env.GetWorkflowResult(&rep))
+		s.Equal(130, rep.Counts.Scanned)
+		s.Equal(86, rep.Counts.Remediated)
+		s.Equal(44, rep.Counts.Healthy)
+		s.Equal(legs, rep.Runs)
+		s.Len(rep.Rows, 86)
+		break
 	}
-	// Run the first leg to get the carry, then run the second leg from it.
-	first := quick("cn-hangzhou")
-	first.PagesPerRun = 2
-	s.env.ExecuteWorkflow(RemediateRegion, first)
-	var can *workflow.ContinueAsNewError
-	s.Require().True(errors.As(s.env.GetWorkflowError(), &can))
-	var next RegionInput
-	s.Require().NoError(testConverterDecode(can, &next))
-
-	env2 := s.NewTestWorkflowEnvironment()
-	s.fleet.wire(env2)
-	env2.ExecuteWorkflow(RemediateRegion, next)
-	s.Require().NoError(env2.GetWorkflowError())
-	var rep Report
-	s.Require().NoError(env2.GetWorkflowResult(&rep))
-	s.Equal(130, rep.Counts.Scanned)
-	s.Equal(86, rep.Counts.Remediated)
-	s.Equal(44, rep.Counts.Healthy)
-	s.Equal(5, rep.Counts.Batches)
-	s.Equal(2, rep.Runs)
-	s.Len(rep.Rows, 86)
+	s.Len(s.fleet.installedIDs(), 86, "each unhealthy instance installed once")
+	s.Len(s.fleet.releases, 1)
 }
 
 func (s *regionSuite) TestProgressQueryDuringRun() {
@@ -291,10 +314,10 @@ func (s *regionSuite) TestProgressQueryDuringRun() {
 		s.fleet.add(i, ecs.StateRunning, false, false)
 	}
 	in := quick("cn-hangzhou")
-	in.ConcurrentBatches = 1
+	in.BlastRadius = "20"
 	var seen []Progress
 	// Query when the grace timer of a batch is pending: the run is mid-way.
-	s.env.SetOnTimerScheduledListener(func(timerID string, duration time.Duration) {
+	s.env.SetOnTimerScheduledListener(func(string, time.Duration) {
 		v, err := s.env.QueryWorkflow(QueryProgress)
 		s.Require().NoError(err)
 		var p Progress
@@ -304,11 +327,13 @@ func (s *regionSuite) TestProgressQueryDuringRun() {
 	rep := s.run(in)
 	s.Require().NotEmpty(seen)
 	first := seen[0]
-	s.Equal("scanning", first.Phase)
-	s.Equal(50, first.Scanned)
+	s.Equal("repairing", first.Phase)
+	s.Equal(60, first.Scanned)
 	s.Equal(60, first.Total)
 	s.Equal(1, first.BatchesInFlight)
-	s.Equal(0, first.BatchesDone)
+	s.Equal(40, first.Queued)
+	s.Equal(20, first.InRepair)
+	s.Equal(20, first.BlastRadius)
 	s.Equal(60, rep.Counts.Remediated)
 }
 
@@ -317,7 +342,7 @@ func (s *regionSuite) TestCancelFinishesRunningBatchesAndReportsTheRest() {
 		s.fleet.add(i, ecs.StateRunning, false, false)
 	}
 	in := quick("cn-hangzhou")
-	in.ConcurrentBatches = 1
+	in.BlastRadius = "20"
 	cancelled := false
 	s.env.SetOnTimerScheduledListener(func(string, time.Duration) {
 		if !cancelled {
@@ -333,14 +358,255 @@ func (s *regionSuite) TestCancelFinishesRunningBatchesAndReportsTheRest() {
 	var rep Report
 	s.Require().NoError(canceled.Details(&rep))
 	s.True(rep.Cancelled)
-	// Batch 1 was in its grace period when cancelled: it still finished.
+	// Batch 1 was in its grace period when cancelled: it still finished,
+	// and its reboots were verified.
 	s.Equal(20, rep.Counts.Remediated)
 	s.Len(s.fleet.rebootedIDs(), 20)
-	// Page 1 held 50: batch 1 ran, batch 2 waited for a slot, 10 were
-	// pending. Those 30 were found but never touched; page 2 was never read.
-	s.Equal(30, rep.Counts.NotAttempted)
-	s.Equal(50, rep.Counts.Scanned)
+	s.Equal(40, rep.Counts.NotAttempted)
+	s.Equal(60, rep.Counts.Scanned)
 	s.Equal(1, rep.Counts.Batches)
+	s.Len(s.fleet.releases, 1, "a cancelled run gives the region back")
+}
+
+// TestRegionBusyIsSkippedAtOnce: another run holds the region: this one
+// touches nothing and says which run it yields to.
+func (s *regionSuite) TestRegionBusyIsSkippedAtOnce() {
+	s.fleet.add(1, ecs.StateRunning, false, false)
+	s.fleet.holder = "fleetmend/cn-hangzhou/manual-earlier"
+	rep := s.run(quick("cn-hangzhou"))
+	s.True(rep.Skipped)
+	s.Equal("fleetmend/cn-hangzhou/manual-earlier", rep.SkippedFor)
+	s.Equal("skipped: region cn-hangzhou busy with fleetmend/cn-hangzhou/manual-earlier", rep.Stopped)
+	s.Empty(s.fleet.segments, "not even scanned")
+	s.Empty(s.fleet.installs)
+	s.Empty(s.fleet.releases, "it never held the region")
+}
+
+// TestBlastRadiusBoundsInstancesInRepair: at most the blast radius is in
+// repair at once, and an instance that never heals does not hold its
+// place until its deadline: later batches start right after the reboots
+// of earlier ones are done.
+func (s *regionSuite) TestBlastRadiusBoundsInstancesInRepair() {
+	for i := range 100 {
+		s.fleet.add(i, ecs.StateRunning, false, false).installFails = i == 0
+	}
+	in := quick("cn-hangzhou")
+	in.BlastRadius = "20"
+	in.VerifyDeadline = Duration(10 * time.Minute)
+	var installAt []time.Time
+	s.env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, _ converter.EncodedValues) {
+		if info.ActivityType.Name == "InstallAgents" {
+			installAt = append(installAt, s.env.Now())
+		}
+	})
+	rep := s.run(in)
+	s.Equal(20, rep.BlastRadiusLimit)
+	s.LessOrEqual(rep.BlastRadius, 20)
+	s.Equal(5, rep.Counts.Batches)
+	s.Equal(99, rep.Counts.Remediated)
+	s.Equal(1, rep.Counts.NoHeartbeat)
+	s.Require().Len(installAt, 5)
+	// Each batch takes the grace period and a poll or two: all five are
+	// done long before the never-healing instance's 10-minute deadline.
+	s.Less(installAt[4].Sub(installAt[0]), 2*time.Minute)
+}
+
+func (s *regionSuite) TestShortCircuitTouchesNothingUnlessOverridden() {
+	// Zone b: 12 Running, 8 unhealthy (67%); the region: 8 of 40 (20%).
+	for i := range 40 {
+		in := s.fleet.add(i, ecs.StateRunning, true, true)
+		if i >= 28 {
+			in.zone = "cn-hangzhou-b"
+			in.healthy = i >= 36
+		}
+	}
+	in := quick("cn-hangzhou")
+	in.MaxUnhealthyPercent = 0 // the default, 50
+	rep := s.run(in)
+	s.Empty(s.fleet.installs)
+	s.Empty(s.fleet.checks)
+	s.Contains(rep.Stopped, "short-circuited: 66% of the Running instances of zone cn-hangzhou-b (8 of 12)")
+	s.Equal(8, rep.Counts.NotAttempted)
+	for _, r := range rep.Rows {
+		s.Equal(ReasonShortCircuit, r.Reason)
+	}
+
+	s.SetupTest()
+	for i := range 40 {
+		in := s.fleet.add(i, ecs.StateRunning, true, true)
+		if i >= 28 {
+			in.zone = "cn-hangzhou-b"
+			in.healthy = i >= 36
+		}
+	}
+	in = quick("cn-hangzhou")
+	in.MaxUnhealthyPercent = 0
+	in.OverrideMaxUnhealthy = "INC-1: the zone's agents were broken by a bad package, not the network"
+	rep = s.run(in)
+	s.Equal(8, rep.Counts.Remediated)
+	s.Require().NotEmpty(rep.Controls)
+	s.Equal("override", rep.Controls[0].Action)
+	s.Contains(rep.Controls[0].Reason, "INC-1")
+	s.Contains(strings.Join(rep.Warnings, "\n"), "repairing anyway, overridden")
+}
+
+func (s *regionSuite) TestErrorBudgetStopsNewBatches() {
+	// 20 instances whose install ECS refuses, then 40 to repair: batches
+	// of 5, budget 5.
+	for i := range 60 {
+		s.fleet.add(i, ecs.StateRunning, false, false).refuseInstall = i < 20
+	}
+	in := quick("cn-hangzhou")
+	in.BatchSize = 5
+	in.BlastRadius = "5"
+	in.ErrorBudget = "5"
+	rep := s.run(in)
+	s.Contains(rep.Stopped, "stopped: error budget exhausted (10 failed of 10 attempted; budget 5 = 5)")
+	s.Equal(10, rep.Counts.InstallFailed)
+	s.Equal(2, rep.Counts.Batches, "no batch started after the budget was exhausted")
+	s.Equal(50, rep.Counts.NotAttempted)
+	for _, r := range rep.Rows {
+		if r.Outcome == OutcomeNotAttempted {
+			s.Equal(ReasonErrorBudget, r.Reason)
+		}
+	}
+}
+
+func (s *regionSuite) TestExcludedByTagOrListAreNeverTouched() {
+	for i := range 10 {
+		s.fleet.add(i, ecs.StateRunning, false, false)
+	}
+	s.fleet.byID[modelID(1)].tags = []ecs.Tag{{Key: DefaultExcludeTag, Value: "true"}}
+	in := quick("cn-hangzhou")
+	in.ExcludeInstanceIDs = []string{modelID(2)}
+	rep := s.run(in)
+	s.NotContains(s.fleet.installedIDs(), modelID(1))
+	s.NotContains(s.fleet.installedIDs(), modelID(2))
+	s.Equal(2, rep.Counts.Excluded)
+	s.Equal(8, rep.Counts.Remediated)
+	rows := s.rowsOf(rep)
+	s.Equal(OutcomeExcluded, rows[modelID(1)].Outcome)
+	s.Contains(rows[modelID(1)].Detail, "opt-out tag")
+	s.Equal(OutcomeExcluded, rows[modelID(2)].Outcome)
+}
+
+func (s *regionSuite) TestQuarantinedInstancesAreReportedNotTouched() {
+	s.fleet.add(1, ecs.StateRunning, false, false)
+	s.fleet.add(2, ecs.StateRunning, false, false)
+	at := time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)
+	s.fleet.ledger[modelID(1)] = []activities.Attempt{{RunID: "r1", At: at, Reason: ReasonNoHeartbeat}, {RunID: "r2", At: at.Add(6 * time.Hour), Reason: ReasonNoHeartbeat}}
+	s.fleet.ledger[modelID(2)] = []activities.Attempt{{RunID: "r1", At: at, Reason: ReasonNoHeartbeat}}
+	rep := s.run(quick("cn-hangzhou"))
+	s.Equal([]string{modelID(2)}, s.fleet.installedIDs())
+	rows := s.rowsOf(rep)
+	s.Equal(OutcomeQuarantined, rows[modelID(1)].Outcome)
+	s.Contains(rows[modelID(1)].Detail, "2 failed repairs within 168h0m0s")
+	s.Contains(rows[modelID(1)].Detail, "starter quarantine clear")
+	s.Equal(1, rep.Counts.Quarantined)
+	// Instance 2 was repaired: its record is cleared.
+	s.Require().Len(s.fleet.records, 1)
+	s.Equal([]string{modelID(2)}, s.fleet.records[0].Healed)
+	s.NotContains(s.fleet.ledger, modelID(2))
+}
+
+// TestPauseResumeAbortAndSet drives the operator's updates: nothing is
+// installed while paused, set changes the blast radius, abort stops new
+// batches and reports the rest.
+func (s *regionSuite) TestPauseResumeAbortAndSet() {
+	for i := range 100 {
+		s.fleet.add(i, ecs.StateRunning, false, false)
+	}
+	in := quick("cn-hangzhou")
+	in.BlastRadius = "20"
+	var installsWhilePaused int
+	paused := false
+	s.env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, _ converter.EncodedValues) {
+		if paused && (info.ActivityType.Name == "InstallAgents" || info.ActivityType.Name == "RebootIfStillUnhealthy") {
+			installsWhilePaused++
+		}
+	})
+	update := func(name string, arg any, check func(Progress, error)) {
+		s.env.UpdateWorkflow(name, "", &testsuite.TestUpdateCallback{
+			OnAccept: func() {},
+			OnReject: func(err error) { check(Progress{}, err) },
+			OnComplete: func(v any, err error) {
+				var p Progress
+				if err == nil {
+					p = v.(Progress)
+				}
+				check(p, err)
+			},
+		}, arg)
+	}
+	s.env.RegisterDelayedCallback(func() {
+		update(UpdatePause, ControlRequest{Reason: ""}, func(_ Progress, err error) {
+			s.ErrorContains(err, "reason is required")
+		})
+		update(UpdatePause, ControlRequest{Reason: "INC-9 change freeze", By: "alice"}, func(p Progress, err error) {
+			s.NoError(err)
+			s.True(p.Paused)
+			paused = true
+		})
+		update(UpdateSet, SetRequest{BlastRadius: "0", Reason: "x"}, func(_ Progress, err error) {
+			s.ErrorContains(err, "blast_radius is \"0\"")
+		})
+		update(UpdateSet, SetRequest{BlastRadius: "40", Reason: "more capacity", By: "alice"}, func(p Progress, err error) {
+			s.NoError(err)
+			s.Equal(40, p.BlastRadius)
+		})
+	}, 3*time.Second)
+	s.env.RegisterDelayedCallback(func() {
+		update(UpdateResume, ControlRequest{Reason: "freeze over", By: "bob"}, func(p Progress, err error) {
+			s.NoError(err)
+			s.False(p.Paused)
+			paused = false
+		})
+	}, time.Hour)
+	s.env.RegisterDelayedCallback(func() {
+		update(UpdateAbort, ControlRequest{Reason: "enough for today", By: "carol"}, func(p Progress, err error) {
+			s.NoError(err)
+			s.True(p.Aborted)
+		})
+	}, time.Hour+3*time.Second)
+	rep := s.run(in)
+	s.Zero(installsWhilePaused, "no install or reboot started while paused")
+	s.Contains(rep.Stopped, "aborted by carol: enough for today")
+	s.Positive(rep.Counts.NotAttempted)
+	s.Positive(rep.Counts.Remediated)
+	s.Equal(100, rep.Counts.Remediated+rep.Counts.NotAttempted)
+	var actions []string
+	for _, c := range rep.Controls {
+		actions = append(actions, c.Action+" by "+c.By)
+	}
+	s.Equal([]string{"pause by alice", "set by alice", "resume by bob", "abort by carol"}, actions)
+	s.Equal(40, rep.BlastRadiusLimit)
+	s.Greater(rep.BlastRadius, 20, "the new radius was used")
+}
+
+// TestAccountErrorStopsTheRunWithOneLine: a reboot refused for the whole
+// account stops new batches at once, verifies nothing that was not
+// rebooted, and fails the run with the ECS line.
+func (s *regionSuite) TestAccountErrorStopsTheRunWithOneLine() {
+	for i := range 60 {
+		s.fleet.add(i, ecs.StateRunning, false, false)
+	}
+	line := "reboot i-test00000000, i-test00000001, i-test00000002 and 17 more: Forbidden.RAM: the credentials are not allowed to call RebootInstances (request 1A2B); grant ecs:RebootInstances to the worker's RAM user or role (see the README's RAM policy)"
+	s.fleet.failBoot = temporal.NewNonRetryableApplicationError(line, "Forbidden.RAM", nil)
+	in := quick("cn-hangzhou")
+	in.BlastRadius = "20"
+	s.env.ExecuteWorkflow(RemediateRegion, in)
+	err := s.env.GetWorkflowError()
+	var appErr *temporal.ApplicationError
+	s.Require().True(errors.As(err, &appErr), "%v", err)
+	s.Equal("Forbidden.RAM", appErr.Type())
+	s.Equal("stopped: "+line, appErr.Message())
+	s.Empty(s.fleet.polls, "nothing rebooted, nothing verified")
+	var rep Report
+	s.Require().NoError(appErr.Details(&rep))
+	s.Equal(1, rep.Counts.Batches)
+	s.Equal(20, rep.Counts.AccountError)
+	s.Equal(40, rep.Counts.NotAttempted)
+	s.Len(s.fleet.releases, 1)
 }
 
 // quietLogger keeps the test environment's debug lines out of test output.
@@ -361,7 +627,7 @@ func TestRegionRejectsInvalidInputNamingTheField(t *testing.T) {
 		{"bad region", func(in *RegionInput) { in.Region = "Hangzhou" }, `region "Hangzhou" is not an ECS region ID`},
 		{"batch too big", func(in *RegionInput) { in.BatchSize = 21 }, "batch_size is 21, allowed range is 1..20"},
 		{"batch negative", func(in *RegionInput) { in.BatchSize = -1 }, "batch_size is -1, allowed range is 1..20"},
-		{"concurrency", func(in *RegionInput) { in.ConcurrentBatches = 51 }, "concurrent_batches is 51, allowed range is 1..50"},
+		{"concurrency", func(in *RegionInput) { in.ConcurrentBatches = 1001 }, "concurrent_batches is 1001, allowed range is 1..1000"},
 		{"policy", func(in *RegionInput) { in.RebootPolicy = "sometimes" }, `reboot_policy is "sometimes", allowed values are if-needed, always, never`},
 		{"grace", func(in *RegionInput) { g := Duration(11 * time.Minute); in.RebootGrace = &g }, "reboot_grace is 11m0s, allowed range is 0s..10m0s"},
 		{"deadline", func(in *RegionInput) { in.VerifyDeadline = Duration(time.Second) }, "verify_deadline is 1s, allowed range is 10s..2h0m0s"},
@@ -370,10 +636,20 @@ func TestRegionRejectsInvalidInputNamingTheField(t *testing.T) {
 		{"kind", func(in *RegionInput) { in.Kind = "cron" }, `kind is "cron", allowed values are manual, scheduled`},
 		{"pages", func(in *RegionInput) { in.PagesPerRun = 1001 }, "pages_per_run is 1001, allowed range is 1..1000"},
 		{"rows", func(in *RegionInput) { n := 9999; in.MaxReportRows = &n }, "max_report_rows is 9999, allowed range is 0..5000"},
+		{"bytes", func(in *RegionInput) { in.MaxReportBytes = 1 }, "max_report_bytes is 1, allowed range is 16384..1572864"},
 		{"id format", func(in *RegionInput) { in.InstanceIDs = []string{"i-abcdefgh12", "web-01"} }, `instance_ids[1] "web-01" is not an ECS instance ID`},
 		{"id repeat", func(in *RegionInput) { in.InstanceIDs = []string{"i-abcdefgh12", "i-abcdefgh12"} }, `instance_ids[1] "i-abcdefgh12" repeats instance_ids[0]`},
 		{"too many ids", func(in *RegionInput) { in.InstanceIDs = make([]string, 5001) }, "instance_ids has 5001 entries, allowed at most 5000"},
 		{"zone", func(in *RegionInput) { in.ZoneID = "zone a" }, `zone_id "zone a" is not an ECS zone ID`},
+		{"blast radius", func(in *RegionInput) { in.BlastRadius = "0" }, `blast_radius is "0", allowed is a count 1..100000 or a share such as 5% (more than 0%..100%)`},
+		{"blast share", func(in *RegionInput) { in.BlastRadius = "150%" }, `blast_radius is "150%"`},
+		{"budget", func(in *RegionInput) { in.ErrorBudget = "-1" }, `error_budget is "-1", allowed is a count 0..100000 or a share such as 5% (0%..100%)`},
+		{"max unhealthy", func(in *RegionInput) { in.MaxUnhealthyPercent = 101 }, "max_unhealthy_percent is 101, allowed range is 1..100"},
+		{"tag", func(in *RegionInput) { in.ExcludeTag = "=x" }, `exclude_tag "=x" has an empty key`},
+		{"quarantine", func(in *RegionInput) { in.QuarantineAfter = 21 }, "quarantine_after is 21, allowed range is 1..20"},
+		{"window", func(in *RegionInput) { in.QuarantineWindow = Duration(time.Minute) }, "quarantine_window is 1m0s, allowed range is 1h0m0s..2160h0m0s"},
+		{"events", func(in *RegionInput) { in.EventsPerRun = 20000 }, "events_per_run is 20000, allowed range is 200..10000"},
+		{"exclude ids", func(in *RegionInput) { in.ExcludeInstanceIDs = []string{"nope"} }, `exclude_instance_ids[0] "nope" is not an ECS instance ID`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -393,7 +669,8 @@ func TestRegionRejectsInvalidInputNamingTheField(t *testing.T) {
 			require.True(t, appErr.NonRetryable())
 			require.Equal(t, ErrInvalidInput, appErr.Type())
 			require.Contains(t, appErr.Error(), tc.want)
-			require.Empty(t, m.scans, "no API call before validation")
+			require.Empty(t, m.segments, "no API call before validation")
+			require.Empty(t, m.acquires)
 		})
 	}
 }

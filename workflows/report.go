@@ -1,6 +1,10 @@
 package workflows
 
-import "time"
+import (
+	"time"
+
+	"github.com/fleetmend/fleetmend/activities"
+)
 
 // Outcomes of one instance in a run.
 const (
@@ -9,10 +13,13 @@ const (
 	OutcomeNotRunning     = "not-running"     // skipped: not Running, never touched
 	OutcomeFailed         = "failed"          // see Reason
 	OutcomePlanned        = "planned"         // dry run: what a real run would do
-	OutcomeNotAttempted   = "not-attempted"   // found unhealthy, but the run was cancelled first
+	OutcomeNotAttempted   = "not-attempted"   // found unhealthy, but the run stopped first (see Reason)
+	OutcomeUnknown        = "unknown"         // an ECS answer did not cover it: never acted on
+	OutcomeExcluded       = "excluded"        // opt-out tag or exclude list: never touched
+	OutcomeQuarantined    = "quarantined"     // failed repeatedly in earlier runs: not touched until cleared
 )
 
-// Failure reasons.
+// Failure (and not-attempted) reasons.
 const (
 	ReasonInstallFailed = "install-failed" // InstallCloudAssistant refused the instance
 	ReasonRebootRefused = "reboot-refused" // RebootInstances refused the instance
@@ -20,16 +27,23 @@ const (
 	// ReasonRebootUnconfirmed: no fresh heartbeat, and a worker died between
 	// sending the reboot and hearing ECS, so it was not rebooted again.
 	ReasonRebootUnconfirmed = "reboot-unconfirmed"
-	ReasonVanished          = "vanished"    // the instance no longer exists
-	ReasonBatchError        = "batch-error" // the batch could not run (e.g. permission denied)
-	ReasonNotFound          = "not-found"   // an instance ID given to the run does not exist
-	ReasonCancelled         = "cancelled"   // the run was cancelled before this instance's batch started
+	ReasonVanished          = "vanished"      // the instance no longer exists
+	ReasonBatchError        = "batch-error"   // the batch could not run
+	ReasonNotFound          = "not-found"     // an instance ID given to the run does not exist
+	ReasonAccountError      = "account-error" // an ECS error no call with these credentials can overcome
+	// Not attempted because ...
+	ReasonCancelled    = "cancelled"     // the run was cancelled
+	ReasonAborted      = "aborted"       // an operator aborted the run
+	ReasonErrorBudget  = "error-budget"  // the run's error budget was exhausted
+	ReasonShortCircuit = "short-circuit" // too many unhealthy agents: a systemic cause is likely
+	ReasonStopped      = "run-stopped"   // the run stopped on an account-level error or a failing scan
+	ReasonDeferred     = "deferred"      // more candidates than one run queues: the next run takes them
 )
 
 // Problems found by the scan.
 const (
-	ProblemAgentMissing = "agent-missing" // never sent a heartbeat
-	ProblemAgentSilent  = "agent-silent"  // installed, no heartbeat in the last 2 minutes
+	ProblemAgentMissing = activities.ProblemAgentMissing // never sent a heartbeat
+	ProblemAgentSilent  = activities.ProblemAgentSilent  // installed, no heartbeat in the last 2 minutes
 	ProblemNotRunning   = "not-running"
 )
 
@@ -53,8 +67,11 @@ type Counts struct {
 	AgentMissing   int `json:"agent_missing"`
 	AgentSilent    int `json:"agent_silent"`
 	NotRunning     int `json:"not_running"`
-	FilteredOut    int `json:"filtered_out"` // other OS than the run's filter
+	FilteredOut    int `json:"filtered_out"` // other OS or zone than the run's filter
 	NotFound       int `json:"not_found"`    // explicit instance IDs that do not exist
+	Excluded       int `json:"excluded,omitempty"`
+	Unknown        int `json:"unknown,omitempty"`
+	Quarantined    int `json:"quarantined,omitempty"`
 	Remediated     int `json:"remediated"`
 	AlreadyHealthy int `json:"already_healthy"`
 	Failed         int `json:"failed"`
@@ -67,6 +84,7 @@ type Counts struct {
 	RebootUnconfirmed int `json:"reboot_unconfirmed"`
 	Vanished          int `json:"vanished"`
 	BatchError        int `json:"batch_error"`
+	AccountError      int `json:"account_error,omitempty"`
 	NotAttempted      int `json:"not_attempted"`
 	// Work done.
 	Batches   int `json:"batches"`
@@ -76,6 +94,13 @@ type Counts struct {
 
 // Unhealthy is the number of running instances found without a healthy agent.
 func (c Counts) Unhealthy() int { return c.AgentMissing + c.AgentSilent }
+
+// BudgetFailures are the failures that spend the error budget: those that
+// say a repair did harm or did not work. Vanished instances, IDs that do
+// not exist and reboots a dying worker could not confirm do not.
+func (c Counts) BudgetFailures() int {
+	return c.InstallFailed + c.RebootRefused + c.NoHeartbeat + c.BatchError
+}
 
 // addOutcome counts one row's outcome.
 func (c *Counts) addOutcome(r Row) {
@@ -90,6 +115,12 @@ func (c *Counts) addOutcome(r Row) {
 		c.Planned++
 	case OutcomeNotAttempted:
 		c.NotAttempted++
+	case OutcomeUnknown:
+		c.Unknown++
+	case OutcomeExcluded:
+		c.Excluded++
+	case OutcomeQuarantined:
+		c.Quarantined++
 	case OutcomeFailed:
 		c.Failed++
 		switch r.Reason {
@@ -107,6 +138,8 @@ func (c *Counts) addOutcome(r Row) {
 			c.BatchError++
 		case ReasonNotFound:
 			c.NotFound++
+		case ReasonAccountError:
+			c.AccountError++
 		}
 	}
 }
@@ -127,19 +160,49 @@ type Report struct {
 	Cancelled  bool      `json:"cancelled,omitempty"`
 	StartedAt  time.Time `json:"started_at"`
 	FinishedAt time.Time `json:"finished_at,omitzero"`
-	// TotalInstances is the region's (or the ID list's) size as last seen.
+	// Stopped says why the run ended early, in one line, when it did:
+	// "skipped: region busy with <run>", "short-circuited: ...",
+	// "stopped: error budget exhausted (12 of 200)", "aborted by ...:
+	// <reason>", an account-level ECS error.
+	Stopped string `json:"stopped,omitempty"`
+	// Skipped is set when the run did nothing because another run was
+	// acting on the region; SkippedFor names that run.
+	Skipped    bool   `json:"skipped,omitempty"`
+	SkippedFor string `json:"skipped_for,omitempty"`
+	// TotalInstances is the region's (or the ID list's) size as the scan saw it.
 	TotalInstances int    `json:"total_instances"`
 	Counts         Counts `json:"counts"`
-	// Rows has one row per touched or skipped instance, up to
-	// MaxReportRows; RowsOmitted says how many more there were.
+	// Rows has one row per touched or skipped instance, as many as fit in
+	// MaxReportRows and MaxReportBytes: failures are kept before skips.
+	// RowsOmitted says how many more there were.
 	Rows        []Row `json:"rows"`
 	RowsOmitted int   `json:"rows_omitted,omitempty"`
-	// Plan lists the batches of a dry run, up to MaxReportRows instance
-	// IDs in all; PlanOmitted counts the IDs left out.
+	// Plan lists the batches of a dry run, within the same limits;
+	// PlanOmitted counts the IDs left out.
 	Plan        []PlannedBatch `json:"plan,omitempty"`
 	PlanOmitted int            `json:"plan_omitted,omitempty"`
 	Warnings    []string       `json:"warnings,omitempty"`
-	Runs        int            `json:"runs"` // workflow runs, i.e. continue-as-new count + 1
+	// Controls is every pause, resume, abort and retune, with who and why,
+	// and an override of the fleet-wide short-circuit.
+	Controls []ControlEvent `json:"controls,omitempty"`
+	// Zones is the scan's picture per zone: Running instances and how many
+	// had an unhealthy agent.
+	Zones []activities.ZoneCount `json:"zones,omitempty"`
+	// BlastRadius is the most instances the run had in repair at once
+	// (installing, rebooting or not yet back Running), and its limit.
+	BlastRadius      int `json:"blast_radius"`
+	BlastRadiusLimit int `json:"blast_radius_limit"`
+	ErrorBudget      int `json:"error_budget"`
+	Runs             int `json:"runs"` // workflow runs, i.e. continue-as-new count + 1
+}
+
+// ControlEvent is one operator action on a run, as the history shows it.
+type ControlEvent struct {
+	At     time.Time `json:"at"`
+	Action string    `json:"action"` // pause, resume, abort, set, override
+	By     string    `json:"by,omitempty"`
+	Reason string    `json:"reason,omitempty"`
+	Detail string    `json:"detail,omitempty"`
 }
 
 // Progress is the answer of the "progress" query.
@@ -147,7 +210,7 @@ type Progress struct {
 	RunID            string `json:"run_id"`
 	Region           string `json:"region"`
 	DryRun           bool   `json:"dry_run"`
-	Phase            string `json:"phase"` // scanning, draining, done, cancelling
+	Phase            string `json:"phase"` // acquiring, scanning, repairing, paused, draining, done, ...
 	Scanned          int    `json:"scanned"`
 	Total            int    `json:"total"`
 	Unhealthy        int    `json:"unhealthy"`
@@ -159,6 +222,19 @@ type Progress struct {
 	PendingInBatch   int    `json:"pending_in_batch"`
 	LastPageNumber   int    `json:"last_page_number"`
 	ExplicitInstance bool   `json:"explicit_instances,omitempty"`
+	// The pipeline: instances waiting to be repaired, in repair now
+	// (counted against the blast radius), and being verified.
+	Queued    int `json:"queued,omitempty"`
+	InRepair  int `json:"in_repair,omitempty"`
+	Verifying int `json:"verifying,omitempty"`
+	// Controls as they stand.
+	BlastRadius       int    `json:"blast_radius,omitempty"`
+	ConcurrentBatches int    `json:"concurrent_batches,omitempty"`
+	Paused            bool   `json:"paused,omitempty"`
+	Aborted           bool   `json:"aborted,omitempty"`
+	ErrorBudget       int    `json:"error_budget,omitempty"`
+	BudgetFailures    int    `json:"budget_failures,omitempty"`
+	Stopped           string `json:"stopped,omitempty"`
 }
 
 // Query names.

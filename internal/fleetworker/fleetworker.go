@@ -85,7 +85,7 @@ func New(c client.Client, cfg Config) (worker.Worker, error) {
 		WorkerStopTimeout:                      cfg.StopTimeout,
 	})
 	RegisterWorkflows(w)
-	w.RegisterActivity(&activities.Activities{Regions: regions, Intents: activities.ServerIntents{Client: c}})
+	w.RegisterActivity(&activities.Activities{Regions: regions, Intents: activities.ServerIntents{Client: c}, Temporal: c})
 	return w, nil
 }
 
@@ -93,6 +93,7 @@ func New(c client.Client, cfg Config) (worker.Worker, error) {
 func RegisterWorkflows(r worker.WorkflowRegistry) {
 	r.RegisterWorkflow(workflows.RemediateRegion)
 	r.RegisterWorkflow(workflows.RemediateBatch)
+	r.RegisterWorkflow(workflows.RegionGuard)
 }
 
 // ReplayHistory replays one recorded history of a fleetmend workflow. It

@@ -1,0 +1,435 @@
+package activities
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/fleetmend/fleetmend/ecs"
+)
+
+// Problems a scan finds on a Running instance.
+const (
+	ProblemAgentMissing = "agent-missing" // never sent a heartbeat
+	ProblemAgentSilent  = "agent-silent"  // installed, no heartbeat in the last 2 minutes
+)
+
+// Why a scanned instance is skipped (and reported) rather than repaired.
+const (
+	SkipNotRunning = "not-running" // not Running at the scan
+	SkipExcluded   = "excluded"    // carries the exclusion tag
+	SkipUnknown    = "unknown"     // an answer did not cover it
+	SkipNotFound   = "not-found"   // an instance ID given to the run does not exist
+)
+
+// Limits of one scan segment.
+const (
+	MaxSegmentPages = 1000 // DescribeCloudAssistantStatus pages per segment
+	MaxSegmentIDs   = 1000 // explicit instance IDs per segment
+	// lookupParallelism is how many DescribeInstances lookups run beside the
+	// token chain: one is enough to keep up with a chain that reads two
+	// pages per lookup; two absorb a slow answer.
+	lookupParallelism = 2
+)
+
+// SegmentInput names one stretch of a region's scan: a run of a
+// DescribeCloudAssistantStatus NextToken chain (a cursor that stays exact
+// while instances are created and deleted), or a chunk of explicit IDs.
+type SegmentInput struct {
+	Region string `json:"region"`
+	// OSType is the chain's OSType filter ("" lists every instance). Chains
+	// of different OS types are independent cursors that can run side by side.
+	OSType string `json:"os_type,omitempty"`
+	// NextToken continues a chain; "" starts it.
+	NextToken string `json:"next_token,omitempty"`
+	// MaxPages bounds the pages (≤ 50 instances each) this segment reads.
+	MaxPages int `json:"max_pages"`
+	// ZoneID, when set, leaves out instances of other zones.
+	ZoneID string `json:"zone_id,omitempty"`
+	// ExcludeTag is "key" or "key=value": instances with that tag are
+	// excluded (never touched, counted).
+	ExcludeTag string `json:"exclude_tag,omitempty"`
+	// InstanceIDs, when set, scans exactly these instances (≤ 1000) instead
+	// of a token chain.
+	InstanceIDs []string `json:"instance_ids,omitempty"`
+}
+
+// Candidate is a Running instance with an unhealthy agent: what a run
+// repairs. Short JSON names keep a queue of thousands small enough to carry
+// across continue-as-new.
+type Candidate struct {
+	ID      string `json:"i"`
+	Zone    string `json:"z,omitempty"`
+	Problem string `json:"p"`
+}
+
+// Skipped is a scanned instance that is reported but not repaired.
+type Skipped struct {
+	ID    string            `json:"i"`
+	Why   string            `json:"w"`
+	State ecs.InstanceState `json:"s,omitempty"`
+	Zone  string            `json:"z,omitempty"`
+}
+
+// ScanCounts are what a segment saw. Listed is every instance the chain
+// gave; the other counts split it.
+type ScanCounts struct {
+	Listed      int `json:"listed"`
+	Running     int `json:"running"` // Running and neither excluded nor filtered out
+	Healthy     int `json:"healthy"`
+	Outdated    int `json:"outdated"` // healthy, agent too old for Session Manager
+	Missing     int `json:"missing"`
+	Silent      int `json:"silent"`
+	NotRunning  int `json:"not_running"`
+	Excluded    int `json:"excluded"`
+	FilteredOut int `json:"filtered_out"`
+	Unknown     int `json:"unknown"`
+	NotFound    int `json:"not_found"`
+}
+
+// Add adds o to c.
+func (c *ScanCounts) Add(o ScanCounts) {
+	c.Listed += o.Listed
+	c.Running += o.Running
+	c.Healthy += o.Healthy
+	c.Outdated += o.Outdated
+	c.Missing += o.Missing
+	c.Silent += o.Silent
+	c.NotRunning += o.NotRunning
+	c.Excluded += o.Excluded
+	c.FilteredOut += o.FilteredOut
+	c.Unknown += o.Unknown
+	c.NotFound += o.NotFound
+}
+
+// ZoneCount is one zone's Running instances and how many of them have an
+// unhealthy agent: what the fleet-wide short-circuit looks at.
+type ZoneCount struct {
+	Zone      string `json:"zone"`
+	Running   int    `json:"running"`
+	Unhealthy int    `json:"unhealthy"`
+}
+
+// SegmentResult is one segment of the scan. Healthy instances are only
+// counted, so the result stays small at any fleet size.
+type SegmentResult struct {
+	// NextToken continues the chain; empty with Done when it has ended.
+	NextToken  string      `json:"next_token,omitempty"`
+	Done       bool        `json:"done"`
+	Pages      int         `json:"pages"`
+	Calls      int         `json:"calls"`
+	Counts     ScanCounts  `json:"counts"`
+	Zones      []ZoneCount `json:"zones,omitempty"` // sorted by zone
+	Candidates []Candidate `json:"candidates,omitempty"`
+	Skipped    []Skipped   `json:"skipped,omitempty"`
+}
+
+// segment accumulates a segment's findings; lookups run concurrently, so
+// it has a lock.
+type segment struct {
+	in    SegmentInput
+	mu    sync.Mutex
+	res   SegmentResult
+	zones map[string]*ZoneCount
+}
+
+// ScanSegment reads one stretch of the region. In a chain, each
+// DescribeCloudAssistantStatus page (≤ 50 instances, with their agent
+// status) is followed by one DescribeInstances lookup per 100 instances
+// (state, zone, OS, tags), which runs while the next page is read. So a
+// scan of N instances makes ⌈N/50⌉ + ⌈N/100⌉ calls, and its critical path
+// is the chain. An instance the lookup does not answer for (deleted since
+// it was listed, or an incomplete answer) is asked about once more and
+// otherwise counted as unknown: it is never acted on.
+func (a *Activities) ScanSegment(ctx context.Context, in SegmentInput) (SegmentResult, error) {
+	if len(in.InstanceIDs) == 0 && (in.MaxPages < 1 || in.MaxPages > MaxSegmentPages) {
+		return SegmentResult{}, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("ScanSegment: MaxPages is %d, allowed range is 1..%d", in.MaxPages, MaxSegmentPages), "fleetmend.InvalidInput", nil)
+	}
+	if len(in.InstanceIDs) > MaxSegmentIDs {
+		return SegmentResult{}, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("ScanSegment: %d InstanceIDs, allowed at most %d", len(in.InstanceIDs), MaxSegmentIDs), "fleetmend.InvalidInput", nil)
+	}
+	c, err := a.client(in.Region)
+	if err != nil {
+		return SegmentResult{}, err
+	}
+	s := &segment{in: in, zones: map[string]*ZoneCount{}}
+	if len(in.InstanceIDs) > 0 {
+		err = s.listed(ctx, c)
+	} else {
+		err = s.chain(ctx, c)
+	}
+	if err != nil {
+		return SegmentResult{}, err
+	}
+	return s.result(), nil
+}
+
+// chain follows the token chain for up to MaxPages pages.
+func (s *segment) chain(ctx context.Context, c *ecs.Client) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	slots := make(chan struct{}, lookupParallelism)
+	var errMu sync.Mutex
+	var firstErr error
+	fail := func(err error) {
+		errMu.Lock()
+		defer errMu.Unlock()
+		if firstErr == nil {
+			firstErr = err
+			cancel()
+		}
+	}
+	lookup := func(agents []ecs.AgentStatus) {
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			return
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-slots }()
+			if err := s.lookup(ctx, c, agents); err != nil {
+				fail(err)
+			}
+		}()
+	}
+	token := s.in.NextToken
+	var pending []ecs.AgentStatus
+	done := false
+	for page := 0; page < s.in.MaxPages && ctx.Err() == nil; page++ {
+		activity.RecordHeartbeat(ctx, page)
+		p, err := c.AgentStatusPage(ctx, ecs.AgentPageInput{NextToken: token, MaxResults: ecs.MaxPageSize, OSType: s.in.OSType})
+		s.count(func(r *SegmentResult) { r.Calls++; r.Pages++ })
+		if err != nil {
+			fail(appError("list agent status", err))
+			break
+		}
+		pending = append(pending, p.Agents...)
+		token = p.NextToken
+		done = token == ""
+		for len(pending) >= ecs.MaxDescribeInstancesIDs || (done && len(pending) > 0) {
+			n := min(len(pending), ecs.MaxDescribeInstancesIDs)
+			lookup(slices.Clone(pending[:n]))
+			pending = pending[n:]
+		}
+		if done {
+			break
+		}
+	}
+	if len(pending) > 0 {
+		lookup(pending)
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return firstErr
+	}
+	if err := ctx.Err(); err != nil {
+		return appError("scan", err)
+	}
+	s.res.NextToken, s.res.Done = token, done
+	return nil
+}
+
+// lookup reads state, zone and tags of up to 100 listed instances and
+// classifies them.
+func (s *segment) lookup(ctx context.Context, c *ecs.Client, agents []ecs.AgentStatus) error {
+	ids := make([]string, len(agents))
+	for i, a := range agents {
+		ids[i] = a.InstanceID
+	}
+	infos, calls, err := describeInstances(ctx, c, ids)
+	s.count(func(r *SegmentResult) { r.Calls += calls })
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, a := range agents {
+		s.res.Counts.Listed++
+		info, ok := infos[a.InstanceID]
+		if !ok {
+			s.res.Counts.Unknown++
+			s.res.Skipped = append(s.res.Skipped, Skipped{ID: a.InstanceID, Why: SkipUnknown})
+			continue
+		}
+		s.classify(info, a)
+	}
+	return nil
+}
+
+// listed scans explicit instance IDs: DescribeInstances for state, zone and
+// tags, then the agent status of the Running ones.
+func (s *segment) listed(ctx context.Context, c *ecs.Client) error {
+	for chunk := range slices.Chunk(s.in.InstanceIDs, ecs.MaxDescribeInstancesIDs) {
+		activity.RecordHeartbeat(ctx)
+		infos, calls, err := describeInstances(ctx, c, chunk)
+		s.res.Calls += calls
+		if err != nil {
+			return err
+		}
+		var running []string
+		for _, id := range chunk {
+			info, ok := infos[id]
+			switch {
+			case !ok:
+				s.res.Counts.NotFound++
+				s.res.Skipped = append(s.res.Skipped, Skipped{ID: id, Why: SkipNotFound})
+			case info.State == ecs.StateRunning && !s.excluded(info) && s.inZone(info):
+				running = append(running, id)
+			default:
+				s.res.Counts.Listed++
+				s.classify(info, ecs.AgentStatus{InstanceID: id})
+			}
+		}
+		if len(running) == 0 {
+			continue
+		}
+		out := make([]Facts, len(running))
+		index := make(map[string]int, len(running))
+		for i, id := range running {
+			out[i] = Facts{InstanceID: id, Exists: true, State: ecs.StateRunning}
+			index[id] = i
+		}
+		fs, err := withAgents(ctx, c, out, index, "", plainBeat(ctx))
+		if err != nil {
+			return err
+		}
+		s.res.Calls += (len(running) + ecs.MaxAgentStatusIDs - 1) / ecs.MaxAgentStatusIDs
+		for _, f := range fs {
+			s.res.Counts.Listed++
+			info := infos[f.InstanceID]
+			switch {
+			case !f.Exists:
+				s.res.Counts.NotFound++
+				s.res.Skipped = append(s.res.Skipped, Skipped{ID: f.InstanceID, Why: SkipNotFound})
+			case f.Unknown:
+				s.res.Counts.Unknown++
+				s.res.Skipped = append(s.res.Skipped, Skipped{ID: f.InstanceID, Why: SkipUnknown, State: f.State, Zone: info.ZoneID})
+			default:
+				s.classify(info, ecs.AgentStatus{InstanceID: f.InstanceID, Healthy: f.Healthy, LastHeartbeat: f.LastHeartbeat,
+					SupportSessionManager: f.SessionManager})
+			}
+		}
+	}
+	s.res.Done = true
+	return nil
+}
+
+// classify files one instance whose state and agent status are known.
+// Callers hold s.mu (or own s alone).
+func (s *segment) classify(info ecs.InstanceInfo, a ecs.AgentStatus) {
+	r := &s.res
+	switch {
+	case s.excluded(info):
+		r.Counts.Excluded++
+		r.Skipped = append(r.Skipped, Skipped{ID: info.InstanceID, Why: SkipExcluded, State: info.State, Zone: info.ZoneID})
+	case !s.inZone(info):
+		r.Counts.FilteredOut++
+	case info.State != ecs.StateRunning:
+		r.Counts.NotRunning++
+		r.Skipped = append(r.Skipped, Skipped{ID: info.InstanceID, Why: SkipNotRunning, State: info.State, Zone: info.ZoneID})
+	default:
+		r.Counts.Running++
+		z := s.zones[info.ZoneID]
+		if z == nil {
+			z = &ZoneCount{Zone: info.ZoneID}
+			s.zones[info.ZoneID] = z
+		}
+		z.Running++
+		switch {
+		case a.Healthy:
+			r.Counts.Healthy++
+			if !a.SupportSessionManager {
+				r.Counts.Outdated++
+			}
+		case a.LastHeartbeat.IsZero():
+			r.Counts.Missing++
+			z.Unhealthy++
+			r.Candidates = append(r.Candidates, Candidate{ID: info.InstanceID, Zone: info.ZoneID, Problem: ProblemAgentMissing})
+		default:
+			r.Counts.Silent++
+			z.Unhealthy++
+			r.Candidates = append(r.Candidates, Candidate{ID: info.InstanceID, Zone: info.ZoneID, Problem: ProblemAgentSilent})
+		}
+	}
+}
+
+func (s *segment) excluded(info ecs.InstanceInfo) bool {
+	return HasTag(info.Tags, s.in.ExcludeTag)
+}
+
+func (s *segment) inZone(info ecs.InstanceInfo) bool {
+	return s.in.ZoneID == "" || info.ZoneID == s.in.ZoneID
+}
+
+func (s *segment) count(fn func(*SegmentResult)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	fn(&s.res)
+}
+
+// result is the segment's findings, zones sorted so the result does not
+// depend on map order.
+func (s *segment) result() SegmentResult {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.res
+	for _, z := range s.zones {
+		r.Zones = append(r.Zones, *z)
+	}
+	slices.SortFunc(r.Zones, func(a, b ZoneCount) int { return strings.Compare(a.Zone, b.Zone) })
+	return r
+}
+
+// HasTag reports whether tags match an exclusion spec: "key" matches the
+// key with any value, "key=value" only that value. An empty spec matches
+// nothing.
+func HasTag(tags []ecs.Tag, spec string) bool {
+	if spec == "" {
+		return false
+	}
+	key, value, withValue := strings.Cut(spec, "=")
+	for _, t := range tags {
+		if t.Key == key && (!withValue || t.Value == value) {
+			return true
+		}
+	}
+	return false
+}
+
+// describeInstances looks up ids (≤ 100) and returns what ECS answered, by
+// ID. IDs left out are asked about once more; ECS leaves out deleted
+// instances, and an incomplete answer must not make an existing instance
+// look deleted or broken.
+func describeInstances(ctx context.Context, c *ecs.Client, ids []string) (map[string]ecs.InstanceInfo, int, error) {
+	out := make(map[string]ecs.InstanceInfo, len(ids))
+	calls := 0
+	ask := ids
+	for round := 0; round < 2 && len(ask) > 0; round++ {
+		calls++
+		infos, err := c.DescribeInstances(ctx, ask)
+		if err != nil {
+			return nil, calls, appError("describe instances", err)
+		}
+		for _, info := range infos {
+			out[info.InstanceID] = info
+		}
+		var missing []string
+		for _, id := range ask {
+			if _, ok := out[id]; !ok {
+				missing = append(missing, id)
+			}
+		}
+		ask = missing
+	}
+	return out, calls, nil
+}

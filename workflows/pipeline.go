@@ -1,0 +1,324 @@
+package workflows
+
+import (
+	"fmt"
+	"slices"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/fleetmend/fleetmend/activities"
+	"github.com/fleetmend/fleetmend/ecs"
+)
+
+// pipeline repairs the queue. What bounds it is the blast radius: the
+// instances in repair at once, from the moment they are handed to a batch
+// until they are back Running after their reboot (or decided without one).
+// A batch ends after its reboot call; the run verifies the agents of every
+// batch with shared calls and frees an instance's place as soon as it is
+// back up. So an instance waiting out its verify deadline holds nothing
+// another instance needs, and one that never heals delays nobody.
+//
+// It returns errHandOn to continue as new: no batch is then in flight (they
+// are short), and the instances being verified go on in the state.
+func (r *run) pipeline(ctx workflow.Context) error {
+	if len(r.st.Queue) > 0 || len(r.st.Verifying) > 0 {
+		r.st.Phase = "repairing"
+	}
+	// Batches and verification run on a disconnected context: a cancelled
+	// run must still verify every reboot it sent.
+	dctx, _ := workflow.NewDisconnectedContext(ctx)
+	stopPolls := false
+	workflow.Go(dctx, func(ctx workflow.Context) { r.verifier(ctx, &stopPolls) })
+	handOn := func() bool {
+		return r.wantContinueAsNew(ctx) && len(r.inFlight) == 0 && !r.polling && workflow.AllHandlersFinished(ctx)
+	}
+	for {
+		for r.canDispatch(ctx) {
+			r.dispatch(ctx, dctx)
+		}
+		if r.finished() {
+			// Candidates queued after a stop (a scan segment that was under
+			// way) are reported like the rest of the queue.
+			r.notAttempted(r.st.StopReason, r.st.Stopped)
+			return nil
+		}
+		if handOn() {
+			stopPolls = true
+			return errHandOn
+		}
+		err := workflow.Await(ctx, func() bool { return r.canDispatch(ctx) || r.finished() || handOn() })
+		if err != nil {
+			// Cancelled: start nothing, let what was started finish.
+			r.draining = true
+			r.st.Phase = "cancelling"
+			_ = workflow.Await(dctx, func() bool { return len(r.inFlight) == 0 && len(r.st.Verifying) == 0 && !r.polling })
+			stopPolls = true
+			return nil
+		}
+	}
+}
+
+// finished: nothing queued (or the run stopped), nothing in flight,
+// nothing left to verify.
+func (r *run) finished() bool {
+	return (len(r.st.Queue) == 0 || r.st.Stopped != "") && len(r.inFlight) == 0 && len(r.st.Verifying) == 0
+}
+
+// nextSize is the size of the next batch: at most BatchSize, and never
+// more than the blast radius allows in one go.
+func (r *run) nextSize() int {
+	return min(r.in.BatchSize, len(r.st.Queue), max(1, r.st.Controls.BlastRadius))
+}
+
+// canDispatch says whether the next batch may start now.
+func (r *run) canDispatch(ctx workflow.Context) bool {
+	c := r.st.Controls
+	switch {
+	case r.draining, c.Paused, c.Aborted, r.st.Stopped != "", len(r.st.Queue) == 0, ctx.Err() != nil:
+		return false
+	case c.ConcurrentBatches > 0 && len(r.inFlight) >= c.ConcurrentBatches:
+		return false
+	case r.wantContinueAsNew(ctx):
+		return false
+	}
+	return r.inRepair()+r.nextSize() <= max(1, c.BlastRadius)
+}
+
+// dispatch starts the next batch as a child workflow.
+func (r *run) dispatch(ctx, dctx workflow.Context) {
+	n := r.nextSize()
+	targets := make([]BatchTarget, n)
+	ids := make([]string, n)
+	for i, c := range r.st.Queue[:n] {
+		targets[i] = BatchTarget{InstanceID: c.ID, Problem: c.Problem}
+		ids[i] = c.ID
+	}
+	r.st.Queue = slices.Clone(r.st.Queue[n:])
+	num := r.st.NextBatch
+	r.st.NextBatch++
+	r.st.Counts.Batches++
+	r.st.Attempted += n
+	id := fmt.Sprintf("%s/batch-%d", r.runID, num)
+	opts := workflow.ChildWorkflowOptions{
+		WorkflowID:    id,
+		StaticSummary: fmt.Sprintf("%s batch %d: %d instances (%s)", r.in.Region, num, n, shortList(ids)),
+		// Batches outlive an operator's terminate of the run: a batch in the
+		// middle of a reboot should still finish it cleanly.
+		ParentClosePolicy: enumspb.PARENT_CLOSE_POLICY_ABANDON,
+	}
+	if r.sa {
+		opts.TypedSearchAttributes = temporal.NewSearchAttributes(
+			SARegion().ValueSet(r.in.Region),
+			SAKind().ValueSet(r.in.Kind),
+			SADryRun().ValueSet(false),
+			SAInstanceIDs().ValueSet(ids),
+		)
+	}
+	fut := workflow.ExecuteChildWorkflow(workflow.WithChildOptions(dctx, opts), RemediateBatch, BatchInput{
+		Region: r.in.Region, RunID: r.runID, Number: num, Instances: targets,
+		RebootPolicy: r.in.RebootPolicy, RebootGrace: *r.in.RebootGrace,
+		VerifyDeadline: r.in.VerifyDeadline, VerifyPollInterval: r.in.VerifyPollInterval, Engine: engineV2,
+	})
+	r.inFlight = append(r.inFlight, inFlight{number: num, targets: targets, id: id})
+	r.st.PeakInRepair = max(r.st.PeakInRepair, r.inRepair())
+	workflow.Go(dctx, func(ctx workflow.Context) {
+		var res BatchResult
+		err := fut.Get(ctx, &res)
+		r.onBatch(ctx, num, targets, res, err)
+	})
+}
+
+// onBatch takes a batch's result: rows for what it decided, the rest to
+// verify, and a stop when it met an account-level error.
+func (r *run) onBatch(ctx workflow.Context, num int, targets []BatchTarget, res BatchResult, err error) {
+	r.inFlight = slices.DeleteFunc(r.inFlight, func(f inFlight) bool { return f.number == num })
+	r.st.BatchesRun++
+	if err != nil {
+		for _, t := range targets {
+			r.addRow(Row{InstanceID: t.InstanceID, Problem: t.Problem, Batch: num, Outcome: OutcomeFailed,
+				Reason: ReasonBatchError, Detail: errText(err)})
+		}
+	} else {
+		r.st.Counts.Installed += res.Installed
+		r.st.Counts.Rebooted += res.Rebooted
+		for _, row := range res.Rows {
+			r.addRow(row)
+			r.toLedger(ctx, row)
+		}
+		for _, v := range res.Verify {
+			r.st.Verifying = append(r.st.Verifying, Verifying{VerifyTarget: v, Batch: num,
+				Deadline: v.Since.Add(r.in.VerifyDeadline.D()), Released: !v.Rebooted})
+		}
+		if res.AccountError != "" && r.st.StopCode == "" {
+			r.stop(ctx, "stopped: "+res.AccountError, res.AccountErrorCode, ReasonStopped)
+		}
+	}
+	r.checkBudget(ctx)
+	r.upsertCounts(ctx)
+}
+
+// verifier polls the agents of every instance being verified, all batches
+// together, every poll interval, until the pipeline hands on or ends.
+func (r *run) verifier(ctx workflow.Context, stop *bool) {
+	var a *activities.Activities
+	for {
+		if err := workflow.Await(ctx, func() bool { return len(r.st.Verifying) > 0 || *stop }); err != nil || *stop {
+			return
+		}
+		if err := workflow.Sleep(ctx, r.in.VerifyPollInterval.D()); err != nil || *stop {
+			return
+		}
+		ids := make([]string, 0, len(r.st.Verifying))
+		for _, v := range r.st.Verifying {
+			ids = append(ids, v.ID)
+		}
+		if len(ids) > activities.MaxPollIDs {
+			ids = ids[:activities.MaxPollIDs]
+		}
+		r.polling = true
+		var res activities.PollResult
+		err := workflow.ExecuteActivity(readActivity(ctx, engineV2, fmt.Sprintf("verify the agents of %d instances (all batches): %s", len(ids), shortList(ids))),
+			a.PollAgents, activities.PollInput{Region: r.in.Region, InstanceIDs: ids}).Get(ctx, &res)
+		r.polling = false
+		if err != nil {
+			if code, ok := accountLevel(err); ok {
+				r.failVerifying(ctx, err)
+				r.stop(ctx, "stopped: "+errText(err), code, ReasonStopped)
+			} else {
+				workflow.GetLogger(ctx).Warn("agent poll failed; polling again", "Error", err)
+			}
+			continue
+		}
+		r.onPoll(ctx, res)
+	}
+}
+
+// onPoll decides what a poll settles: healthy agents are remediated,
+// vanished instances failed, instances back Running leave the blast
+// radius, and instances past their deadline fail.
+func (r *run) onPoll(ctx workflow.Context, res activities.PollResult) {
+	now := workflow.Now(ctx)
+	healthy, gone := setOf(res.Healthy), setOf(res.Gone)
+	waiting := make(map[string]activities.Waiting, len(res.Waiting))
+	for _, w := range res.Waiting {
+		waiting[w.ID] = w
+	}
+	kept := r.st.Verifying[:0]
+	for _, v := range r.st.Verifying {
+		w, isWaiting := waiting[v.ID]
+		switch {
+		case healthy[v.ID]:
+			r.decideVerified(ctx, v, OutcomeRemediated, "", "agent reports a fresh heartbeat", "verified")
+		case gone[v.ID]:
+			r.decideVerified(ctx, v, OutcomeFailed, ReasonVanished, "instance vanished while verifying", "")
+		case isWaiting && !now.Before(v.Deadline):
+			if v.Unconfirmed {
+				r.decideVerified(ctx, v, OutcomeFailed, ReasonRebootUnconfirmed, rebootUnconfirmedDetail(w.State, r.in.VerifyDeadline), "")
+			} else {
+				r.decideVerified(ctx, v, OutcomeFailed, ReasonNoHeartbeat, noHeartbeatDetail(w.State, w.LastHeartbeat, r.in.VerifyDeadline, r.in.RebootPolicy), "")
+			}
+		default:
+			if isWaiting {
+				if w.State == ecs.StateStopping || w.State == ecs.StateStarting {
+					v.SeenDown = true
+				}
+				if w.State == ecs.StateRunning && (v.SeenDown || v.InTransit) {
+					v.Released = true // back up: its place in the blast radius is free
+				}
+			}
+			kept = append(kept, v)
+		}
+	}
+	r.st.Verifying = kept
+	r.checkBudget(ctx)
+	r.upsertCounts(ctx)
+}
+
+func (r *run) decideVerified(ctx workflow.Context, v Verifying, outcome, reason, detail, step string) {
+	action := v.Action
+	if step != "" {
+		if action != "" {
+			action += ", "
+		}
+		action += step
+	}
+	row := Row{InstanceID: v.ID, Problem: v.Problem, Batch: v.Batch, Outcome: outcome, Reason: reason, Detail: detail, Action: action}
+	r.addRow(row)
+	r.toLedger(ctx, row)
+}
+
+// failVerifying gives up on every instance being verified: the agent
+// status cannot be read any more.
+func (r *run) failVerifying(ctx workflow.Context, err error) {
+	for _, v := range r.st.Verifying {
+		r.decideVerified(ctx, v, OutcomeFailed, ReasonAccountError, "agent status could not be read: "+errText(err), "")
+	}
+	r.st.Verifying = nil
+}
+
+// toLedger notes what the region's ledger must learn from a decided row:
+// a failed repair counts towards quarantine, a repair clears the record.
+func (r *run) toLedger(ctx workflow.Context, row Row) {
+	switch {
+	case row.Outcome == OutcomeFailed && (row.Reason == ReasonNoHeartbeat || row.Reason == ReasonInstallFailed):
+		r.st.Ledger.Failed = append(r.st.Ledger.Failed, activities.FailedAttempt{InstanceID: row.InstanceID,
+			Attempt: activities.Attempt{RunID: r.runID, At: workflow.Now(ctx), Reason: row.Reason}})
+	case (row.Outcome == OutcomeRemediated || row.Outcome == OutcomeAlreadyHealthy) && slices.Contains(r.st.HadRecords, row.InstanceID):
+		r.st.Ledger.Healed = append(r.st.Ledger.Healed, row.InstanceID)
+	}
+}
+
+// finishLedger writes what the ledger must learn. Losing it (the guard
+// unavailable for the activity's retries) costs at most one more attempt
+// on a chronic instance, so it does not fail the run.
+func (r *run) finishLedger(ctx workflow.Context) {
+	l := r.st.Ledger
+	if len(l.Failed) == 0 && len(l.Healed) == 0 {
+		return
+	}
+	var a *activities.Activities
+	err := workflow.ExecuteActivity(guardActivity(ctx, fmt.Sprintf("record %d failed repairs and %d healed instances in the ledger of %s", len(l.Failed), len(l.Healed), r.in.Region)),
+		a.RecordAttempts, activities.RecordInput{GuardInput: r.guardInput(ctx), Record: l}).Get(ctx, nil)
+	if err != nil {
+		r.warn("could not write the quarantine ledger: " + errText(err))
+		return
+	}
+	r.st.Ledger = activities.RecordRequest{}
+}
+
+// plan turns a dry run's queue into the batches a real run would start.
+func (r *run) plan() {
+	action := plannedAction(r.in)
+	for len(r.st.Queue) > 0 {
+		n := min(r.in.BatchSize, len(r.st.Queue))
+		num := r.st.NextBatch
+		r.st.NextBatch++
+		r.st.Counts.Batches++
+		ids := make([]string, n)
+		for i, c := range r.st.Queue[:n] {
+			ids[i] = c.ID
+			r.addRow(Row{InstanceID: c.ID, Problem: c.Problem, Outcome: OutcomePlanned, Batch: num, Action: action})
+		}
+		if r.st.PlanIDs+n <= *r.in.MaxReportRows {
+			r.st.Plan = append(r.st.Plan, PlannedBatch{Number: num, InstanceIDs: ids})
+			r.st.PlanIDs += n
+		} else {
+			r.st.PlanOmit += n
+		}
+		r.st.Queue = r.st.Queue[n:]
+	}
+	r.st.Queue = nil
+}
+
+// plannedAction says what a real run would do to a planned instance.
+func plannedAction(in RegionInput) string {
+	switch in.RebootPolicy {
+	case RebootNever:
+		return fmt.Sprintf("re-check; install agent; no reboot (policy never); verify heartbeat within %s", in.VerifyDeadline)
+	case RebootAlways:
+		return fmt.Sprintf("re-check; install agent; reboot at once if still unhealthy and Running; verify heartbeat within %s", in.VerifyDeadline)
+	}
+	return fmt.Sprintf("re-check; install agent; after %s reboot if still unhealthy and Running; verify heartbeat within %s", *in.RebootGrace, in.VerifyDeadline)
+}

@@ -1,0 +1,207 @@
+package workflows
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/fleetmend/fleetmend/activities"
+	"github.com/fleetmend/fleetmend/ecs"
+)
+
+// scanSegmentPages is how many DescribeCloudAssistantStatus pages (of 50)
+// one scan activity reads: 5,000 instances, a few seconds of calls. Even,
+// so that a segment ends on a full DescribeInstances lookup of 100.
+const scanSegmentPages = 100
+
+// scanOSTypes are the independent cursors of a region scan: one
+// DescribeCloudAssistantStatus NextToken chain per OS type, read side by
+// side. Cloud Assistant supports exactly these, so together they list every
+// instance it can manage.
+func scanOSTypes() []string { return []string{ecs.OSLinux, ecs.OSWindows, ecs.OSFreeBSD} }
+
+// scan reads the region (or the given instances) once, every instance
+// classified once: the cursors are NextToken chains, which stay exact while
+// instances are created and deleted (page numbers do not). Instances created
+// behind a cursor are the next run's; deleted ones are simply not seen.
+// It returns errHandOn when the history is long enough to continue as new
+// first; the cursors are in the state, and the next run goes on from them.
+func (r *run) scan(ctx workflow.Context) error {
+	st := &r.st.Scan
+	if st.Done {
+		return nil
+	}
+	r.st.Phase = "scanning"
+	if len(r.in.InstanceIDs) > 0 {
+		return r.scanListed(ctx)
+	}
+	if len(st.Chains) == 0 {
+		if r.in.OSType != "" {
+			st.Chains = []ChainState{{OSType: r.in.OSType}}
+		} else {
+			for _, os := range scanOSTypes() {
+				st.Chains = append(st.Chains, ChainState{OSType: os})
+			}
+		}
+	}
+	var firstErr error
+	running := 0
+	for i := range st.Chains {
+		if st.Chains[i].Done {
+			continue
+		}
+		running++
+		workflow.Go(ctx, func(ctx workflow.Context) {
+			defer func() { running-- }()
+			if err := r.followChain(ctx, i, &firstErr); err != nil && firstErr == nil {
+				firstErr = err
+			}
+		})
+	}
+	if err := workflow.Await(ctx, func() bool { return running == 0 }); err != nil {
+		return err
+	}
+	if firstErr != nil {
+		return firstErr
+	}
+	if r.st.Controls.Aborted {
+		st.Done = true // an abort ends the scan where it is
+		return nil
+	}
+	for _, c := range st.Chains {
+		if !c.Done {
+			return errHandOn
+		}
+	}
+	st.Done = true
+	return nil
+}
+
+// followChain reads one chain segment by segment until it ends, another
+// chain fails, or the history asks for continue-as-new.
+func (r *run) followChain(ctx workflow.Context, i int, otherErr *error) error {
+	var a *activities.Activities
+	for {
+		c := &r.st.Scan.Chains[i]
+		if c.Done || ctx.Err() != nil || *otherErr != nil || r.wantContinueAsNew(ctx) || r.st.Controls.Aborted {
+			return ctx.Err()
+		}
+		r.st.Scan.Segments++
+		summary := fmt.Sprintf("scan %s, %s instances, segment %d (≤ %d instances)", r.in.Region, c.OSType, r.st.Scan.Segments, scanSegmentPages*ecs.MaxPageSize)
+		var res activities.SegmentResult
+		err := workflow.ExecuteActivity(readActivity(ctx, engineV2, summary), a.ScanSegment, activities.SegmentInput{
+			Region: r.in.Region, OSType: c.OSType, NextToken: c.NextToken, MaxPages: scanSegmentPages,
+			ZoneID: r.in.ZoneID, ExcludeTag: r.in.ExcludeTag,
+		}).Get(ctx, &res)
+		if err != nil {
+			return err
+		}
+		c = &r.st.Scan.Chains[i]
+		c.NextToken, c.Done = res.NextToken, res.Done
+		r.take(res)
+	}
+}
+
+// scanListed reads explicit instance IDs, a segment of up to 1,000 at a time.
+func (r *run) scanListed(ctx workflow.Context) error {
+	var a *activities.Activities
+	st := &r.st.Scan
+	ids := r.in.InstanceIDs
+	r.st.Total = len(ids)
+	for st.NextIndex < len(ids) {
+		if r.wantContinueAsNew(ctx) {
+			return errHandOn
+		}
+		if r.st.Controls.Aborted {
+			break
+		}
+		end := min(st.NextIndex+activities.MaxSegmentIDs, len(ids))
+		summary := fmt.Sprintf("scan instances %d..%d of the %d given", st.NextIndex+1, end, len(ids))
+		var res activities.SegmentResult
+		err := workflow.ExecuteActivity(readActivity(ctx, engineV2, summary), a.ScanSegment, activities.SegmentInput{
+			Region: r.in.Region, InstanceIDs: ids[st.NextIndex:end], ZoneID: r.in.ZoneID, ExcludeTag: r.in.ExcludeTag,
+		}).Get(ctx, &res)
+		if err != nil {
+			return err
+		}
+		st.NextIndex = end
+		st.Segments++
+		r.take(res)
+	}
+	st.Done = true
+	return nil
+}
+
+// take files one segment's findings: counts, zones, rows for what is
+// skipped, and the candidates into the queue (bounded by MaxQueue).
+func (r *run) take(res activities.SegmentResult) {
+	c := &r.st.Counts
+	sc := res.Counts
+	c.Scanned += sc.Listed - sc.FilteredOut
+	c.Healthy += sc.Healthy
+	c.Outdated += sc.Outdated
+	c.AgentMissing += sc.Missing
+	c.AgentSilent += sc.Silent
+	c.FilteredOut += sc.FilteredOut
+	if len(r.in.InstanceIDs) == 0 {
+		r.st.Total += sc.Listed
+	}
+	r.st.Zones = mergeZones(r.st.Zones, res.Zones)
+	for _, s := range res.Skipped {
+		r.addRow(skippedRow(s, r.in))
+	}
+	excluded := setOf(r.in.ExcludeInstanceIDs)
+	for _, cand := range res.Candidates {
+		switch {
+		case excluded[cand.ID]:
+			r.addRow(Row{InstanceID: cand.ID, Problem: cand.Problem, Outcome: OutcomeExcluded,
+				Detail: "in the run's exclude list; never touched"})
+		case len(r.st.Queue) >= MaxQueue:
+			r.addRow(Row{InstanceID: cand.ID, Problem: cand.Problem, Outcome: OutcomeNotAttempted, Reason: ReasonDeferred,
+				Detail: fmt.Sprintf("the run queues at most %d instances; the next run repairs this one", MaxQueue)})
+			r.warnOnce("queue-full", fmt.Sprintf("more unhealthy instances than one run queues (%d): the rest are reported deferred and left to the next run", MaxQueue))
+		default:
+			r.st.Queue = append(r.st.Queue, cand)
+		}
+	}
+}
+
+func skippedRow(s activities.Skipped, in RegionInput) Row {
+	switch s.Why {
+	case activities.SkipNotRunning:
+		return Row{InstanceID: s.ID, Problem: ProblemNotRunning, Outcome: OutcomeNotRunning,
+			Detail: "instance is " + string(s.State) + " at scan; skipped, not touched"}
+	case activities.SkipExcluded:
+		return Row{InstanceID: s.ID, Outcome: OutcomeExcluded, Detail: "carries the opt-out tag " + in.ExcludeTag + "; never touched"}
+	case activities.SkipNotFound:
+		return Row{InstanceID: s.ID, Outcome: OutcomeFailed, Reason: ReasonNotFound, Detail: "no such instance in " + in.Region}
+	}
+	return Row{InstanceID: s.ID, Outcome: OutcomeUnknown,
+		Detail: "ECS listed it but did not answer for its state or agent (deleted during the scan, or an incomplete answer); not acted on"}
+}
+
+// mergeZones adds b's counts to a's, both sorted by zone.
+func mergeZones(a, b []activities.ZoneCount) []activities.ZoneCount {
+	for _, z := range b {
+		i, found := slices.BinarySearchFunc(a, z.Zone, func(x activities.ZoneCount, zone string) int { return strings.Compare(x.Zone, zone) })
+		if found {
+			a[i].Running += z.Running
+			a[i].Unhealthy += z.Unhealthy
+			continue
+		}
+		a = slices.Insert(a, i, z)
+	}
+	return a
+}
+
+// warnOnce adds a warning unless one with the same key prefix exists.
+func (r *run) warnOnce(key, msg string) {
+	for _, w := range r.st.Warnings {
+		if strings.HasPrefix(w, "["+key+"]") {
+			return
+		}
+	}
+	r.warn("[" + key + "] " + msg)
+}
