@@ -139,15 +139,15 @@ type RunState struct {
 	BudgetLimit int `json:"budget_limit"`
 	// Stopped says why no further batch starts (short-circuit, budget,
 	// abort, account error); StopCode is the ECS code of an account error.
-	Stopped    string `json:"stopped,omitempty"`
-	StopCode   string `json:"stop_code,omitempty"`
-	StopReason string `json:"stop_reason,omitempty"`
-	Rows     rowBook        `json:"rows"`
-	Plan     []PlannedBatch `json:"plan,omitempty"`
-	PlanIDs  int            `json:"plan_ids,omitempty"`
-	PlanOmit int            `json:"plan_omitted,omitempty"`
-	Warnings []string       `json:"warnings,omitempty"`
-	SACounts [3]int64       `json:"sa_counts"`
+	Stopped    string         `json:"stopped,omitempty"`
+	StopCode   string         `json:"stop_code,omitempty"`
+	StopReason string         `json:"stop_reason,omitempty"`
+	Rows       rowBook        `json:"rows"`
+	Plan       []PlannedBatch `json:"plan,omitempty"`
+	PlanIDs    int            `json:"plan_ids,omitempty"`
+	PlanOmit   int            `json:"plan_omitted,omitempty"`
+	Warnings   []string       `json:"warnings,omitempty"`
+	SACounts   [3]int64       `json:"sa_counts"`
 	// Ledger is what the run has not yet written to the guard.
 	Ledger activities.RecordRequest `json:"ledger"`
 	// PeakInRepair is the most instances in repair at once.
