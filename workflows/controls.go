@@ -327,6 +327,9 @@ func quarantineDetail(rec activities.InstanceRecord, in RegionInput) string {
 // above the threshold: that smells of a systemic cause, and rebooting
 // would not fix it. An override (recorded) lets one run go ahead.
 func (r *run) shortCircuit() {
+	if len(r.in.InstanceIDs) > 0 {
+		return
+	}
 	over := r.overThreshold()
 	if over == "" {
 		return

@@ -69,7 +69,7 @@ const (
 	MinQuarantineWindow        = time.Hour
 	MaxQuarantineWindow        = 90 * 24 * time.Hour
 	DefaultEventsPerRun        = 8000
-	MinEventsPerRun            = 200
+	MinEventsPerRun            = 50
 	MaxEventsPerRun            = 10000
 	MaxQueue                   = 20000
 	ErrInvalidInput            = "fleetmend.InvalidInput"
@@ -156,7 +156,9 @@ type RegionInput struct {
 	QuarantineAfter  int      `json:"quarantine_after,omitempty"`
 	QuarantineWindow Duration `json:"quarantine_window,omitempty"`
 	// EventsPerRun is the history length at which the run continues as
-	// new, 200..10000 (default 8000, under Temporal's 10,240 warning).
+	// new, 50..10000 (default 8000, under Temporal's 10,240 warning; low
+	// values are for tests). Temporal's own suggestion (by default at 4,096
+	// events or 4 MB) is followed too.
 	EventsPerRun int `json:"events_per_run,omitempty"`
 
 	// Carry is the state handed from one run of the previous engine to the

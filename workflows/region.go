@@ -77,7 +77,9 @@ func remediateRegionV2(ctx workflow.Context, in RegionInput) (Report, error) {
 		return r.fail(ctx, "scan of "+in.Region+" failed, nothing was repaired", err)
 	}
 
-	// 3. Controls before anything is touched.
+	// 3. Controls before anything is touched. A run given instance IDs
+	// skips the fleet-wide short-circuit: the operator chose them, and the
+	// fleet-wide picture is the region scans'.
 	if !r.st.Checked {
 		if err := r.applyLedger(ctx); err != nil {
 			return r.fail(ctx, "could not read the quarantine ledger of "+in.Region, err)

@@ -648,7 +648,7 @@ func TestRegionRejectsInvalidInputNamingTheField(t *testing.T) {
 		{"tag", func(in *RegionInput) { in.ExcludeTag = "=x" }, `exclude_tag "=x" has an empty key`},
 		{"quarantine", func(in *RegionInput) { in.QuarantineAfter = 21 }, "quarantine_after is 21, allowed range is 1..20"},
 		{"window", func(in *RegionInput) { in.QuarantineWindow = Duration(time.Minute) }, "quarantine_window is 1m0s, allowed range is 1h0m0s..2160h0m0s"},
-		{"events", func(in *RegionInput) { in.EventsPerRun = 20000 }, "events_per_run is 20000, allowed range is 200..10000"},
+		{"events", func(in *RegionInput) { in.EventsPerRun = 20000 }, "events_per_run is 20000, allowed range is 50..10000"},
 		{"exclude ids", func(in *RegionInput) { in.ExcludeInstanceIDs = []string{"nope"} }, `exclude_instance_ids[0] "nope" is not an ECS instance ID`},
 	}
 	for _, tc := range cases {

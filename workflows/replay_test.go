@@ -5,26 +5,37 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
 	"go.uber.org/zap"
 
 	"github.com/fleetmend/fleetmend/internal/fleetworker"
 	"github.com/fleetmend/fleetmend/internal/logging"
+	"github.com/fleetmend/fleetmend/workflows"
 )
 
 // TestReplayCommittedHistories replays histories recorded from real runs
-// on a real Temporal server (see devstack's TestReplayRecordedHistories,
-// which refreshes them with FLEETMEND_UPDATE_HISTORIES=1). A change to the
-// workflows that is not deterministic against them fails here; such a
-// change needs workflow.GetVersion, not new histories.
+// on a real Temporal server. testdata/v1 holds histories of the previous
+// engine (page-numbered scan, self-verifying batches), recorded before the
+// pipelined engine existed and never refreshed: runs in flight during an
+// upgrade look like them, and must finish on this code. testdata/v2 holds
+// the current engine's (devstack's TestReplayRecordedHistories refreshes
+// them with FLEETMEND_UPDATE_HISTORIES=1). A change to the workflows that is
+// not deterministic against any of them fails here; such a change needs
+// workflow.GetVersion, not new histories.
 func TestReplayCommittedHistories(t *testing.T) {
-	files, err := filepath.Glob(filepath.Join("testdata", "*.json"))
+	v1, err := filepath.Glob(filepath.Join("testdata", "v1", "*.json"))
 	require.NoError(t, err)
-	require.Len(t, files, 4, "region first run, last run, dry run and one batch")
-	for _, f := range files {
-		t.Run(filepath.Base(f), func(t *testing.T) {
+	require.Len(t, v1, 4, "previous engine: region first run, last run, dry run and one batch")
+	v2, err := filepath.Glob(filepath.Join("testdata", "v2", "*.json"))
+	require.NoError(t, err)
+	require.Len(t, v2, 5, "current engine: region first run, last run, dry run, one batch and the region guard")
+	for _, f := range append(v1, v2...) {
+		t.Run(filepath.Base(filepath.Dir(f))+"/"+filepath.Base(f), func(t *testing.T) {
 			b, err := os.ReadFile(f)
 			require.NoError(t, err)
 			h, err := client.HistoryFromJSON(bytes.NewReader(b), client.HistoryJSONOptions{})
@@ -32,4 +43,44 @@ func TestReplayCommittedHistories(t *testing.T) {
 			require.NoError(t, fleetworker.ReplayHistory(logging.NewTemporal(zap.NewNop()), h))
 		})
 	}
+}
+
+// TestIncompatibleChangeIsCaught makes the kind of change a replay must
+// catch: a new timer at the start of RemediateRegion, without a version
+// marker. Replaying a recorded run on it fails; the same change behind
+// workflow.GetVersion replays (old runs keep the old path).
+func TestIncompatibleChangeIsCaught(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("testdata", "v2", "region-first-run.json"))
+	require.NoError(t, err)
+	replay := func(fn func(workflow.Context, workflows.RegionInput) (workflows.Report, error)) error {
+		h, err := client.HistoryFromJSON(bytes.NewReader(b), client.HistoryJSONOptions{})
+		require.NoError(t, err)
+		r := worker.NewWorkflowReplayer()
+		r.RegisterWorkflowWithOptions(fn, workflow.RegisterOptions{Name: "RemediateRegion"})
+		r.RegisterWorkflow(workflows.RemediateBatch)
+		r.RegisterWorkflow(workflows.RegionGuard)
+		attrs := h.GetEvents()[0].GetWorkflowExecutionStartedEventAttributes()
+		return r.ReplayWorkflowHistoryWithOptions(logging.NewTemporal(zap.NewNop()), h, worker.ReplayWorkflowHistoryOptions{
+			OriginalExecution: workflow.Execution{ID: attrs.GetWorkflowId(), RunID: attrs.GetOriginalExecutionRunId()},
+		})
+	}
+	unpatched := func(ctx workflow.Context, in workflows.RegionInput) (workflows.Report, error) {
+		if err := workflow.Sleep(ctx, time.Second); err != nil {
+			return workflows.Report{}, err
+		}
+		return workflows.RemediateRegion(ctx, in)
+	}
+	err = replay(unpatched)
+	require.Error(t, err)
+	require.Contains(t, err.Error(), "TMPRL1100", "the SDK's nondeterminism error")
+
+	patched := func(ctx workflow.Context, in workflows.RegionInput) (workflows.Report, error) {
+		if workflow.GetVersion(ctx, "settle-first", workflow.DefaultVersion, 1) == 1 {
+			if err := workflow.Sleep(ctx, time.Second); err != nil {
+				return workflows.Report{}, err
+			}
+		}
+		return workflows.RemediateRegion(ctx, in)
+	}
+	require.NoError(t, replay(patched))
 }
