@@ -17,13 +17,16 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/fleetmend/fleetmend/ecssim"
+	"github.com/fleetmend/fleetmend/internal/config/numflag"
 	"github.com/fleetmend/fleetmend/internal/logging"
 	"github.com/fleetmend/fleetmend/internal/render"
 	"github.com/fleetmend/fleetmend/internal/stack"
+	"github.com/fleetmend/fleetmend/internal/version"
 	"github.com/fleetmend/fleetmend/workflows"
 )
 
@@ -45,10 +48,11 @@ type cliOptions struct {
 	exit      bool
 	ephemeral bool
 	logLevel  string
+	version   bool
 }
 
-func parseFlags(args []string, out io.Writer) (cliOptions, error) {
-	var o cliOptions
+// newFlagSet registers every flag of devstack into o.
+func newFlagSet(o *cliOptions, out io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("devstack", flag.ContinueOnError)
 	fs.SetOutput(out)
 	fs.Usage = func() {
@@ -58,29 +62,50 @@ func parseFlags(args []string, out io.Writer) (cliOptions, error) {
 			"  go run ./devstack --demo          # remediate a simulated 500-instance fleet, watch it in the UI\n"+
 			"  go run ./devstack --demo --exit   # same, exit when the report is printed\n"+
 			"  go run ./devstack                 # just the stack; start runs with the starter CLI\n\nFlags:\n")
-		fs.PrintDefaults()
+		numflag.PrintFlags(fs.Output(), fs)
 	}
 	s := &o.stackOpts
+	port := numflag.Range[int]{Min: 0, Max: 65535}
+	share := numflag.Range[float64]{Min: 0, Max: 1}
 	fs.BoolVar(&o.demo, "demo", false, "start one remediation run, show its progress and print its report")
 	fs.BoolVar(&o.exit, "exit", false, "with --demo: exit after the report instead of keeping the UI up")
 	fs.StringVar(&s.DataDir, "data-dir", ".fleetmend", "directory of the Temporal SQLite database (kept across restarts)")
 	fs.BoolVar(&o.ephemeral, "ephemeral", false, "keep the Temporal database in memory (nothing survives a restart)")
 	fs.StringVar(&s.IP, "ip", "127.0.0.1", "address to listen on")
-	fs.IntVar(&s.FrontendPort, "port", 7233, "Temporal frontend (gRPC) port, 0 picks a free one")
-	fs.IntVar(&s.UIPort, "ui-port", 8233, "Temporal Web UI port, 0 picks a free one, -1 disables the UI")
-	fs.IntVar(&s.SimPort, "sim-port", 8300, "ECS simulator port, 0 picks a free one")
+	numflag.Register(fs, numflag.NewInt(&s.FrontendPort, "port", 7233, port), "Temporal frontend (gRPC) port (0: any free port)")
+	numflag.Register(fs, numflag.NewInt(&s.UIPort, "ui-port", 8233, numflag.Range[int]{Min: -1, Max: 65535}), "Temporal Web UI port (0: any free port, -1: no UI)")
+	numflag.Register(fs, numflag.NewInt(&s.SimPort, "sim-port", 8300, port), "ECS simulator port (0: any free port)")
 	fs.StringVar(&s.Namespace, "namespace", "default", "Temporal namespace")
 	fs.StringVar(&s.Region, "region", ecssim.DefaultRegion, "simulated region")
-	fs.IntVar(&s.Fleet.Size, "fleet-size", 500, "simulated instances, 0..100000")
-	fs.Int64Var(&s.Fleet.Seed, "seed", 1, "fleet seed: the same seed gives the same fleet")
-	fs.Float64Var(&s.Fleet.Missing, "missing", 0.15, "share of instances without the agent, 0..1")
-	fs.Float64Var(&s.Fleet.Silent, "silent", 0.05, "share with a silent (hung) agent, 0..1")
-	fs.Float64Var(&s.Fleet.Stopped, "stopped", 0.05, "share of stopped instances, 0..1")
-	fs.Float64Var(&s.Fleet.InstallFails, "install-fails", 0.01, "share whose install never takes effect, 0..1")
-	fs.Float64Var(&s.Fleet.Vanish, "vanish", 0.004, "share that vanish during the first simulated hour, 0..1")
-	fs.Float64Var(&s.TimeScale, "time-scale", 60, "simulated seconds per real second (60: a reboot takes half a second)")
+	numflag.Register(fs, numflag.NewInt(&s.Fleet.Size, "fleet-size", 500, numflag.Range[int]{Min: 1, Max: 100000}), "simulated instances")
+	// A fleet seed of 0 means "derive one" to the simulator, which would
+	// quietly turn --seed 0 into another seed; so seeds start at 1.
+	numflag.Register(fs, numflag.NewInt64(&s.Fleet.Seed, "seed", 1, numflag.Range[int64]{Min: 1, Max: 1<<31 - 1}), "fleet seed: the same seed gives the same fleet")
+	numflag.Register(fs, numflag.NewFloat(&s.Fleet.Missing, "missing", 0.15, share), "share of instances without the agent")
+	numflag.Register(fs, numflag.NewFloat(&s.Fleet.Silent, "silent", 0.05, share), "share with a silent (hung) agent")
+	numflag.Register(fs, numflag.NewFloat(&s.Fleet.Stopped, "stopped", 0.05, share), "share of stopped instances")
+	numflag.Register(fs, numflag.NewFloat(&s.Fleet.InstallFails, "install-fails", 0.01, share), "share whose install never takes effect")
+	numflag.Register(fs, numflag.NewFloat(&s.Fleet.Vanish, "vanish", 0.004, share), "share that vanish during the first simulated hour")
+	numflag.Register(fs, numflag.NewFloat(&s.TimeScale, "time-scale", 60, numflag.Range[float64]{Min: 0, Max: 3600, OpenMin: true}),
+		"simulated seconds per real second (60: a reboot takes half a second)")
 	fs.StringVar(&o.logLevel, "log-level", "warn", "debug, info, warn or error")
+	fs.BoolVar(&o.version, "version", false, "print the version and exit")
+	return fs
+}
+
+// parseFlags parses and checks every flag, so that a bad value stops
+// devstack before it starts any server.
+func parseFlags(args []string, out io.Writer) (cliOptions, error) {
+	var o cliOptions
+	fs := newFlagSet(&o, out)
+	s := &o.stackOpts
 	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if o.version {
+		return o, nil
+	}
+	if err := numflag.CheckFlags(fs); err != nil {
 		return o, err
 	}
 	if fs.NArg() > 0 {
@@ -89,39 +114,11 @@ func parseFlags(args []string, out io.Writer) (cliOptions, error) {
 	if o.ephemeral {
 		s.DataDir = ""
 	}
-	if s.Fleet.Size < 0 || s.Fleet.Size > 100000 {
-		return o, fmt.Errorf("--fleet-size is %d, allowed range is 0..100000", s.Fleet.Size)
-	}
-	if s.TimeScale <= 0 || s.TimeScale > 3600 {
-		return o, fmt.Errorf("--time-scale is %g, allowed range is (0, 3600]", s.TimeScale)
-	}
-	for _, p := range []struct {
-		name string
-		port int
-		min  int
-	}{{"--port", s.FrontendPort, 0}, {"--ui-port", s.UIPort, -1}, {"--sim-port", s.SimPort, 0}} {
-		if p.port < p.min || p.port > 65535 {
-			return o, fmt.Errorf("%s is %d, allowed range is %d..65535", p.name, p.port, p.min)
-		}
-	}
 	if err := (workflows.RegionInput{Region: s.Region}).WithDefaults().Validate(); err != nil {
 		return o, fmt.Errorf("--region: %w", err)
 	}
-	sum := 0.0
-	for _, sh := range []struct {
-		name string
-		v    float64
-	}{{"--missing", s.Fleet.Missing}, {"--silent", s.Fleet.Silent}, {"--stopped", s.Fleet.Stopped},
-		{"--install-fails", s.Fleet.InstallFails}, {"--vanish", s.Fleet.Vanish}} {
-		if sh.v < 0 || sh.v > 1 {
-			return o, fmt.Errorf("%s is %g, allowed range is 0..1", sh.name, sh.v)
-		}
-		if sh.name != "--vanish" {
-			sum += sh.v
-		}
-	}
-	if sum > 1 {
-		return o, fmt.Errorf("--missing + --silent + --stopped + --install-fails is %g, must be at most 1", sum)
+	if sum := s.Fleet.Missing + s.Fleet.Silent + s.Fleet.Stopped + s.Fleet.InstallFails; sum > 1 {
+		return o, fmt.Errorf("--missing + --silent + --stopped + --install-fails is %.4g, must be at most 1", sum)
 	}
 	if o.exit && !o.demo {
 		return o, errors.New("--exit only makes sense with --demo")
@@ -137,6 +134,10 @@ func parseFlags(args []string, out io.Writer) (cliOptions, error) {
 func run(ctx context.Context, args []string, out io.Writer) error {
 	o, err := parseFlags(args, out)
 	if err != nil {
+		return err
+	}
+	if o.version {
+		_, err := fmt.Fprintln(out, version.Line("devstack"))
 		return err
 	}
 	zl, err := logging.New(o.logLevel)
@@ -196,7 +197,7 @@ func demo(ctx context.Context, st *stack.Stack, region string, out io.Writer) er
 	}
 	fmt.Fprintf(out, "Demo run %s started", id)
 	if ui := st.Server.UIURL(); ui != "" {
-		fmt.Fprintf(out, ": %s/namespaces/%s/workflows/%s", ui, st.Server.Namespace(), id)
+		fmt.Fprintf(out, "; its history in the Web UI: %s", HistoryURL(ui, st.Server.Namespace(), id, run.GetRunID()))
 	}
 	fmt.Fprintln(out)
 	last := ""
@@ -211,4 +212,35 @@ func demo(ctx context.Context, st *stack.Stack, region string, out io.Writer) er
 	}
 	fmt.Fprintln(out)
 	return render.Report(out, rep)
+}
+
+// HistoryURL is the Web UI's page of one workflow run's event history:
+// <ui>/namespaces/<ns>/workflows/<workflow ID>/<run ID>/history. The UI's
+// router takes each path segment escaped as JavaScript's encodeURIComponent
+// escapes it (the UI builds its own links that way), so the slashes of a
+// fleetmend workflow ID become %2F instead of splitting the path, which
+// would open a 404. Without the run ID the route does not match either.
+func HistoryURL(ui, namespace, workflowID, runID string) string {
+	return strings.TrimSuffix(ui, "/") + "/namespaces/" + escapeComponent(namespace) + "/workflows/" +
+		escapeComponent(workflowID) + "/" + escapeComponent(runID) + "/history"
+}
+
+// escapeComponent is encodeURIComponent: every byte but ASCII letters,
+// digits and -_.!~*'() is percent-encoded. (url.PathEscape leaves
+// characters like : @ & = + $ , ; as they are, which the UI would read
+// differently from its own links.)
+func escapeComponent(s string) string {
+	const hex = "0123456789ABCDEF"
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("-_.!~*'()", c) >= 0 {
+			b.WriteByte(c)
+			continue
+		}
+		b.WriteByte('%')
+		b.WriteByte(hex[c>>4])
+		b.WriteByte(hex[c&15])
+	}
+	return b.String()
 }
