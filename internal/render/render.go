@@ -11,6 +11,7 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/fleetmend/fleetmend/workflows"
 )
@@ -125,13 +126,139 @@ func ProgressLine(p workflows.Progress) string {
 	line := fmt.Sprintf("%-10s scanned %d/%s  unhealthy %d  batches %d done, %d running",
 		p.Phase, p.Scanned, total, p.Unhealthy, p.BatchesDone, p.BatchesInFlight)
 	if p.DryRun {
-		return line + fmt.Sprintf("  planned %d", c.Planned)
+		line += fmt.Sprintf("  planned %d", c.Planned)
+	} else {
+		line += fmt.Sprintf("  remediated %d  failed %d  skipped %d", c.Remediated, c.Failed, c.NotRunning)
 	}
-	return line + fmt.Sprintf("  remediated %d  failed %d  skipped %d", c.Remediated, c.Failed, c.NotRunning)
+	for _, f := range pipelineFields(p) {
+		line += "  " + f
+	}
+	return line
 }
 
-// ProgressBar is ProgressLine with a bar in front, for terminals.
+// pipelineFields are the pipeline's counts and the run's state, each only
+// when it says something (older workers answer without them).
+func pipelineFields(p workflows.Progress) []string {
+	var out []string
+	for _, f := range []struct {
+		n    int
+		name string
+	}{{p.Queued, "queued"}, {p.InRepair, "in repair"}, {p.Verifying, "verifying"}} {
+		if f.n > 0 {
+			out = append(out, fmt.Sprintf("%s %d", f.name, f.n))
+		}
+	}
+	switch {
+	case p.Aborted:
+		out = append(out, "ABORTED")
+	case p.Paused:
+		out = append(out, "PAUSED")
+	}
+	return out
+}
+
+// ProgressBar is a run's progress fitted into width columns (runes), for a
+// terminal line rewritten in place: it never returns more than width runes,
+// so the line never wraps. What matters most is kept first: the phase, the
+// scan, the outcomes, then a bar of at least 10 cells, then the rest as room
+// allows; the bar grows to 30 cells with what is left.
 func ProgressBar(p workflows.Progress, width int) string {
+	if width <= 0 {
+		return ""
+	}
+	type part struct {
+		text string
+		rank int // lower is kept first
+	}
+	c := p.Counts
+	total := strconv.Itoa(max(p.Total, 0))
+	if p.Total <= 0 && p.Phase == "scanning" {
+		total = "?"
+	}
+	phase := p.Phase
+	if phase == "" {
+		phase = "-"
+	}
+	parts := []part{{phase, 0}}
+	if p.Aborted {
+		parts = append(parts, part{"ABORTED", 0})
+	} else if p.Paused {
+		parts = append(parts, part{"PAUSED", 0})
+	}
+	parts = append(parts, part{fmt.Sprintf("scanned %d/%s", max(p.Scanned, 0), total), 1})
+	if p.DryRun {
+		parts = append(parts, part{fmt.Sprintf("planned %d", c.Planned), 2})
+	} else {
+		parts = append(parts, part{fmt.Sprintf("remediated %d", c.Remediated), 2}, part{fmt.Sprintf("failed %d", c.Failed), 2})
+	}
+	const barRank = 3
+	parts = append(parts, part{fmt.Sprintf("unhealthy %d", p.Unhealthy), 4})
+	for _, f := range []struct {
+		n    int
+		name string
+	}{{p.InRepair, "in repair"}, {p.Verifying, "verifying"}, {p.Queued, "queued"}} {
+		if f.n > 0 {
+			parts = append(parts, part{fmt.Sprintf("%s %d", f.name, f.n), 5})
+		}
+	}
+	parts = append(parts, part{fmt.Sprintf("batches %d done, %d running", p.BatchesDone, p.BatchesInFlight), 6})
+	if !p.DryRun {
+		parts = append(parts, part{fmt.Sprintf("skipped %d", c.NotRunning), 7})
+	}
+
+	// The line is "[bar] " and then the kept parts joined by two spaces.
+	const minCells, maxCells, sep = 10, 30, 2
+	keep := make([]bool, len(parts))
+	bar := false
+	length := func() int {
+		n, kept := 0, 0
+		for i, pt := range parts {
+			if keep[i] {
+				n += utf8.RuneCountInString(pt.text)
+				kept++
+			}
+		}
+		n += sep * max(kept-1, 0)
+		if bar {
+			n += minCells + 3
+		}
+		return n
+	}
+	// By rank, while the parts fit; the first that does not ends it, so a
+	// less important part never displaces a more important one.
+fill:
+	for rank := 0; rank <= 7; rank++ {
+		if rank == barRank {
+			if bar = true; length() > width {
+				bar = false
+				break fill
+			}
+			continue
+		}
+		for i, pt := range parts {
+			if pt.rank != rank {
+				continue
+			}
+			if keep[i] = true; length() > width {
+				keep[i] = false
+				break fill
+			}
+		}
+	}
+	var kept []string
+	for i, pt := range parts {
+		if keep[i] {
+			kept = append(kept, pt.text)
+		}
+	}
+	if len(kept) == 0 {
+		return truncateRunes(phase, width)
+	}
+	text := strings.Join(kept, "  ")
+	if !bar {
+		return text
+	}
+	cells := min(minCells+width-length(), maxCells)
 	frac := 0.0
 	if p.Total > 0 {
 		frac = float64(p.Scanned) / float64(p.Total)
@@ -140,8 +267,15 @@ func ProgressBar(p workflows.Progress, width int) string {
 		frac = 1
 	}
 	frac = min(max(frac, 0), 1)
-	filled := int(frac * float64(width))
-	return "[" + strings.Repeat("#", filled) + strings.Repeat(".", width-filled) + "] " + ProgressLine(p)
+	filled := int(frac * float64(cells))
+	return "[" + strings.Repeat("#", filled) + strings.Repeat(".", cells-filled) + "] " + text
+}
+
+func truncateRunes(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	return string([]rune(s)[:n])
 }
 
 // Dash is s, or "-" for an empty cell, so table columns stay aligned.

@@ -5,6 +5,7 @@ import (
 	"encoding/csv"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/require"
 
@@ -54,4 +55,58 @@ func TestReportCSVQuotesAndKeepsEveryRow(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, recs, 3)
 	require.Equal(t, []string{"fleetmend/cn-hangzhou/x", "cn-hangzhou", "i-bbb", "failed", "reboot-unconfirmed", "1", "agent-missing", "installed, reboot unconfirmed", "a, with comma"}, recs[2])
+}
+
+func progressSamples() []workflows.Progress {
+	return []workflows.Progress{
+		{},
+		{Phase: "scanning", Scanned: 150, Total: 0},
+		{Phase: "repairing", Scanned: 1250, Total: 5000, Unhealthy: 312, BatchesDone: 7, BatchesInFlight: 4, Queued: 180, InRepair: 80, Verifying: 40,
+			Counts: workflows.Counts{Remediated: 120, Failed: 3, NotRunning: 17}},
+		{Phase: "draining", Scanned: 5000, Total: 5000, Unhealthy: 312, Paused: true, Counts: workflows.Counts{Remediated: 300, Failed: 12}},
+		{Phase: "done", DryRun: true, Scanned: 500, Total: 500, Unhealthy: 99, Counts: workflows.Counts{Planned: 99}},
+		// Nonsense a newer or broken worker could answer: still one line that fits.
+		{Phase: "ünïcode-phase-with-a-very-long-name", Scanned: -5, Total: -1, Unhealthy: 1 << 40, BatchesDone: 1 << 40, Aborted: true,
+			Counts: workflows.Counts{Remediated: 1 << 40, Failed: 1 << 40}},
+		{Phase: "scanning", Scanned: 900, Total: 100},
+	}
+}
+
+func TestProgressBarNeverExceedsTheWidth(t *testing.T) {
+	for i, p := range progressSamples() {
+		for width := 0; width <= 300; width++ {
+			got := ProgressBar(p, width)
+			require.LessOrEqual(t, utf8.RuneCountInString(got), width, "sample %d, width %d: %q", i, width, got)
+			require.NotContains(t, got, "\n")
+			if width >= 10 {
+				require.NotEmpty(t, got, "sample %d, width %d", i, width)
+			}
+		}
+	}
+}
+
+func TestProgressBarKeepsWhatMattersFirst(t *testing.T) {
+	p := progressSamples()[2]
+	// An 80-column terminal (79 usable, so the cursor never wraps).
+	got := ProgressBar(p, 79)
+	require.Equal(t, "[#####.................] repairing  scanned 1250/5000  remediated 120  failed 3", got)
+	// Wide: everything, with a 30-cell bar.
+	got = ProgressBar(p, 200)
+	require.Equal(t, "[#######.......................] repairing  scanned 1250/5000  remediated 120  failed 3  unhealthy 312"+
+		"  in repair 80  verifying 40  queued 180  batches 7 done, 4 running  skipped 17", got)
+	// Narrow: no room for a bar; the phase and the scan come first.
+	require.Equal(t, "repairing  scanned 1250/5000", ProgressBar(p, 30))
+	require.Equal(t, "repairing", ProgressBar(p, 12))
+	require.Equal(t, "repai", ProgressBar(p, 5))
+	require.Contains(t, ProgressBar(progressSamples()[3], 79), "draining  PAUSED  scanned 5000/5000")
+	require.Equal(t, "[##############################] done  scanned 500/500  planned 99  unhealthy 99  batches 0 done, 0 running",
+		ProgressBar(progressSamples()[4], 200))
+	require.True(t, strings.HasPrefix(ProgressBar(progressSamples()[6], 80), "[##########"), "more scanned than total is a full bar")
+}
+
+func TestProgressLineShowsThePipelineOnlyWhenThereIsOne(t *testing.T) {
+	require.Equal(t, "scanning   scanned 150/?  unhealthy 0  batches 0 done, 0 running  remediated 0  failed 0  skipped 0",
+		ProgressLine(progressSamples()[1]))
+	require.Equal(t, "repairing  scanned 1250/5000  unhealthy 312  batches 7 done, 4 running  remediated 120  failed 3  skipped 17  queued 180  in repair 80  verifying 40",
+		ProgressLine(progressSamples()[2]))
 }
