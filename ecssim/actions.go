@@ -333,6 +333,7 @@ func (s *Sim) describeCloudAssistantStatus(reqID, region string, v url.Values, o
 		out = make([]assistantStatusJSON, 0, to-from)
 		for _, in := range items[from:to] {
 			s.advance(in, now)
+			in.listed++
 			out = append(out, s.assistantStatus(in, now))
 		}
 	}

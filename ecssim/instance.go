@@ -59,6 +59,7 @@ type instance struct {
 	rebootsWhileHealthy  int
 	refusedInstalls      int
 	refusedReboots       int
+	listed               int         // times a DescribeCloudAssistantStatus listing named it
 	installTimes         []time.Time // accepted installs, as many as installs
 	rebootTimes          []time.Time // reboots performed, as many as reboots
 }

@@ -538,6 +538,7 @@ func (s *Sim) ResetCounters() {
 		in.installs, in.reboots = 0, 0
 		in.installsWhileHealthy, in.rebootsWhileHealthy = 0, 0
 		in.refusedInstalls, in.refusedReboots = 0, 0
+		in.listed = 0
 		in.installTimes, in.rebootTimes = nil, nil
 	}
 	for _, a := range s.actionStats {
@@ -611,6 +612,10 @@ type InstanceTruth struct {
 	RebootsWhileHealthy  int `json:"reboots_while_healthy"`  // reboots performed while its agent was healthy
 	RefusedInstalls      int `json:"refused_installs"`       // install calls that named it and that the action refused (limits, region, not found, state)
 	RefusedReboots       int `json:"refused_reboots"`        // the same for reboot calls, and SuccessFirst entries that failed; dry runs excluded
+	// Listed counts the DescribeCloudAssistantStatus listings (pages
+	// without InstanceId.N) that named it: a scan that reads every instance
+	// once leaves 1 on each instance that lived through it.
+	Listed int `json:"listed"`
 
 	InitialProblem string `json:"initial_problem"` // healthy, missing, silent, stopped, install-fails, outdated
 	Vanishes       bool   `json:"vanishes"`        // generated (or added) with a vanish time
@@ -652,7 +657,7 @@ func (s *Sim) truthOf(in *instance, now time.Time) InstanceTruth {
 		Vanished:       in.vanished, InstallAlwaysFails: in.installAlwaysFails,
 		Installs: in.installs, Reboots: in.reboots,
 		InstallsWhileHealthy: in.installsWhileHealthy, RebootsWhileHealthy: in.rebootsWhileHealthy,
-		RefusedInstalls: in.refusedInstalls, RefusedReboots: in.refusedReboots,
+		RefusedInstalls: in.refusedInstalls, RefusedReboots: in.refusedReboots, Listed: in.listed,
 		InitialProblem: in.initialProblem, Vanishes: in.vanishes,
 		Tags:      maps.Clone(in.tags),
 		CreatedAt: in.createdAt, VanishedAt: in.vanishedAt, BootedAt: in.bootedAt,
