@@ -15,6 +15,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/fleetmend/fleetmend/internal/config/numflag"
 	"github.com/fleetmend/fleetmend/internal/render"
 	"github.com/fleetmend/fleetmend/workflows"
 )
@@ -32,8 +33,10 @@ func describeRun(ctx context.Context, c client.Client, id string) (enumspb.Workf
 	return d.GetWorkflowExecutionInfo().GetStatus(), nil
 }
 
+// statusName is a workflow status as the CLI shows it and `list --status`
+// takes it: running, completed, timed-out, continued-as-new, ...
 func statusName(s enumspb.WorkflowExecutionStatus) string {
-	return strings.ToLower(strings.TrimPrefix(s.String(), "WORKFLOW_EXECUTION_STATUS_"))
+	return strings.ReplaceAll(strings.ToLower(strings.TrimPrefix(s.String(), "WORKFLOW_EXECUTION_STATUS_")), "_", "-")
 }
 
 func (a *app) statusCommand() *cobra.Command {
@@ -220,11 +223,11 @@ when it ran, what was done (installed, rebooted, verified) and the outcome. Newe
   starter audit --instance i-bp1aaaaaaaaaaaaaaaaa --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if instance == "" {
+				return usageErr("--instance is required (an ECS instance ID such as i-bp1aaaaaaaaaaaaaaaaa)")
+			}
 			if err := workflows.ValidateInstanceIDs("--instance", []string{instance}); err != nil {
 				return usageErr("%v", err)
-			}
-			if limit < 1 || limit > 1000 {
-				return usageErr("--limit is %d, allowed range is 1..1000", limit)
 			}
 			c, err := a.connect()
 			if err != nil {
@@ -251,7 +254,7 @@ when it ran, what was done (installed, rebooted, verified) and the outcome. Newe
 		},
 	}
 	cmd.Flags().StringVar(&instance, "instance", "", "instance ID (required)")
-	cmd.Flags().IntVar(&limit, "limit", 100, "at most this many batches, newest first, 1..1000")
+	numVar(cmd.Flags(), numflag.NewInt(&limit, "limit", 100, numflag.Range[int]{Min: 1, Max: 1000}), "at most this many batches, newest first")
 	return cmd
 }
 
@@ -259,6 +262,7 @@ func (a *app) audit(ctx context.Context, c client.Client, instance string, limit
 	q := fmt.Sprintf("WorkflowType = 'RemediateBatch' AND %s = '%s' ORDER BY StartTime DESC", workflows.SAInstanceIDsName, instance)
 	var rows []auditRow
 	var token []byte
+	reports := map[string]*workflows.Report{} // run workflow ID -> its report, nil while it runs
 	for len(rows) < limit {
 		resp, err := c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: q, PageSize: int32(min(limit, 100)), NextPageToken: token})
 		if err != nil && strings.Contains(err.Error(), "ORDER BY") {
@@ -286,11 +290,7 @@ func (a *app) audit(ctx context.Context, c client.Client, instance string, limit
 			if e.GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED {
 				var res workflows.BatchResult
 				if err := c.GetWorkflow(ctx, row.Batch, e.GetExecution().GetRunId()).Get(ctx, &res); err == nil {
-					for _, r := range res.Rows {
-						if r.InstanceID == instance {
-							row.Outcome, row.Reason, row.Action, row.Detail = r.Outcome, r.Reason, r.Action, r.Detail
-						}
-					}
+					a.auditOutcome(ctx, c, &row, res, e.GetParentExecution().GetRunId(), reports)
 				}
 			}
 			rows = append(rows, row)
@@ -301,4 +301,60 @@ func (a *app) audit(ctx context.Context, c client.Client, instance string, limit
 		}
 	}
 	return rows, nil
+}
+
+// auditOutcome fills the row's outcome from a batch's result. A batch of
+// the first engine verified its instances itself, so its rows are final.
+// A batch of the pipelined engine hands the instances it installed on (and
+// rebooted) to its run, which verifies them: their outcome is the run's
+// report row, once the run has closed.
+func (a *app) auditOutcome(ctx context.Context, c client.Client, row *auditRow, res workflows.BatchResult, runRunID string, reports map[string]*workflows.Report) {
+	for _, r := range res.Rows {
+		if r.InstanceID == row.InstanceID {
+			row.Outcome, row.Reason, row.Action, row.Detail = r.Outcome, r.Reason, r.Action, r.Detail
+			return
+		}
+	}
+	for _, v := range res.Verify {
+		if v.ID != row.InstanceID {
+			continue
+		}
+		row.Action = v.Action
+		rep, seen := reports[row.Run]
+		if !seen {
+			rep = runReport(ctx, c, row.Run, runRunID)
+			reports[row.Run] = rep
+		}
+		if rep == nil {
+			row.Detail = "handed to the run to verify; the run has not closed"
+			return
+		}
+		for _, r := range rep.Rows {
+			if r.InstanceID == row.InstanceID && r.Batch == res.Number {
+				row.Outcome, row.Reason, row.Action, row.Detail = r.Outcome, r.Reason, r.Action, r.Detail
+				return
+			}
+		}
+		row.Detail = "verified by the run; its report has no row for it (max_report_rows)"
+		return
+	}
+}
+
+// runReport is the report of a closed run (its result, or a cancelled
+// run's details), or nil while it runs or when there is none.
+func runReport(ctx context.Context, c client.Client, id, runID string) *workflows.Report {
+	d, err := c.DescribeWorkflowExecution(ctx, id, "")
+	if err != nil || d.GetWorkflowExecutionInfo().GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+		return nil
+	}
+	var rep workflows.Report
+	err = c.GetWorkflow(ctx, id, runID).Get(ctx, &rep)
+	var canceled *temporal.CanceledError
+	switch {
+	case err == nil:
+		return &rep
+	case errors.As(err, &canceled) && canceled.HasDetails() && canceled.Details(&rep) == nil:
+		return &rep
+	}
+	return nil
 }

@@ -19,10 +19,14 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"go.temporal.io/sdk/client"
+	"golang.org/x/term"
 
 	"github.com/fleetmend/fleetmend/internal/config"
+	"github.com/fleetmend/fleetmend/internal/config/numflag"
 	"github.com/fleetmend/fleetmend/internal/logging"
+	"github.com/fleetmend/fleetmend/internal/version"
 )
 
 // Exit codes scripts can rely on.
@@ -61,8 +65,9 @@ type app struct {
 	// username is who starts runs, for the run's summary and input.
 	username func() string
 	now      func() time.Time
-	// isTerminal says whether out is a terminal (progress bar vs lines).
-	isTerminal func() bool
+	// terminal says whether out is a terminal (a progress bar rewritten
+	// in place, rather than lines) and how many columns it has.
+	terminal func() (width int, ok bool)
 
 	client client.Client
 }
@@ -76,7 +81,11 @@ func main() {
 
 // execute runs the CLI and returns the exit code.
 func execute(ctx context.Context, args []string, out, errOut io.Writer) int {
-	a := newApp(out, errOut)
+	return newApp(out, errOut).execute(ctx, args)
+}
+
+func (a *app) execute(ctx context.Context, args []string) int {
+	errOut := a.errOut
 	root := a.rootCommand()
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
@@ -102,15 +111,22 @@ func newApp(out, errOut io.Writer) *app {
 		out: out, errOut: errOut,
 		username: currentUser,
 		now:      time.Now,
-		isTerminal: func() bool {
-			f, ok := out.(*os.File)
-			if !ok {
-				return false
-			}
-			fi, err := f.Stat()
-			return err == nil && fi.Mode()&os.ModeCharDevice != 0
-		},
+		terminal: func() (int, bool) { return terminalWidth(out) },
 	}
+}
+
+// terminalWidth is the width of w when w is a terminal. A character device
+// is not enough (/dev/null is one): it must answer terminal ioctls.
+func terminalWidth(w io.Writer) (int, bool) {
+	f, ok := w.(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return 0, false
+	}
+	width, _, err := term.GetSize(int(f.Fd()))
+	if err != nil || width <= 0 {
+		width = 80
+	}
+	return width, true
 }
 
 func currentUser() string {
@@ -138,11 +154,18 @@ Exit codes: 0 all good, 1 the run found failures, 2 usage or connection error.`,
 		Example: `  starter run --region cn-hangzhou --dry-run --wait
   starter run --region cn-hangzhou --instance-ids i-bp1aaaaaaaaaaaaaaaaa,i-bp1bbbbbbbbbbbbbbbbb --wait
   starter schedule create --region cn-hangzhou --every 6h --jitter 10m
+  starter list --region cn-hangzhou --status failed
   starter status fleetmend/cn-hangzhou/manual-20261122T101500Z
   starter audit --instance i-bp1aaaaaaaaaaaaaaaaa`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       version.String(),
+		// Numeric flags take any value while parsing and are checked here,
+		// before any command runs or connects, so every bad value gets the
+		// same message: the flag, what was given, the allowed range.
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error { return checkFlags(cmd) },
 	}
+	root.SetVersionTemplate(version.Line("starter") + "\n")
 	root.SetOut(a.out)
 	root.SetErr(a.errOut)
 	pf := root.PersistentFlags()
@@ -154,8 +177,27 @@ Exit codes: 0 all good, 1 the run found failures, 2 usage or connection error.`,
 	// Usage errors (bad flags, missing arguments) are exit code 2.
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &exitError{code: exitUsage, err: err} })
 
-	root.AddCommand(a.runCommand(), a.scheduleCommand(), a.statusCommand(), a.reportCommand(), a.cancelCommand(), a.auditCommand())
+	root.AddCommand(a.runCommand(), a.listCommand(), a.scheduleCommand(), a.statusCommand(), a.reportCommand(), a.cancelCommand(), a.auditCommand())
 	return root
+}
+
+// checkFlags returns the first bad value of cmd's range-checked flags as
+// a usage error.
+func checkFlags(cmd *cobra.Command) error {
+	var first error
+	cmd.Flags().VisitAll(func(f *pflag.Flag) {
+		if c, ok := f.Value.(numflag.Checker); ok && first == nil {
+			if err := c.Check(); err != nil {
+				first = &exitError{code: exitUsage, err: err}
+			}
+		}
+	})
+	return first
+}
+
+// numVar adds a range-checked flag to fs; its help ends with the range.
+func numVar[T numflag.Number](fs *pflag.FlagSet, n *numflag.Num[T], usage string) {
+	fs.Var(n, n.Name(), numflag.Usage(n, usage))
 }
 
 // connect dials Temporal once per invocation.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	workflowpb "go.temporal.io/api/workflow/v1"
@@ -16,6 +17,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/fleetmend/fleetmend/internal/config/numflag"
 	"github.com/fleetmend/fleetmend/internal/render"
 	"github.com/fleetmend/fleetmend/workflows"
 )
@@ -43,9 +45,6 @@ is the run's result, in the report and in the Web UI.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if f.region == "" {
 				return usageErr("--region is required (an ECS region ID such as cn-hangzhou)")
-			}
-			if interval < 100*time.Millisecond || interval > time.Minute {
-				return usageErr("--progress-interval is %s, allowed range is 100ms..1m", interval)
 			}
 			in, err := f.input(workflows.KindManual, a.username(), dryRun)
 			if err != nil {
@@ -105,8 +104,14 @@ is the run's result, in the report and in the Web UI.`,
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "scan and plan only: no install, no reboot")
 	cmd.Flags().BoolVar(&wait, "wait", false, "show progress until the run ends, then print the report")
 	cmd.Flags().StringVar(&id, "id", "", "workflow ID (default fleetmend/<region>/manual-<UTC time>, or dryrun-<time>)")
-	cmd.Flags().DurationVar(&interval, "progress-interval", 2*time.Second, "with --wait: how often to ask for progress, 100ms..1m")
+	progressIntervalFlag(cmd.Flags(), &interval)
 	return cmd
+}
+
+// progressIntervalFlag is --progress-interval of run and schedule trigger.
+func progressIntervalFlag(fs *pflag.FlagSet, interval *time.Duration) {
+	numVar(fs, numflag.NewDuration(interval, "progress-interval", 2*time.Second, numflag.Range[time.Duration]{Min: 100 * time.Millisecond, Max: time.Minute}),
+		"with --wait: how often to ask for progress")
 }
 
 func runWorkflowID(in workflows.RegionInput, now time.Time) string {
@@ -139,8 +144,12 @@ func runDetails(in workflows.RegionInput) string {
 	if in.StartedBy != "" {
 		fmt.Fprintf(&b, "**started by** %s  \n", in.StartedBy)
 	}
-	fmt.Fprintf(&b, "**reboot policy** %s (grace %s), verify within %s  \n**batches** %d instances, %d in flight",
-		in.RebootPolicy, in.RebootGrace, in.VerifyDeadline, in.BatchSize, in.ConcurrentBatches)
+	inFlight := "as many in flight as the blast radius allows"
+	if in.ConcurrentBatches > 0 {
+		inFlight = fmt.Sprintf("%d in flight", in.ConcurrentBatches)
+	}
+	fmt.Fprintf(&b, "**reboot policy** %s (grace %s), verify within %s  \n**batches** %d instances, %s",
+		in.RebootPolicy, in.RebootGrace, in.VerifyDeadline, in.BatchSize, inFlight)
 	return b.String()
 }
 
@@ -200,7 +209,8 @@ func (a *app) follow(ctx context.Context, c client.Client, id string, interval t
 	go func() { done <- run.Get(ctx, &rep) }()
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
-	tty := a.isTerminal() && !a.jsonOut
+	_, tty := a.terminal()
+	tty = tty && !a.jsonOut
 	last := ""
 	for {
 		select {
@@ -222,8 +232,13 @@ func (a *app) follow(ctx context.Context, c client.Client, id string, interval t
 				continue
 			}
 			if tty {
-				last = render.ProgressBar(p, 30)
-				fmt.Fprint(a.out, "\r"+last)
+				// Asked every time: the terminal may have been resized. One
+				// column is left free, since a line that fills the last one
+				// wraps on some terminals; \x1b[K clears what a longer line
+				// before left behind.
+				width, _ := a.terminal()
+				last = render.ProgressBar(p, width-1)
+				fmt.Fprint(a.out, "\r"+last+"\x1b[K")
 			} else if line := render.ProgressLine(p); line != last {
 				fmt.Fprintln(a.out, line)
 				last = line

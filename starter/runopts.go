@@ -2,14 +2,15 @@ package main
 
 import (
 	"bufio"
-	"fmt"
 	"os"
 	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
 
+	"github.com/fleetmend/fleetmend/ecs"
 	"github.com/fleetmend/fleetmend/internal/config"
+	"github.com/fleetmend/fleetmend/internal/config/numflag"
 	"github.com/fleetmend/fleetmend/workflows"
 )
 
@@ -39,13 +40,21 @@ func (f *runFlags) register(fs *pflag.FlagSet, forRun bool) {
 	}
 	fs.StringVar(&f.zone, "zone", "", "only instances in this zone, e.g. cn-hangzhou-h")
 	fs.StringVar(&f.osType, "os-type", "", "only Linux, Windows or FreeBSD instances")
-	fs.IntVar(&f.batchSize, "batch-size", workflows.DefaultBatchSize, "instances per batch, 1..20")
-	fs.IntVar(&f.concurrentBatches, "concurrent-batches", workflows.DefaultConcurrentBatches, fmt.Sprintf("batches in flight, 1..%d", workflows.MaxConcurrentBatches))
+	numVar(fs, numflag.NewInt(&f.batchSize, "batch-size", workflows.DefaultBatchSize, numflag.Range[int]{Min: 1, Max: ecs.MaxInstallIDs}),
+		"instances per batch (InstallCloudAssistant takes at most 20)")
+	numVar(fs, numflag.NewInt(&f.concurrentBatches, "concurrent-batches", 0, numflag.Range[int]{Min: 0, Max: workflows.MaxConcurrentBatches}),
+		"batches in flight (0: as many as the blast radius allows)")
 	fs.StringVar(&f.rebootPolicy, "reboot-policy", workflows.RebootIfNeeded, "if-needed (reboot only those still unhealthy after --reboot-grace), always (no grace; never a healthy agent), never")
-	fs.DurationVar(&f.rebootGrace, "reboot-grace", workflows.DefaultRebootGrace, "if-needed: wait after install before deciding who to reboot, 0s..10m")
-	fs.DurationVar(&f.verifyDeadline, "verify-deadline", workflows.DefaultVerifyDeadline, "how long to wait for a fresh heartbeat after the reboot, 10s..2h")
-	fs.DurationVar(&f.verifyPollInterval, "verify-poll-interval", workflows.DefaultVerifyPollInterval, "agent status poll interval while verifying, 100ms..5m")
-	fs.IntVar(&f.maxReportRows, "max-report-rows", workflows.DefaultMaxReportRows, fmt.Sprintf("rows kept in the report, 0..%d (counts are always complete)", workflows.MaxReportRows))
+	numVar(fs, numflag.NewDuration(&f.rebootGrace, "reboot-grace", workflows.DefaultRebootGrace, numflag.Range[time.Duration]{Min: 0, Max: workflows.MaxRebootGrace}),
+		"if-needed: wait after install before deciding who to reboot (0s: no wait)")
+	numVar(fs, numflag.NewDuration(&f.verifyDeadline, "verify-deadline", workflows.DefaultVerifyDeadline,
+		numflag.Range[time.Duration]{Min: workflows.MinVerifyDeadline, Max: workflows.MaxVerifyDeadline}),
+		"how long to wait for a fresh heartbeat after the reboot")
+	numVar(fs, numflag.NewDuration(&f.verifyPollInterval, "verify-poll-interval", workflows.DefaultVerifyPollInterval,
+		numflag.Range[time.Duration]{Min: workflows.MinVerifyPollInterval, Max: workflows.MaxVerifyPollInterval}),
+		"agent status poll interval while verifying")
+	numVar(fs, numflag.NewInt(&f.maxReportRows, "max-report-rows", workflows.DefaultMaxReportRows, numflag.Range[int]{Min: 0, Max: workflows.MaxReportRows}),
+		"rows kept in the report (0: counts only; counts are always complete)")
 }
 
 // fieldFlags maps RegionInput's JSON fields (named in validation errors)
@@ -74,19 +83,9 @@ func (f *runFlags) input(kind, startedBy string, dryRun bool) (workflows.RegionI
 		VerifyPollInterval: workflows.Duration(f.verifyPollInterval), DryRun: dryRun,
 		Kind: kind, StartedBy: startedBy, MaxReportRows: &rows,
 	}
-	// Zero means "default" to the workflow; on the command line a 0 is a
-	// typo, so it must fail validation rather than quietly become 20.
-	for _, z := range []struct {
-		v    int
-		flag string
-	}{{f.batchSize, "--batch-size"}, {f.concurrentBatches, "--concurrent-batches"}} {
-		if z.v == 0 {
-			return in, usageErr("%s is 0, see --help for the allowed range", z.flag)
-		}
-	}
-	if f.verifyDeadline == 0 || f.verifyPollInterval == 0 {
-		return in, usageErr("--verify-deadline and --verify-poll-interval must not be 0, see --help for the allowed ranges")
-	}
+	// The flags have refused anything outside their ranges; the workflow's
+	// own validation stays the last word (e.g. for settings that depend on
+	// each other) and its message is mapped to the flag.
 	in = in.WithDefaults()
 	if err := in.Validate(); err != nil {
 		msg := err.Error()

@@ -16,6 +16,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/fleetmend/fleetmend/internal/config/numflag"
 	"github.com/fleetmend/fleetmend/internal/render"
 	"github.com/fleetmend/fleetmend/workflows"
 )
@@ -77,6 +78,9 @@ note that shows in the Web UI's schedule page.`,
 	return cmd
 }
 
+// maxEvery is the longest --every: a month of 31 days.
+const maxEvery = 31 * 24 * time.Hour
+
 type scheduleFlags struct {
 	target        scheduleTarget
 	run           runFlags
@@ -91,17 +95,15 @@ type scheduleFlags struct {
 }
 
 func (f *scheduleFlags) spec() (client.ScheduleSpec, error) {
+	// --every's range is checked by the flag; 0 is its "not given".
 	if (len(f.cron) == 0) == (f.every == 0) {
 		return client.ScheduleSpec{}, usageErr("give exactly one of --cron or --every")
 	}
-	if f.every != 0 && (f.every < time.Minute || f.every > 31*24*time.Hour) {
-		return client.ScheduleSpec{}, usageErr("--every is %s, allowed range is 1m..744h", f.every)
+	if f.offset != 0 && f.every == 0 {
+		return client.ScheduleSpec{}, usageErr("--offset only goes with --every")
 	}
-	if f.offset < 0 || (f.every != 0 && f.offset >= f.every) {
-		return client.ScheduleSpec{}, usageErr("--offset is %s, allowed range is 0s..--every", f.offset)
-	}
-	if f.jitter < 0 || f.jitter > 24*time.Hour {
-		return client.ScheduleSpec{}, usageErr("--jitter is %s, allowed range is 0s..24h", f.jitter)
+	if f.every != 0 && f.offset >= f.every {
+		return client.ScheduleSpec{}, usageErr("--offset is %s, allowed range is 0s up to less than --every (%s)", numflag.FormatDuration(f.offset), numflag.FormatDuration(f.every))
 	}
 	if f.timeZone != "" {
 		if _, err := time.LoadLocation(f.timeZone); err != nil {
@@ -162,9 +164,6 @@ func (a *app) scheduleCreateCommand(update bool) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if f.catchupWindow < 10*time.Second || f.catchupWindow > 7*24*time.Hour {
-				return usageErr("--catchup-window is %s, allowed range is 10s..168h", f.catchupWindow)
-			}
 			c, err := a.connect()
 			if err != nil {
 				return err
@@ -204,13 +203,15 @@ func (a *app) scheduleCreateCommand(update bool) *cobra.Command {
 	f.target.register(cmd.Flags())
 	f.run.register(cmd.Flags(), false)
 	cmd.Flags().StringArrayVar(&f.cron, "cron", nil, `cron expression, e.g. "0 */6 * * *" (repeatable); or use --every`)
-	cmd.Flags().DurationVar(&f.every, "every", 0, "run every interval, e.g. 6h (1m..744h)")
-	cmd.Flags().DurationVar(&f.offset, "offset", 0, "with --every: offset into the interval, e.g. 30m")
+	fs := cmd.Flags()
+	numVar(fs, numflag.NewDuration(&f.every, "every", 0, numflag.Range[time.Duration]{Min: time.Minute, Max: maxEvery}), "run every interval, e.g. 6h; or use --cron")
+	numVar(fs, numflag.NewDuration(&f.offset, "offset", 0, numflag.Range[time.Duration]{Min: 0, Max: maxEvery}), "with --every: offset into the interval, e.g. 30m, less than --every")
 	cmd.Flags().StringVar(&f.timeZone, "time-zone", "", "IANA time zone of --cron, e.g. Asia/Shanghai (default UTC)")
-	cmd.Flags().DurationVar(&f.jitter, "jitter", 0, "start each run up to this much later, at random (0s..24h)")
+	numVar(fs, numflag.NewDuration(&f.jitter, "jitter", 0, numflag.Range[time.Duration]{Min: 0, Max: 24 * time.Hour}), "start each run up to this much later, at random (0s: on time)")
 	cmd.Flags().StringVar(&f.note, "note", "", "a note shown with the schedule")
 	cmd.Flags().BoolVar(&f.paused, "paused", false, "create the schedule paused")
-	cmd.Flags().DurationVar(&f.catchupWindow, "catchup-window", time.Hour, "after an outage, still start runs missed within this window (10s..168h)")
+	numVar(fs, numflag.NewDuration(&f.catchupWindow, "catchup-window", time.Hour, numflag.Range[time.Duration]{Min: 10 * time.Second, Max: 7 * 24 * time.Hour}),
+		"after an outage, still start runs missed within this window")
 	return cmd
 }
 
@@ -538,9 +539,6 @@ func (a *app) scheduleTriggerCommand() *cobra.Command {
 			if err := t.validate(); err != nil {
 				return err
 			}
-			if interval < 100*time.Millisecond || interval > time.Minute {
-				return usageErr("--progress-interval is %s, allowed range is 100ms..1m", interval)
-			}
 			c, err := a.connect()
 			if err != nil {
 				return err
@@ -577,7 +575,7 @@ func (a *app) scheduleTriggerCommand() *cobra.Command {
 	}
 	t.register(cmd.Flags())
 	cmd.Flags().BoolVar(&wait, "wait", false, "follow the triggered run and print its report")
-	cmd.Flags().DurationVar(&interval, "progress-interval", 2*time.Second, "with --wait: how often to ask for progress, 100ms..1m")
+	progressIntervalFlag(cmd.Flags(), &interval)
 	return cmd
 }
 

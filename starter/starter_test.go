@@ -9,13 +9,17 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
 	"go.uber.org/zap"
 
 	"github.com/fleetmend/fleetmend/ecs"
 	"github.com/fleetmend/fleetmend/ecssim"
+	"github.com/fleetmend/fleetmend/internal/config/numflag"
 	"github.com/fleetmend/fleetmend/internal/stack"
 	"github.com/fleetmend/fleetmend/workflows"
 )
@@ -62,7 +66,7 @@ func TestStarterAgainstRealTemporal(t *testing.T) {
 		IP: "127.0.0.1", UIPort: -1, TimeScale: 60, SimSeed: 3, Worker: true, Logger: zap.NewNop(),
 		Region: "cn-hangzhou", Fleet: fleet("cn-hangzhou", 200, 1),
 		MoreFleets: []ecssim.FleetSpec{
-			fleet("cn-beijing", 400, 2), fleet("cn-shanghai", 200, 3), fleet("cn-shenzhen", 80, 4),
+			fleet("cn-beijing", 400, 2), fleet("cn-shanghai", 200, 3), fleet("cn-shenzhen", 80, 4), fleet("cn-chengdu", 300, 5),
 		},
 	})
 	require.NoError(t, err)
@@ -75,7 +79,9 @@ func TestStarterAgainstRealTemporal(t *testing.T) {
 		require.Contains(t, r.err, "--region is required")
 		r = c.run("run", "--region", "cn-hangzhou", "--batch-size", "21")
 		require.Equal(t, exitUsage, r.code)
-		require.Contains(t, r.err, "--batch-size: batch_size is 21, allowed range is 1..20")
+		require.Equal(t, "error: --batch-size is 21, allowed range is 1..20\n", r.err)
+		r = c.run("run", "--region", "cn-hangzhou", "--batch-size", "0")
+		require.Equal(t, "error: --batch-size is 0, allowed range is 1..20\n", r.err, "a 0 is refused with the range, never taken as the default")
 		r = c.run("run", "--region", "cn-hangzhou", "--reboot-policy", "sometimes")
 		require.Contains(t, r.err, "--reboot-policy: reboot_policy is \"sometimes\", allowed values are if-needed, always, never")
 		r = c.run("run", "--region", "cn-hangzhou", "--no-such-flag")
@@ -83,6 +89,24 @@ func TestStarterAgainstRealTemporal(t *testing.T) {
 		r = c.run("audit", "--instance", "web-01")
 		require.Equal(t, exitUsage, r.code)
 		require.Contains(t, r.err, "is not an ECS instance ID")
+		r = c.run("audit")
+		require.Equal(t, exitUsage, r.code)
+		require.Equal(t, "error: --instance is required (an ECS instance ID such as i-bp1aaaaaaaaaaaaaaaaa)\n", r.err)
+		r = c.run("list", "--kind", "nightly")
+		require.Equal(t, exitUsage, r.code)
+		require.Equal(t, "error: --kind is \"nightly\", allowed values are manual, scheduled\n", r.err)
+		r = c.run("list", "--status", "done")
+		require.Equal(t, exitUsage, r.code)
+		require.Contains(t, r.err, "--status is \"done\", allowed values are running, completed, failed, canceled, terminated, timed-out, continued-as-new")
+		r = c.run("list", "--region", "Hangzhou")
+		require.Equal(t, exitUsage, r.code)
+		require.Contains(t, r.err, "--region: region \"Hangzhou\" is not an ECS region ID")
+		r = c.run("schedule", "create", "--region", "cn-hangzhou", "--cron", "0 * * * *", "--offset", "5m")
+		require.Equal(t, exitUsage, r.code)
+		require.Contains(t, r.err, "--offset only goes with --every")
+		r = c.run("schedule", "create", "--region", "cn-hangzhou", "--every", "1h", "--offset", "1h")
+		require.Equal(t, exitUsage, r.code)
+		require.Contains(t, r.err, "--offset is 1h, allowed range is 0s up to less than --every (1h)")
 		r = c.run("schedule", "create", "--region", "cn-hangzhou")
 		require.Equal(t, exitUsage, r.code)
 		require.Contains(t, r.err, "give exactly one of --cron or --every")
@@ -92,6 +116,7 @@ func TestStarterAgainstRealTemporal(t *testing.T) {
 	})
 
 	var remediatedRun string
+	var remediatedReport workflows.Report
 	t.Run("run --wait prints the report; failures exit 1; report --json matches the truth", func(t *testing.T) {
 		r := c.run(append([]string{"run", "--region", "cn-hangzhou", "--wait", "--concurrent-batches", "8"}, fast...)...)
 		require.Equal(t, exitFailures, r.code, "the fleet has install-always-fails instances: %s %s", r.out, r.err)
@@ -105,6 +130,7 @@ func TestStarterAgainstRealTemporal(t *testing.T) {
 		var rep workflows.Report
 		require.NoError(t, json.Unmarshal([]byte(r.out), &rep))
 		require.Equal(t, remediatedRun, rep.RunID)
+		remediatedReport = rep
 		want := map[string]int{}
 		for _, in := range st.Sim.Truth().Instances {
 			if in.Region != "cn-hangzhou" {
@@ -342,6 +368,136 @@ func TestStarterAgainstRealTemporal(t *testing.T) {
 		r = c.run("schedule", "describe", "--region", "cn-shenzhen")
 		require.Equal(t, exitUsage, r.code)
 		require.Contains(t, r.err, "no schedule fleetmend-cn-shenzhen")
+	})
+
+	t.Run("list: finished and running runs with their counts, newest first, and the filters", func(t *testing.T) {
+		// A running run whose counts are known: parked on a task queue no
+		// worker polls, with the count attributes as a run in the middle of
+		// its repairs has them.
+		const parked = "fleetmend/cn-qingdao/manual-list-test"
+		_, err := st.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+			ID: parked, TaskQueue: "fleetmend-list-test-no-worker",
+			TypedSearchAttributes: temporal.NewSearchAttributes(
+				workflows.SARegion().ValueSet("cn-qingdao"), workflows.SAKind().ValueSet(workflows.KindManual), workflows.SADryRun().ValueSet(false),
+				workflows.SAUnhealthy().ValueSet(7), workflows.SARemediated().ValueSet(3), workflows.SAFailed().ValueSet(1)),
+		}, workflows.RemediateRegion, workflows.RegionInput{Region: "cn-qingdao"})
+		require.NoError(t, err)
+		defer func() { _ = st.Client.TerminateWorkflow(context.Background(), parked, "", "list test done") }()
+
+		list := func(args ...string) []listedRun {
+			t.Helper()
+			r := c.run(append([]string{"list", "--json"}, args...)...)
+			require.Equal(t, exitOK, r.code, r.err)
+			var runs []listedRun
+			require.NoError(t, json.Unmarshal([]byte(r.out), &runs), r.out)
+			return runs
+		}
+		find := func(runs []listedRun, id string) *listedRun {
+			for i := range runs {
+				if runs[i].WorkflowID == id {
+					return &runs[i]
+				}
+			}
+			return nil
+		}
+		counts := func(r *listedRun) [3]int64 {
+			require.NotNil(t, r.Unhealthy)
+			require.NotNil(t, r.Remediated)
+			require.NotNil(t, r.Failed)
+			return [3]int64{*r.Unhealthy, *r.Remediated, *r.Failed}
+		}
+		// Visibility is written asynchronously: poll until it lists the run.
+		var running *listedRun
+		require.Eventually(t, func() bool {
+			running = find(list("--region", "cn-qingdao"), parked)
+			return running != nil
+		}, 30*time.Second, 100*time.Millisecond)
+		require.Equal(t, "running", running.Status)
+		require.Equal(t, [3]int64{7, 3, 1}, counts(running))
+		require.Equal(t, workflows.KindManual, running.Kind)
+		require.True(t, running.Closed.IsZero())
+
+		finished := find(list("--region", "cn-hangzhou"), remediatedRun)
+		require.NotNil(t, finished, "the run of the first subtest")
+		require.Equal(t, "completed", finished.Status)
+		rc := remediatedReport.Counts
+		require.Equal(t, [3]int64{int64(rc.Unhealthy()), int64(rc.Remediated), int64(rc.Failed)}, counts(finished), "the report's counts")
+		require.Positive(t, rc.Remediated)
+		require.Positive(t, rc.Failed)
+		require.Equal(t, numflag.FormatDuration(finished.Closed.Sub(finished.Started).Round(time.Second)), finished.DurationText)
+
+		// Newest first, over every region and kind.
+		all := list("--limit", "1000")
+		require.NotNil(t, find(all, remediatedRun))
+		require.NotNil(t, find(all, parked))
+		for i := 1; i < len(all); i++ {
+			require.False(t, all[i].Started.After(all[i-1].Started), "not newest first: %s before %s", all[i-1].WorkflowID, all[i].WorkflowID)
+		}
+		newest := list("--limit", "1")
+		require.Len(t, newest, 1)
+		require.Equal(t, all[0].WorkflowID, newest[0].WorkflowID)
+		require.Len(t, list("--limit", "2"), 2)
+
+		// Filters.
+		for _, r := range list("--status", "running", "--limit", "1000") {
+			require.Equal(t, "running", r.Status)
+		}
+		require.NotNil(t, find(list("--status", "running"), parked))
+		require.Nil(t, find(list("--status", "running"), remediatedRun))
+		require.NotNil(t, find(list("--status", "completed", "--region", "cn-hangzhou"), remediatedRun))
+		require.Nil(t, find(list("--status", "completed"), parked))
+		canceled := list("--status", "canceled", "--region", "cn-beijing")
+		require.NotEmpty(t, canceled, "the run cancelled in an earlier subtest")
+		for _, r := range canceled {
+			require.Equal(t, "canceled", r.Status)
+			require.Equal(t, "cn-beijing", r.Region)
+		}
+		scheduled := list("--kind", "scheduled")
+		require.NotEmpty(t, scheduled, "the triggered schedule's run")
+		for _, r := range scheduled {
+			require.Equal(t, workflows.KindScheduled, r.Kind)
+			require.True(t, strings.HasPrefix(r.WorkflowID, "fleetmend/cn-shenzhen/scheduled-"), r.WorkflowID)
+		}
+		manual := list("--kind", "manual", "--region", "cn-shanghai")
+		require.NotEmpty(t, manual)
+		for _, r := range manual {
+			require.True(t, r.DryRun, "cn-shanghai only had a dry run: %+v", r)
+		}
+		require.Empty(t, list("--region", "cn-wulanchabu"))
+
+		// The table.
+		r := c.run("list", "--region", "cn-qingdao")
+		require.Equal(t, exitOK, r.code, r.err)
+		lines := strings.Split(strings.TrimSpace(r.out), "\n")
+		require.Len(t, lines, 2, r.out)
+		require.Equal(t, []string{"STARTED", "WORKFLOW", "ID", "KIND", "STATUS", "UNHEALTHY", "REMEDIATED", "FAILED", "DURATION"}, strings.Fields(lines[0]))
+		require.Equal(t, []string{parked, "manual", "running", "7", "3", "1"}, strings.Fields(lines[1])[1:7])
+		r = c.run("list", "--region", "cn-shanghai")
+		require.Contains(t, r.out, "manual (dry run)")
+		r = c.run("list", "--region", "cn-wulanchabu")
+		require.Equal(t, "no fleetmend runs match\n", r.out)
+	})
+
+	t.Run("run --wait on a terminal: one line rewritten in place that fits the width", func(t *testing.T) {
+		var out, errOut bytes.Buffer
+		a := newApp(&out, &errOut)
+		a.terminal = func() (int, bool) { return 80, true }
+		code := a.execute(ctx, append([]string{"--temporal-address", st.Server.FrontendHostPort(), "--temporal-namespace", st.Server.Namespace(),
+			"run", "--region", "cn-chengdu", "--wait", "--progress-interval", "100ms", "--concurrent-batches", "2"}, fast[:6]...))
+		require.Contains(t, []int{exitOK, exitFailures}, code, errOut.String())
+		started, rest, _ := strings.Cut(out.String(), "\n")
+		require.Contains(t, started, "started fleetmend/cn-chengdu/manual-")
+		progress, report, ok := strings.Cut(rest, "\x1b[K\n")
+		require.True(t, ok, "the last progress line is ended before the report: %q", out.String())
+		require.True(t, strings.HasPrefix(progress, "\r"), "%q", progress)
+		require.Contains(t, report, "outcome: ")
+		updates := strings.Split(strings.TrimPrefix(progress, "\r"), "\x1b[K\r")
+		require.Greater(t, len(updates), 2, "progress was shown while the run went: %q", progress)
+		for _, u := range updates {
+			require.LessOrEqual(t, utf8.RuneCountInString(u), 79, "%q does not fit an 80-column terminal", u)
+			require.NotContains(t, u, "\n")
+			require.True(t, strings.HasPrefix(u, "["), "a bar: %q", u)
+		}
 	})
 }
 

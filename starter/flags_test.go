@@ -1,0 +1,135 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/spf13/pflag"
+	"github.com/stretchr/testify/require"
+
+	"github.com/fleetmend/fleetmend/internal/config/numflag/numflagtest"
+)
+
+// numericFlag is a numeric flag of one command.
+type numericFlag struct {
+	command string // the path under starter, e.g. "schedule create"
+	numflagtest.Flag
+}
+
+// numericFlags is every numeric flag of every command with values around
+// its allowed range. TestFlagTableIsComplete fails when one is missing.
+func numericFlags() []numericFlag {
+	runFlags := []numflagtest.Flag{
+		{Name: "batch-size", Allowed: "1..20", Below: "-1", Min: "1", Max: "20", Above: "21"},
+		{Name: "concurrent-batches", Allowed: "0..1000", Below: "-1", Min: "1", Max: "1000", Above: "1001", ZeroOK: true},
+		{Name: "reboot-grace", Allowed: "0s..10m", Below: "-1s", Min: "0s", Max: "10m", Above: "10m1s", ZeroOK: true},
+		{Name: "verify-deadline", Allowed: "10s..2h", Below: "9s", Min: "10s", Max: "2h", Above: "121m"},
+		{Name: "verify-poll-interval", Allowed: "100ms..5m", Below: "99ms", Min: "100ms", Max: "5m", Above: "6m"},
+		{Name: "max-report-rows", Allowed: "0..5000", Below: "-1", Min: "0", Max: "5000", Above: "5001", ZeroOK: true},
+	}
+	progress := numflagtest.Flag{Name: "progress-interval", Allowed: "100ms..1m", Below: "10ms", Min: "100ms", Max: "1m", Above: "2m"}
+	limit := numflagtest.Flag{Name: "limit", Allowed: "1..1000", Below: "-1", Min: "1", Max: "1000", Above: "1001"}
+	var out []numericFlag
+	for _, f := range append(slices.Clone(runFlags), progress) {
+		out = append(out, numericFlag{"run", f})
+	}
+	for _, cmd := range []string{"schedule create", "schedule update"} {
+		for _, f := range append(slices.Clone(runFlags),
+			numflagtest.Flag{Name: "every", Allowed: "1m..744h", Below: "59s", Min: "1m", Max: "744h", Above: "745h"},
+			numflagtest.Flag{Name: "offset", Allowed: "0s..744h", Below: "-1m", Min: "0s", Max: "744h", Above: "745h", ZeroOK: true},
+			numflagtest.Flag{Name: "jitter", Allowed: "0s..24h", Below: "-1s", Min: "0s", Max: "24h", Above: "25h", ZeroOK: true},
+			numflagtest.Flag{Name: "catchup-window", Allowed: "10s..168h", Below: "9s", Min: "10s", Max: "168h", Above: "169h"},
+		) {
+			out = append(out, numericFlag{cmd, f})
+		}
+	}
+	out = append(out, numericFlag{"schedule trigger", progress}, numericFlag{"audit", limit}, numericFlag{"list", limit})
+	return out
+}
+
+// isNumericType says whether a pflag type name is a number's.
+func isNumericType(typ string) bool {
+	switch typ {
+	case "int", "int8", "int16", "int32", "int64", "uint", "uint8", "uint16", "uint32", "uint64",
+		"float", "float32", "float64", "duration":
+		return true
+	}
+	return false
+}
+
+func TestFlagTableIsComplete(t *testing.T) {
+	root := newApp(&bytes.Buffer{}, &bytes.Buffer{}).rootCommand()
+	var found, table []string
+	for _, cmd := range allCommands(root) {
+		path := strings.TrimPrefix(strings.TrimPrefix(cmd.CommandPath(), "starter"), " ")
+		visit := func(f *pflag.Flag) {
+			if isNumericType(f.Value.Type()) {
+				found = append(found, path+" --"+f.Name)
+			}
+		}
+		cmd.LocalFlags().VisitAll(visit)
+		cmd.InheritedFlags().VisitAll(visit)
+	}
+	for _, f := range numericFlags() {
+		table = append(table, f.command+" --"+f.Name)
+	}
+	slices.Sort(found)
+	found = slices.Compact(found)
+	slices.Sort(table)
+	require.Equal(t, found, table, "every numeric flag of every command needs a row in numericFlags with its range")
+}
+
+// TestStarterBinary builds the starter once and runs it: --version, and
+// every numeric flag of every command refusing a value below and above its
+// range, 0 (unless 0 means something) and a word, with exit code 2 and one
+// line naming the flag and the range, before connecting to Temporal (the
+// address given does not answer: a connection attempt would fail with
+// another message).
+func TestStarterBinary(t *testing.T) {
+	bin := numflagtest.Build(t, "starter")
+	env := numflagtest.CleanEnv()
+	t.Run("--version", func(t *testing.T) {
+		numflagtest.CheckVersion(t, numflagtest.Run(t, bin, env, "--version"), "starter")
+	})
+	for _, f := range numericFlags() {
+		for _, v := range f.Refused() {
+			t.Run(f.command+" --"+f.Name+"="+v, func(t *testing.T) {
+				args := append(strings.Fields(f.command), "--temporal-address", "127.0.0.1:1", "--"+f.Name+"="+v)
+				r := numflagtest.Run(t, bin, env, args...)
+				numflagtest.CheckRefused(t, r, "error: --"+f.Name+" is ", "allowed range is "+f.Allowed)
+			})
+		}
+	}
+}
+
+// The ends of every range, and 0 where it means something, pass the flag
+// checks (what the command then does with them is its own business).
+func TestFlagRangeEndsAreAccepted(t *testing.T) {
+	for _, f := range numericFlags() {
+		for _, v := range f.Accepted() {
+			root := newApp(&bytes.Buffer{}, &bytes.Buffer{}).rootCommand()
+			cmd, _, err := root.Find(strings.Fields(f.command))
+			require.NoError(t, err)
+			require.NoError(t, cmd.ParseFlags([]string{"--" + f.Name, v}))
+			require.NoError(t, checkFlags(cmd), "%s --%s %s", f.command, f.Name, v)
+		}
+	}
+}
+
+// /dev/null is a character device but no terminal: progress there is
+// plain lines, not a bar rewritten with \r.
+func TestDevNullIsNoTerminal(t *testing.T) {
+	f, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	require.NoError(t, err)
+	defer f.Close()
+	fi, err := f.Stat()
+	require.NoError(t, err)
+	require.NotZero(t, fi.Mode()&os.ModeCharDevice, "the case this guards against")
+	_, tty := newApp(f, f).terminal()
+	require.False(t, tty)
+	_, tty = newApp(&bytes.Buffer{}, &bytes.Buffer{}).terminal()
+	require.False(t, tty)
+}
