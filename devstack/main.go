@@ -195,11 +195,10 @@ func demo(ctx context.Context, st *stack.Stack, region string, out io.Writer) er
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "Demo run %s started", id)
+	fmt.Fprintf(out, "Demo run %s started\n", id)
 	if ui := st.Server.UIURL(); ui != "" {
-		fmt.Fprintf(out, "; its history in the Web UI: %s", HistoryURL(ui, st.Server.Namespace(), id, run.GetRunID()))
+		fmt.Fprintf(out, "  its history in the Web UI: %s\n", HistoryURL(ui, st.Server.Namespace(), id, run.GetRunID()))
 	}
-	fmt.Fprintln(out)
 	last := ""
 	rep, err := stack.WaitProgress(ctx, st.Client, run, time.Second, func(p workflows.Progress) {
 		if line := render.ProgressLine(p); line != last {
