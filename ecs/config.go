@@ -64,7 +64,7 @@ func redacted(s string) string {
 const (
 	DefaultConnectTimeout = 5 * time.Second
 	DefaultReadTimeout    = 10 * time.Second
-	DefaultPoolSize       = 4
+	DefaultPoolSize       = 8
 	MaxPoolSize           = 256
 )
 

@@ -156,6 +156,8 @@ type RunState struct {
 	PeakInRepair int `json:"peak_in_repair"`
 	// Attempted is how many instances were handed to batches.
 	Attempted int `json:"attempted"`
+	// ScannedAt is when the scan ended.
+	ScannedAt time.Time `json:"scanned_at,omitzero"`
 }
 
 // ScanState is the scan's cursors.
@@ -422,6 +424,6 @@ func (r *run) report(ctx workflow.Context) Report {
 		Plan: append([]PlannedBatch(nil), r.st.Plan...), PlanOmitted: r.st.PlanOmit,
 		Warnings: append([]string(nil), r.st.Warnings...), Controls: append([]ControlEvent(nil), r.st.Controls.Events...),
 		Zones: append([]activities.ZoneCount(nil), r.st.Zones...), BlastRadius: r.st.PeakInRepair,
-		BlastRadiusLimit: r.st.Controls.BlastRadius, ErrorBudget: r.st.BudgetLimit, Runs: r.st.Runs,
+		BlastRadiusLimit: r.st.Controls.BlastRadius, ErrorBudget: r.st.BudgetLimit, Runs: r.st.Runs, ScannedAt: r.st.ScannedAt,
 	}
 }

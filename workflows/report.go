@@ -160,6 +160,8 @@ type Report struct {
 	Cancelled  bool      `json:"cancelled,omitempty"`
 	StartedAt  time.Time `json:"started_at"`
 	FinishedAt time.Time `json:"finished_at,omitzero"`
+	// ScannedAt is when the scan ended (and the repairs could start).
+	ScannedAt time.Time `json:"scanned_at,omitzero"`
 	// Stopped says why the run ended early, in one line, when it did:
 	// "skipped: region busy with <run>", "short-circuited: ...",
 	// "stopped: error budget exhausted (12 of 200)", "aborted by ...:

@@ -76,6 +76,7 @@ func (r *run) scan(ctx workflow.Context) error {
 		}
 	}
 	st.Done = true
+	r.st.ScannedAt = workflow.Now(ctx)
 	return nil
 }
 
@@ -131,6 +132,7 @@ func (r *run) scanListed(ctx workflow.Context) error {
 		r.take(res)
 	}
 	st.Done = true
+	r.st.ScannedAt = workflow.Now(ctx)
 	return nil
 }
 
