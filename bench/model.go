@@ -80,8 +80,8 @@ func (f fleet) blastRadius() int {
 //	         ends only at its deadline)
 type bound struct {
 	Scan, Waves, Tail, Total time.Duration
-	WaveCount              int
-	Wave                   time.Duration
+	WaveCount                int
+	Wave                     time.Duration
 }
 
 func (m model) lowerBound(f fleet, grace, verifyDeadline time.Duration) bound {

@@ -35,8 +35,8 @@ type result struct {
 
 	Makespan time.Duration `json:"makespan"`
 	// Scan is how long the scan took, from the run's start to its end.
-	Scan time.Duration `json:"scan"`
-	Bound    bound         `json:"lower_bound"`
+	Scan  time.Duration `json:"scan"`
+	Bound bound         `json:"lower_bound"`
 	// Ratio is Makespan / Bound.Total (real runs) or Makespan / critical
 	// path × latency (dry runs).
 	Ratio float64 `json:"ratio"`

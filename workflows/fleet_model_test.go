@@ -56,8 +56,8 @@ type fleetModel struct {
 	failBoot  error  // RebootIfStillUnhealthy fails with this, when set
 	polls     [][]string
 	segments  []activities.SegmentInput
-	// afterSegment runs after a scan segment is served, with its number.
-	afterSegment func(n int)
+	// afterSegment runs after a scan segment is served, with its input.
+	afterSegment func(in activities.SegmentInput)
 	// holder is the run the region is granted to ("" free); ledger is the
 	// guard's record of failed repairs.
 	holder   string
@@ -284,7 +284,6 @@ func (m *fleetModel) wire(env *testsuite.TestWorkflowEnvironment) {
 func (m *fleetModel) scanSegment(_ context.Context, in activities.SegmentInput) (activities.SegmentResult, error) {
 	m.mu.Lock()
 	m.segments = append(m.segments, in)
-	n := len(m.segments)
 	var res activities.SegmentResult
 	zones := map[string]*activities.ZoneCount{}
 	classify := func(in *modelInstance, tag string) {
@@ -353,7 +352,7 @@ func (m *fleetModel) scanSegment(_ context.Context, in activities.SegmentInput) 
 	hook := m.afterSegment
 	m.mu.Unlock()
 	if hook != nil {
-		hook(n)
+		hook(in)
 	}
 	return res, nil
 }
