@@ -20,6 +20,7 @@ import (
 	"github.com/fleetmend/fleetmend/ecs"
 	"github.com/fleetmend/fleetmend/ecssim"
 	"github.com/fleetmend/fleetmend/internal/stack"
+	"github.com/fleetmend/fleetmend/internal/version"
 	"github.com/fleetmend/fleetmend/workflows"
 )
 
@@ -184,6 +185,12 @@ func TestEndToEndRemediatesTheFleet(t *testing.T) {
 	require.Equal(t, 1, rep.Runs)
 	require.Greater(t, rep.Counts.Remediated, 150)
 	require.Zero(t, rep.Counts.RebootUnconfirmed, "no worker died, so ECS answered every reboot")
+	// Every request said who sent it, as ActionTrail would show.
+	agents := st.Sim.Truth().UserAgents
+	require.NotEmpty(t, agents)
+	for ua := range agents {
+		require.Contains(t, ua, " "+version.UserAgent(), "every ECS request carries fleetmend's User-Agent")
+	}
 	require.Equal(t, 50, rep.Counts.NotRunning+countVanishedStopped(st.Sim))
 	t.Logf("report: %+v", rep.Counts)
 

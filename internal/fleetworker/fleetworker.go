@@ -14,6 +14,7 @@ import (
 
 	"github.com/fleetmend/fleetmend/activities"
 	"github.com/fleetmend/fleetmend/ecs"
+	"github.com/fleetmend/fleetmend/internal/version"
 	"github.com/fleetmend/fleetmend/workflows"
 )
 
@@ -72,6 +73,11 @@ func New(c client.Client, cfg Config) (worker.Worker, error) {
 	}
 	if cfg.MaxConcurrentWorkflowTasks == 0 {
 		cfg.MaxConcurrentWorkflowTasks = 10
+	}
+	if cfg.ECS.UserAgent == "" {
+		// ActionTrail shows who acted: every ECS request says fleetmend and
+		// its version.
+		cfg.ECS.UserAgent = version.UserAgent()
 	}
 	regions, err := ecs.NewRegions(cfg.ECS, cfg.Regions)
 	if err != nil {
