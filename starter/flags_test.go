@@ -17,11 +17,14 @@ import (
 type numericFlag struct {
 	command string // the path under starter, e.g. "schedule create"
 	numflagtest.Flag
+	args []string // positional arguments the command needs, e.g. a run ID
 }
 
 // numericFlags is every numeric flag of every command with values around
 // its allowed range. TestFlagTableIsComplete fails when one is missing.
 func numericFlags() []numericFlag {
+	quarantineAfter := numflagtest.Flag{Name: "quarantine-after", Allowed: "1..20", Below: "-1", Min: "1", Max: "20", Above: "21"}
+	quarantineWindow := numflagtest.Flag{Name: "quarantine-window", Allowed: "1h..2160h", Below: "59m", Min: "1h", Max: "2160h", Above: "2161h"}
 	runFlags := []numflagtest.Flag{
 		{Name: "batch-size", Allowed: "1..20", Below: "-1", Min: "1", Max: "20", Above: "21"},
 		{Name: "concurrent-batches", Allowed: "0..1000", Below: "-1", Min: "1", Max: "1000", Above: "1001", ZeroOK: true},
@@ -29,12 +32,15 @@ func numericFlags() []numericFlag {
 		{Name: "verify-deadline", Allowed: "10s..2h", Below: "9s", Min: "10s", Max: "2h", Above: "121m"},
 		{Name: "verify-poll-interval", Allowed: "100ms..5m", Below: "99ms", Min: "100ms", Max: "5m", Above: "6m"},
 		{Name: "max-report-rows", Allowed: "0..5000", Below: "-1", Min: "0", Max: "5000", Above: "5001", ZeroOK: true},
+		{Name: "max-report-bytes", Allowed: "16384..1572864", Below: "16383", Min: "16384", Max: "1572864", Above: "1572865"},
+		{Name: "max-unhealthy-percent", Allowed: "1..100", Below: "-1", Min: "1", Max: "100", Above: "101"},
+		quarantineAfter, quarantineWindow,
 	}
 	progress := numflagtest.Flag{Name: "progress-interval", Allowed: "100ms..1m", Below: "10ms", Min: "100ms", Max: "1m", Above: "2m"}
 	limit := numflagtest.Flag{Name: "limit", Allowed: "1..1000", Below: "-1", Min: "1", Max: "1000", Above: "1001"}
 	var out []numericFlag
 	for _, f := range append(slices.Clone(runFlags), progress) {
-		out = append(out, numericFlag{"run", f})
+		out = append(out, numericFlag{"run", f, nil})
 	}
 	for _, cmd := range []string{"schedule create", "schedule update"} {
 		for _, f := range append(slices.Clone(runFlags),
@@ -43,10 +49,13 @@ func numericFlags() []numericFlag {
 			numflagtest.Flag{Name: "jitter", Allowed: "0s..24h", Below: "-1s", Min: "0s", Max: "24h", Above: "25h", ZeroOK: true},
 			numflagtest.Flag{Name: "catchup-window", Allowed: "10s..168h", Below: "9s", Min: "10s", Max: "168h", Above: "169h"},
 		) {
-			out = append(out, numericFlag{cmd, f})
+			out = append(out, numericFlag{cmd, f, nil})
 		}
 	}
-	out = append(out, numericFlag{"schedule trigger", progress}, numericFlag{"audit", limit}, numericFlag{"list", limit})
+	out = append(out, numericFlag{"schedule trigger", progress, nil}, numericFlag{"audit", limit, nil}, numericFlag{"list", limit, nil},
+		numericFlag{"set", numflagtest.Flag{Name: "concurrent-batches", Allowed: "0..1000", Below: "-1", Min: "1", Max: "1000", Above: "1001", ZeroOK: true},
+			[]string{"fleetmend/cn-hangzhou/manual-x"}},
+		numericFlag{"quarantine list", quarantineAfter, nil}, numericFlag{"quarantine list", quarantineWindow, nil})
 	return out
 }
 
@@ -97,7 +106,7 @@ func TestStarterBinary(t *testing.T) {
 	for _, f := range numericFlags() {
 		for _, v := range f.Refused() {
 			t.Run(f.command+" --"+f.Name+"="+v, func(t *testing.T) {
-				args := append(strings.Fields(f.command), "--temporal-address", "127.0.0.1:1", "--"+f.Name+"="+v)
+				args := append(append(strings.Fields(f.command), f.args...), "--temporal-address", "127.0.0.1:1", "--"+f.Name+"="+v)
 				r := numflagtest.Run(t, bin, env, args...)
 				numflagtest.CheckRefused(t, r, "error: --"+f.Name+" is ", "allowed range is "+f.Allowed)
 			})

@@ -177,7 +177,9 @@ Exit codes: 0 all good, 1 the run found failures, 2 usage or connection error.`,
 	// Usage errors (bad flags, missing arguments) are exit code 2.
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &exitError{code: exitUsage, err: err} })
 
-	root.AddCommand(a.runCommand(), a.listCommand(), a.scheduleCommand(), a.statusCommand(), a.reportCommand(), a.cancelCommand(), a.auditCommand())
+	root.AddCommand(a.runCommand(), a.listCommand(), a.scheduleCommand(), a.statusCommand(), a.reportCommand(), a.cancelCommand(), a.auditCommand(),
+		a.setCommand(), a.quarantineCommand())
+	root.AddCommand(a.controlCommands()...)
 	return root
 }
 

@@ -12,8 +12,6 @@ import (
 	"github.com/spf13/pflag"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
-	workflowpb "go.temporal.io/api/workflow/v1"
-	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
@@ -34,8 +32,9 @@ func (a *app) runCommand() *cobra.Command {
 returns; with --wait it shows live progress (a bar on a terminal, plain lines otherwise) and
 ends with the report.
 
-A second run on a region that already has one running is refused (dry runs are always allowed:
-they change nothing). --dry-run scans and plans the batches and calls no mutating API; the plan
+One run acts on a region at a time: the run asks the region's guard workflow for the region,
+and if another run holds it, it ends at once as skipped and this command says which run holds it
+(exit code 2). Dry runs are always allowed: they change nothing. --dry-run scans and plans the batches and calls no mutating API; the plan
 is the run's result, in the report and in the Web UI.`,
 		Example: `  starter run --region cn-hangzhou --wait
   starter run --region cn-hangzhou --dry-run --wait --json > plan.json
@@ -58,11 +57,6 @@ is the run's result, in the report and in the Web UI.`,
 			if id == "" {
 				id = runWorkflowID(in, a.now())
 			}
-			if !dryRun {
-				if err := a.refuseIfRunning(ctx, c, in.Region, ""); err != nil {
-					return err
-				}
-			}
 			run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 				ID:                    id,
 				TaskQueue:             a.taskQueue,
@@ -70,7 +64,8 @@ is the run's result, in the report and in the Web UI.`,
 				StaticSummary:         runSummary(in),
 				StaticDetails:         runDetails(in),
 				// A second start with the same ID is an error, never a silent join.
-				WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+				WorkflowIDConflictPolicy:                 enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+				WorkflowExecutionErrorWhenAlreadyStarted: true,
 			}, workflows.RemediateRegion, in)
 			if err != nil {
 				var already *serviceerror.WorkflowExecutionAlreadyStarted
@@ -80,10 +75,10 @@ is the run's result, in the report and in the Web UI.`,
 				return &exitError{code: exitUsage, err: fmt.Errorf("start run: %w", err)}
 			}
 			if !dryRun {
-				// Two starts can pass the check at the same moment; the later
-				// one steps back, so at most one run acts on the region.
-				if err := a.refuseIfRunning(ctx, c, in.Region, id); err != nil {
-					_ = c.TerminateWorkflow(context.WithoutCancel(ctx), id, run.GetRunID(), "refused: another run is active on "+in.Region)
+				// The run asks its region's guard for the region first; if
+				// another run holds it, this one ends at once as skipped.
+				// Wait for that answer, so the operator hears it here.
+				if err := a.awaitRegion(ctx, c, id); err != nil {
 					return err
 				}
 			}
@@ -153,49 +148,37 @@ func runDetails(in workflows.RegionInput) string {
 	return b.String()
 }
 
-// refuseIfRunning fails when a non-dry run other than self is running on
-// region. With self set (just started), only a run that started earlier
-// (or at the same time with a smaller ID) counts, so exactly one of two
-// simultaneous starts survives.
-func (a *app) refuseIfRunning(ctx context.Context, c client.Client, region, self string) error {
-	q := fmt.Sprintf("WorkflowType = 'RemediateRegion' AND ExecutionStatus = 'Running' AND %s = '%s' AND %s = false",
-		workflows.SARegionName, region, workflows.SADryRunName)
-	var execs []*workflowpb.WorkflowExecutionInfo
-	var selfStart time.Time
-	// Visibility lags a little behind starts. After our own start, list
-	// until our run shows up: the listing is then at least as fresh as our
-	// start, so of two simultaneous starts the later one sees the earlier.
-	for attempt := 0; ; attempt++ {
-		resp, err := c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: q, PageSize: 100})
-		if err != nil {
-			return &exitError{code: exitUsage, err: fmt.Errorf("check for runs already active on %s (are fleetmend's search attributes registered? see README): %w", region, err)}
-		}
-		execs = resp.GetExecutions()
-		for _, e := range execs {
-			if e.GetExecution().GetWorkflowId() == self {
-				selfStart = e.GetStartTime().AsTime()
+// awaitRegion waits until a just started run has been granted its region
+// or has ended as skipped, and turns a skip into a refusal naming the run
+// that holds the region. It gives up waiting (the run goes on) after
+// regionWait, e.g. when no worker is polling yet.
+func (a *app) awaitRegion(ctx context.Context, c client.Client, id string) error {
+	const regionWait = 30 * time.Second
+	deadline := time.Now().Add(regionWait)
+	for time.Now().Before(deadline) {
+		d, err := c.DescribeWorkflowExecution(ctx, id, "")
+		if err == nil && d.GetWorkflowExecutionInfo().GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+			var rep workflows.Report
+			err := c.GetWorkflow(ctx, id, "").Get(ctx, &rep)
+			switch {
+			case err == nil && rep.Skipped:
+				return usageErr("refused: %s; run %s ended without touching anything (follow the other with `starter status %s`)", rep.Stopped, id, rep.SkippedFor)
+			case err != nil:
+				return a.finish(rep, err) // it failed at once: say why
 			}
+			return nil
 		}
-		if self == "" || !selfStart.IsZero() || attempt >= 50 {
-			break
+		if v, err := c.QueryWorkflow(ctx, id, "", workflows.QueryProgress); err == nil {
+			var p workflows.Progress
+			if v.Get(&p) == nil && p.Phase != "" && p.Phase != "starting" && p.Phase != "acquiring" && p.Phase != "skipped" {
+				return nil
+			}
 		}
 		select {
 		case <-time.After(100 * time.Millisecond):
 		case <-ctx.Done():
 			return &exitError{code: exitUsage, err: ctx.Err()}
 		}
-	}
-	for _, e := range execs {
-		other := e.GetExecution().GetWorkflowId()
-		if other == self {
-			continue
-		}
-		start := e.GetStartTime().AsTime()
-		if self != "" && !selfStart.IsZero() && (start.After(selfStart) || (start.Equal(selfStart) && other > self)) {
-			continue // we were first; the other one steps back
-		}
-		return usageErr("refused: run %s is already active on %s (started %s); follow it with `starter status %s` or stop it with `starter cancel %s`",
-			other, region, start.UTC().Format(time.RFC3339), other, other)
 	}
 	return nil
 }
@@ -260,12 +243,23 @@ func (a *app) finish(rep workflows.Report, err error) error {
 			}
 			return failures()
 		}
+		// A failed run carries its report so far and one line saying why.
+		var appErr *temporal.ApplicationError
+		if errors.As(err, &appErr) && appErr.HasDetails() && appErr.Details(&rep) == nil {
+			if perr := a.printReport(rep, "table"); perr != nil {
+				return perr
+			}
+			return &exitError{code: exitFailures, err: fmt.Errorf("run failed: %s", appErr.Message())}
+		}
 		return &exitError{code: exitFailures, err: fmt.Errorf("run did not complete: %w", err)}
 	}
 	if perr := a.printReport(rep, "table"); perr != nil {
 		return perr
 	}
-	if rep.Counts.Failed > 0 {
+	switch {
+	case rep.Skipped:
+		return &exitError{code: exitUsage}
+	case rep.Counts.Failed > 0 || rep.Stopped != "":
 		return failures()
 	}
 	return nil

@@ -28,6 +28,17 @@ type runFlags struct {
 	verifyDeadline     time.Duration
 	verifyPollInterval time.Duration
 	maxReportRows      int
+	maxReportBytes     int
+	// The safety controls.
+	blastRadius          string
+	errorBudget          string
+	maxUnhealthyPercent  int
+	overrideMaxUnhealthy string
+	excludeTag           string
+	excludeIDs           string
+	excludeIDsFile       string
+	quarantineAfter      int
+	quarantineWindow     time.Duration
 }
 
 // register adds the run flags; a schedule registers its own --region and
@@ -55,6 +66,24 @@ func (f *runFlags) register(fs *pflag.FlagSet, forRun bool) {
 		"agent status poll interval while verifying")
 	numVar(fs, numflag.NewInt(&f.maxReportRows, "max-report-rows", workflows.DefaultMaxReportRows, numflag.Range[int]{Min: 0, Max: workflows.MaxReportRows}),
 		"rows kept in the report (0: counts only; counts are always complete)")
+	numVar(fs, numflag.NewInt(&f.maxReportBytes, "max-report-bytes", workflows.DefaultMaxReportBytes,
+		numflag.Range[int]{Min: workflows.MinMaxReportBytes, Max: workflows.MaxMaxReportBytes}),
+		"bytes of rows kept in the report (failures are kept before skips)")
+	fs.StringVar(&f.blastRadius, "blast-radius", "", "most instances in repair at once: a count (40) or a share of the region's Running instances (10%); default 5%, at least 20")
+	fs.StringVar(&f.errorBudget, "error-budget", workflows.DefaultErrorBudget, "stop starting batches once more instances than this failed: a count (5) or a share of those to repair (10%)")
+	numVar(fs, numflag.NewInt(&f.maxUnhealthyPercent, "max-unhealthy-percent", workflows.DefaultMaxUnhealthyPct, numflag.Range[int]{Min: 1, Max: 100}),
+		"touch nothing when more than this share of the Running instances of the region, or of a zone, have an unhealthy agent (a systemic cause); 100: never")
+	if forRun {
+		fs.StringVar(&f.overrideMaxUnhealthy, "override-max-unhealthy", "", "repair even above --max-unhealthy-percent, for this run; the value is the reason, kept in the run's history and report")
+	}
+	fs.StringVar(&f.excludeTag, "exclude-tag", workflows.DefaultExcludeTag, "opt-out tag: instances with this tag key (or key=value) are never touched")
+	fs.StringVar(&f.excludeIDs, "exclude-ids", "", "comma-separated instance IDs never to touch")
+	fs.StringVar(&f.excludeIDsFile, "exclude-ids-file", "", "file with instance IDs never to touch, one per line (# comments allowed)")
+	numVar(fs, numflag.NewInt(&f.quarantineAfter, "quarantine-after", workflows.DefaultQuarantineAfter, numflag.Range[int]{Min: 1, Max: workflows.MaxQuarantineAfter}),
+		"failed repairs of an instance within --quarantine-window that quarantine it (left alone until the window passes or `starter quarantine clear`)")
+	numVar(fs, numflag.NewDuration(&f.quarantineWindow, "quarantine-window", workflows.DefaultQuarantineWindow,
+		numflag.Range[time.Duration]{Min: workflows.MinQuarantineWindow, Max: workflows.MaxQuarantineWindow}),
+		"the window --quarantine-after counts failures in")
 }
 
 // fieldFlags maps RegionInput's JSON fields (named in validation errors)
@@ -64,13 +93,20 @@ func fieldFlags() [][2]string {
 		{"region", "--region"}, {"instance_ids", "--instance-ids"}, {"zone_id", "--zone"}, {"os_type", "--os-type"},
 		{"batch_size", "--batch-size"}, {"concurrent_batches", "--concurrent-batches"}, {"reboot_policy", "--reboot-policy"},
 		{"reboot_grace", "--reboot-grace"}, {"verify_deadline", "--verify-deadline"}, {"verify_poll_interval", "--verify-poll-interval"},
-		{"max_report_rows", "--max-report-rows"},
+		{"max_report_rows", "--max-report-rows"}, {"max_report_bytes", "--max-report-bytes"}, {"blast_radius", "--blast-radius"},
+		{"error_budget", "--error-budget"}, {"max_unhealthy_percent", "--max-unhealthy-percent"},
+		{"override_max_unhealthy", "--override-max-unhealthy"}, {"exclude_tag", "--exclude-tag"}, {"exclude_instance_ids", "--exclude-ids"},
+		{"quarantine_after", "--quarantine-after"}, {"quarantine_window", "--quarantine-window"},
 	}
 }
 
 // input builds and validates the workflow input.
 func (f *runFlags) input(kind, startedBy string, dryRun bool) (workflows.RegionInput, error) {
-	ids, err := f.ids()
+	ids, err := readIDs(f.instanceIDs, f.instanceIDsFile, "--instance-ids")
+	if err != nil {
+		return workflows.RegionInput{}, err
+	}
+	excluded, err := readIDs(f.excludeIDs, f.excludeIDsFile, "--exclude-ids")
 	if err != nil {
 		return workflows.RegionInput{}, err
 	}
@@ -81,7 +117,10 @@ func (f *runFlags) input(kind, startedBy string, dryRun bool) (workflows.RegionI
 		BatchSize: f.batchSize, ConcurrentBatches: f.concurrentBatches, RebootPolicy: f.rebootPolicy,
 		RebootGrace: &grace, VerifyDeadline: workflows.Duration(f.verifyDeadline),
 		VerifyPollInterval: workflows.Duration(f.verifyPollInterval), DryRun: dryRun,
-		Kind: kind, StartedBy: startedBy, MaxReportRows: &rows,
+		Kind: kind, StartedBy: startedBy, MaxReportRows: &rows, MaxReportBytes: f.maxReportBytes,
+		BlastRadius: f.blastRadius, ErrorBudget: f.errorBudget, MaxUnhealthyPercent: f.maxUnhealthyPercent,
+		OverrideMaxUnhealthy: f.overrideMaxUnhealthy, ExcludeTag: f.excludeTag, ExcludeInstanceIDs: excluded,
+		QuarantineAfter: f.quarantineAfter, QuarantineWindow: workflows.Duration(f.quarantineWindow),
 	}
 	// The flags have refused anything outside their ranges; the workflow's
 	// own validation stays the last word (e.g. for settings that depend on
@@ -100,24 +139,26 @@ func (f *runFlags) input(kind, startedBy string, dryRun bool) (workflows.RegionI
 	return in, nil
 }
 
-func (f *runFlags) ids() ([]string, error) {
-	if f.instanceIDs != "" && f.instanceIDsFile != "" {
-		return nil, usageErr("use --instance-ids or --instance-ids-file, not both")
+// readIDs reads instance IDs from a comma-separated flag or a file (one
+// per line, # comments, "-" for stdin), named flag and flag+"-file".
+func readIDs(list, file, flag string) ([]string, error) {
+	if list != "" && file != "" {
+		return nil, usageErr("use %s or %s-file, not both", flag, flag)
 	}
-	if f.instanceIDs != "" {
-		return config.SplitList(f.instanceIDs), nil
+	if list != "" {
+		return config.SplitList(list), nil
 	}
-	if f.instanceIDsFile == "" {
+	if file == "" {
 		return nil, nil
 	}
 	r := os.Stdin
-	if f.instanceIDsFile != "-" {
-		file, err := os.Open(f.instanceIDsFile)
+	if file != "-" {
+		fh, err := os.Open(file)
 		if err != nil {
-			return nil, usageErr("--instance-ids-file: %v", err)
+			return nil, usageErr("%s-file: %v", flag, err)
 		}
-		defer file.Close()
-		r = file
+		defer fh.Close()
+		r = fh
 	}
 	var ids []string
 	sc := bufio.NewScanner(r)
@@ -131,10 +172,10 @@ func (f *runFlags) ids() ([]string, error) {
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return nil, usageErr("--instance-ids-file: %v", err)
+		return nil, usageErr("%s-file: %v", flag, err)
 	}
 	if len(ids) == 0 {
-		return nil, usageErr("--instance-ids-file %s has no instance IDs", f.instanceIDsFile)
+		return nil, usageErr("%s-file %s has no instance IDs", flag, file)
 	}
 	return ids, nil
 }

@@ -91,6 +91,7 @@ type scheduleFlags struct {
 	jitter        time.Duration
 	note          string
 	paused        bool
+	dryRun        bool
 	catchupWindow time.Duration
 }
 
@@ -124,7 +125,7 @@ func (f *scheduleFlags) spec() (client.ScheduleSpec, error) {
 
 func (a *app) scheduleAction(f *scheduleFlags) (*client.ScheduleWorkflowAction, error) {
 	f.run.region = f.target.region
-	in, err := f.run.input(workflows.KindScheduled, "schedule "+f.target.id(), false)
+	in, err := f.run.input(workflows.KindScheduled, "schedule "+f.target.id(), f.dryRun)
 	if err != nil {
 		return nil, err
 	}
@@ -133,7 +134,7 @@ func (a *app) scheduleAction(f *scheduleFlags) (*client.ScheduleWorkflowAction, 
 		Workflow:              workflows.RemediateRegion,
 		Args:                  []any{in},
 		TaskQueue:             a.taskQueue,
-		TypedSearchAttributes: workflows.RunSearchAttributes(in.Region, in.Kind, false),
+		TypedSearchAttributes: workflows.RunSearchAttributes(in.Region, in.Kind, in.DryRun),
 		StaticSummary:         runSummary(in),
 		StaticDetails:         runDetails(in),
 	}, nil
@@ -210,6 +211,7 @@ func (a *app) scheduleCreateCommand(update bool) *cobra.Command {
 	numVar(fs, numflag.NewDuration(&f.jitter, "jitter", 0, numflag.Range[time.Duration]{Min: 0, Max: 24 * time.Hour}), "start each run up to this much later, at random (0s: on time)")
 	cmd.Flags().StringVar(&f.note, "note", "", "a note shown with the schedule")
 	cmd.Flags().BoolVar(&f.paused, "paused", false, "create the schedule paused")
+	cmd.Flags().BoolVar(&f.dryRun, "dry-run", false, "the schedule's runs are dry runs: scan and plan, change nothing (how a team first trusts fleetmend)")
 	numVar(fs, numflag.NewDuration(&f.catchupWindow, "catchup-window", time.Hour, numflag.Range[time.Duration]{Min: 10 * time.Second, Max: 7 * 24 * time.Hour}),
 		"after an outage, still start runs missed within this window")
 	return cmd

@@ -225,9 +225,14 @@ func TestStarterAgainstRealTemporal(t *testing.T) {
 		require.NoError(t, json.Unmarshal([]byte(r.out), &started))
 		id := started["workflow_id"]
 
-		r = c.run(append([]string{"run", "--region", "cn-beijing"}, fast...)...)
-		require.Equal(t, exitUsage, r.code)
-		require.Contains(t, r.err, "refused: run "+id+" is already active on cn-beijing")
+		// Another run on the region (with its own ID: two starts in the same
+		// second would otherwise share the default one).
+		r = c.run(append([]string{"run", "--region", "cn-beijing", "--id", id + "-second"}, fast...)...)
+		require.Equal(t, exitUsage, r.code, "out %s err %s", r.out, r.err)
+		require.Contains(t, r.err, "refused: skipped: region cn-beijing busy with "+id)
+		r = c.run(append([]string{"run", "--region", "cn-beijing", "--id", id}, fast...)...)
+		require.Equal(t, exitUsage, r.code, "the same ID twice is refused: %s", r.out)
+		require.Contains(t, r.err, "a run with ID "+id+" is already running")
 		r = c.run("run", "--region", "cn-beijing", "--dry-run")
 		require.Equal(t, exitOK, r.code, "dry runs change nothing and are allowed: %s", r.err)
 
@@ -293,7 +298,7 @@ func TestStarterAgainstRealTemporal(t *testing.T) {
 				require.NoError(t, json.Unmarshal([]byte(r.out), &started))
 				survivor = started["workflow_id"]
 			} else {
-				require.Contains(t, r.err, "refused: run fleetmend/cn-beijing/race-")
+				require.Contains(t, r.err, "refused: skipped: region cn-beijing busy with fleetmend/cn-beijing/race-")
 			}
 		}
 		require.Equal(t, map[int]int{exitOK: 1, exitUsage: 1}, codes)

@@ -35,9 +35,16 @@ func Report(w io.Writer, r workflows.Report) error {
 	fmt.Fprintf(&b, "  scanned %d of %d instances: %d healthy (%d outdated), %d agent missing, %d agent silent, %d not running",
 		c.Scanned, r.TotalInstances, c.Healthy, c.Outdated, c.AgentMissing, c.AgentSilent, c.NotRunning)
 	if c.FilteredOut > 0 {
-		fmt.Fprintf(&b, ", %d other OS", c.FilteredOut)
+		fmt.Fprintf(&b, ", %d other OS or zone", c.FilteredOut)
 	}
 	b.WriteString("\n")
+	if c.Excluded+c.Quarantined+c.Unknown > 0 {
+		fmt.Fprintf(&b, "  left alone: %d excluded (opt-out tag or list), %d quarantined (failed repeatedly), %d unknown (not in ECS's answers)\n",
+			c.Excluded, c.Quarantined, c.Unknown)
+	}
+	if r.Stopped != "" {
+		fmt.Fprintf(&b, "  STOPPED: %s\n", r.Stopped)
+	}
 	if r.DryRun {
 		fmt.Fprintf(&b, "  plan: %d batches, %d instances would be repaired\n", c.Batches, c.Planned)
 	} else {
@@ -52,8 +59,26 @@ func Report(w io.Writer, r workflows.Report) error {
 			if c.RebootUnconfirmed > 0 {
 				fmt.Fprintf(&b, ", %d reboot unconfirmed", c.RebootUnconfirmed)
 			}
+			if c.AccountError > 0 {
+				fmt.Fprintf(&b, ", %d account error", c.AccountError)
+			}
 			b.WriteString("\n")
 		}
+		if r.BlastRadiusLimit > 0 {
+			fmt.Fprintf(&b, "  blast radius: at most %d instances in repair at once (limit %d); error budget %d, %d spent\n",
+				r.BlastRadius, r.BlastRadiusLimit, r.ErrorBudget, c.BudgetFailures())
+		}
+	}
+	for _, ctl := range r.Controls {
+		by := ctl.By
+		if by == "" {
+			by = "someone"
+		}
+		line := fmt.Sprintf("  %s: %s by %s: %s", ctl.At.UTC().Format(time.RFC3339), ctl.Action, by, ctl.Reason)
+		if ctl.Detail != "" {
+			line += " (" + ctl.Detail + ")"
+		}
+		b.WriteString(line + "\n")
 	}
 	for _, warn := range r.Warnings {
 		fmt.Fprintf(&b, "  warning: %s\n", warn)

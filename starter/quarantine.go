@@ -1,0 +1,174 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+
+	"github.com/fleetmend/fleetmend/activities"
+	"github.com/fleetmend/fleetmend/internal/config/numflag"
+	"github.com/fleetmend/fleetmend/workflows"
+)
+
+// quarantineCommand lists and clears a region's quarantine: the instances
+// whose repair failed QuarantineAfter times within the window, which runs
+// leave alone. The ledger lives in the region's guard workflow.
+func (a *app) quarantineCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "quarantine",
+		Short: "List or clear the instances a region's runs leave alone after repeated failed repairs",
+		Long: `An instance whose repair failed --quarantine-after times (default 2) within --quarantine-window
+(default 168h) is quarantined: runs report it and do not touch it until the window passes, or
+until it is cleared here. The ledger is kept by the region's guard workflow
+(fleetmend/<region>/guard), so it is in Temporal and its history.`,
+	}
+	cmd.AddCommand(a.quarantineListCommand(), a.quarantineClearCommand())
+	return cmd
+}
+
+func (a *app) quarantineListCommand() *cobra.Command {
+	var region string
+	var after int
+	var window time.Duration
+	var all bool
+	cmd := &cobra.Command{
+		Use:   "list --region R",
+		Short: "The quarantined instances of a region, with their failed repairs",
+		Example: `  starter quarantine list --region cn-hangzhou
+  starter quarantine list --region cn-hangzhou --all --json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := (scheduleTarget{region: region}).validate(); err != nil {
+				return err
+			}
+			c, err := a.connect()
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			v, err := c.QueryWorkflow(ctx, activities.GuardWorkflowID(region), "", activities.GuardQueryLedger,
+				activities.LedgerQuery{Now: a.now().UTC(), After: after, Window: window})
+			var view activities.LedgerView
+			var nf *serviceerror.NotFound
+			switch {
+			case errors.As(err, &nf):
+				// No run has acted on the region yet: nothing is quarantined.
+			case err != nil:
+				return &exitError{code: exitUsage, err: fmt.Errorf("read the ledger of %s: %w", region, err)}
+			default:
+				if err := v.Get(&view); err != nil {
+					return &exitError{code: exitUsage, err: fmt.Errorf("decode the ledger of %s: %w", region, err)}
+				}
+			}
+			var recs []activities.InstanceRecord
+			for _, r := range view.Records {
+				if all || r.Quarantined {
+					recs = append(recs, r)
+				}
+			}
+			if a.jsonOut {
+				if recs == nil {
+					recs = []activities.InstanceRecord{}
+				}
+				return writeJSON(a.out, recs)
+			}
+			if len(recs) == 0 {
+				fmt.Fprintf(a.out, "no instance of %s is quarantined\n", region)
+				return nil
+			}
+			tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "INSTANCE\tQUARANTINED\tUNTIL\tFAILED REPAIRS")
+			for _, r := range recs {
+				until := "-"
+				if r.Quarantined {
+					until = r.Until.UTC().Format(time.RFC3339)
+				}
+				var fails []string
+				for _, at := range r.Attempts {
+					fails = append(fails, fmt.Sprintf("%s %s (%s)", at.At.UTC().Format(time.RFC3339), at.Reason, at.RunID))
+				}
+				fmt.Fprintf(tw, "%s\t%v\t%s\t%s\n", r.InstanceID, r.Quarantined, until, strings.Join(fails, "; "))
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().StringVar(&region, "region", "", "ECS region ID (required)")
+	cmd.Flags().BoolVar(&all, "all", false, "also list instances with failed repairs that are not (yet) quarantined")
+	numVar(cmd.Flags(), numflag.NewInt(&after, "quarantine-after", workflows.DefaultQuarantineAfter, numflag.Range[int]{Min: 1, Max: workflows.MaxQuarantineAfter}),
+		"failed repairs within the window that quarantine an instance (as the runs use it)")
+	numVar(cmd.Flags(), numflag.NewDuration(&window, "quarantine-window", workflows.DefaultQuarantineWindow,
+		numflag.Range[time.Duration]{Min: workflows.MinQuarantineWindow, Max: workflows.MaxQuarantineWindow}),
+		"the window failed repairs count in")
+	return cmd
+}
+
+func (a *app) quarantineClearCommand() *cobra.Command {
+	var region, reason string
+	var instances []string
+	var all bool
+	cmd := &cobra.Command{
+		Use:   "clear --region R (--instance ID ... | --all) --reason <why>",
+		Short: "Forget the failed repairs of instances, so the next run tries them again",
+		Example: `  starter quarantine clear --region cn-hangzhou --instance i-bp1aaaaaaaaaaaaaaaaa --reason "image fixed"
+  starter quarantine clear --region cn-hangzhou --all --reason "agent package rolled back"`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := (scheduleTarget{region: region}).validate(); err != nil {
+				return err
+			}
+			if all == (len(instances) > 0) {
+				return usageErr("give --instance (repeatable) or --all")
+			}
+			if err := workflows.ValidateInstanceIDs("--instance", instances); err != nil {
+				return usageErr("%v", err)
+			}
+			if strings.TrimSpace(reason) == "" {
+				return usageErr("--reason is required: say why the quarantine is lifted (it is kept in the guard's history)")
+			}
+			c, err := a.connect()
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			h, err := c.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
+				WorkflowID: activities.GuardWorkflowID(region), UpdateName: activities.GuardUpdateClear,
+				Args:         []any{activities.ClearRequest{InstanceIDs: instances, By: a.username(), Reason: reason}},
+				WaitForStage: client.WorkflowUpdateStageCompleted,
+			})
+			var res activities.ClearResult
+			if err == nil {
+				err = h.Get(ctx, &res)
+			}
+			var nf *serviceerror.NotFound
+			switch {
+			case errors.As(err, &nf):
+				res = activities.ClearResult{}
+			case err != nil:
+				return usageErr("clear the quarantine of %s: %s", region, updateErrText(err))
+			}
+			if a.jsonOut {
+				if res.Cleared == nil {
+					res.Cleared = []string{}
+				}
+				return writeJSON(a.out, res)
+			}
+			if len(res.Cleared) == 0 {
+				fmt.Fprintf(a.out, "nothing to clear in %s\n", region)
+				return nil
+			}
+			fmt.Fprintf(a.out, "cleared %d instances of %s: %s; the next run tries them again\n", len(res.Cleared), region, strings.Join(res.Cleared, ", "))
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&region, "region", "", "ECS region ID (required)")
+	cmd.Flags().StringArrayVar(&instances, "instance", nil, "instance ID to clear (repeatable)")
+	cmd.Flags().BoolVar(&all, "all", false, "clear every instance of the region")
+	cmd.Flags().StringVar(&reason, "reason", "", "why (required; kept in the guard's history)")
+	return cmd
+}
