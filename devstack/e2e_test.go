@@ -164,6 +164,12 @@ func checkAgainstTruth(t *testing.T, sim *ecssim.Sim, rep workflows.Report) map[
 	require.LessOrEqual(t, truth.Actions[ecs.ActionDescribeInstanceStatus].MaxInstanceIDs, ecs.MaxDescribeIDs)
 	require.LessOrEqual(t, truth.Actions[ecs.ActionRebootInstances].MaxInstanceIDs, ecs.MaxRebootIDs)
 	require.Positive(t, truth.Actions[ecs.ActionInstallCloudAssistant].Calls)
+	// Only the actions the RAM policy grants (deploy/ram-policy.json).
+	for name, a := range truth.Actions {
+		if a.Calls > 0 {
+			require.Contains(t, ecs.ActionsFleetmendCalls(), name, "%s is called but not in the RAM policy", name)
+		}
+	}
 
 	stable := map[string]string{}
 	for _, in := range truth.Instances {

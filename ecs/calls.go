@@ -20,6 +20,20 @@ const (
 	ActionRebootInstances              = "RebootInstances"
 )
 
+// ActionsFleetmendCalls are the actions fleetmend's workflows call: the
+// RAM policy (deploy/ram-policy.json) grants exactly these, the tests hold
+// both to it. RebootInstance (one instance) is in the client but unused.
+func ActionsFleetmendCalls() []string {
+	return []string{ActionDescribeCloudAssistantStatus, ActionDescribeInstanceStatus, ActionDescribeInstances,
+		ActionInstallCloudAssistant, ActionRebootInstances}
+}
+
+// ReadOnlyActions are the actions among them that change nothing: all a
+// worker that only serves dry runs needs.
+func ReadOnlyActions() []string {
+	return []string{ActionDescribeCloudAssistantStatus, ActionDescribeInstanceStatus, ActionDescribeInstances}
+}
+
 // ListInput selects one page of DescribeInstanceStatus.
 type ListInput struct {
 	PageNumber  int      // from 1 (0 means 1)
