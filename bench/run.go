@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -270,19 +271,38 @@ func startWorker(ctx context.Context, bin string, st *stack.Stack, ecsConcurrenc
 	}
 }
 
-// stop ends the worker with SIGTERM and returns its peak resident set size.
+// stop ends the worker with SIGTERM and returns its peak resident set
+// size. It is VmHWM of /proc/<pid>/status, read just before the signal: the
+// high-water mark of the worker's own address space since its exec.
+// (getrusage's ru_maxrss would not do: a child forked from this large
+// process inherits the parent's high-water mark across the exec.)
 func (w *workerProc) stop() (int64, error) {
+	hwm, hwmErr := vmHWM(w.cmd.Process.Pid)
 	_ = w.cmd.Process.Signal(syscall.SIGTERM)
 	err := w.cmd.Wait()
 	var exit *exec.ExitError
 	if err != nil && !errors.As(err, &exit) {
 		return 0, fmt.Errorf("wait for the worker: %w", err)
 	}
-	ru, ok := w.cmd.ProcessState.SysUsage().(*syscall.Rusage)
-	if !ok {
-		return 0, nil
+	return hwm, hwmErr
+}
+
+// vmHWM reads a process's peak resident set size in bytes.
+func vmHWM(pid int) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, fmt.Errorf("read the worker's memory high-water mark: %w", err)
 	}
-	return ru.Maxrss * 1024, nil // Linux reports kilobytes
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			var kb int64
+			if _, err := fmt.Sscanf(strings.TrimSpace(v), "%d kB", &kb); err != nil {
+				return 0, fmt.Errorf("parse VmHWM %q: %w", v, err)
+			}
+			return kb * 1024, nil
+		}
+	}
+	return 0, errors.New("no VmHWM in /proc/<pid>/status")
 }
 
 func printResult(out io.Writer, o options, r result) {
