@@ -22,6 +22,21 @@ import (
 	"github.com/fleetmend/fleetmend/ecs"
 )
 
+// Metrics the activities emit through the worker's Temporal metrics
+// handler (see internal/metrics): instances an accepted
+// InstallCloudAssistant named, and instances rebooted. Tag: region.
+const (
+	MetricInstalls = "fleetmend_installs"
+	MetricReboots  = "fleetmend_reboots"
+)
+
+// count adds n to a counter of the activity's region.
+func count(ctx context.Context, name, region string, n int) {
+	if n > 0 {
+		activity.GetMetricsHandler(ctx).WithTags(map[string]string{"region": region}).Counter(name).Inc(int64(n))
+	}
+}
+
 // Activities is registered on the worker as a struct, so each exported
 // method is an activity named after the method.
 type Activities struct {

@@ -89,6 +89,7 @@ func (a *Activities) InstallAgents(ctx context.Context, in InstallInput) (Instal
 		res.Calls++
 		_, err = c.InstallAgent(ctx, keep)
 		if err == nil {
+			count(ctx, MetricInstalls, in.Region, len(keep))
 			res.Installed = append(res.Installed, keep...)
 			return res, nil
 		}
@@ -133,6 +134,7 @@ func (a *Activities) installOneByOne(ctx context.Context, c *ecs.Client, ids []s
 		_, err = c.InstallAgent(ctx, keep)
 		switch {
 		case err == nil:
+			count(ctx, MetricInstalls, c.Region(), 1)
 			res.Installed = append(res.Installed, id)
 		case ecs.IsInstanceLevel(err):
 			res.Rejected = append(res.Rejected, Rejection{InstanceID: id, Code: ecs.CodeOf(err), Reason: ecs.Explain(err), Vanished: isNotFound(ecs.CodeOf(err))})

@@ -143,6 +143,7 @@ func (a *Activities) RebootIfStillUnhealthy(ctx context.Context, in RebootInput)
 		}
 	}
 	out.Rebooted = append(out.Rebooted, ok...)
+	count(ctx, MetricReboots, in.Region, len(ok))
 	// Store what ECS answered. Instances it refused were not rebooted and
 	// leave the intent; if this record is lost, a retry still never
 	// reboots twice, it only reports these as unconfirmed.

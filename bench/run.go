@@ -18,6 +18,7 @@ import (
 
 	"github.com/fleetmend/fleetmend/ecs"
 	"github.com/fleetmend/fleetmend/ecssim"
+	"github.com/fleetmend/fleetmend/internal/config"
 	"github.com/fleetmend/fleetmend/internal/stack"
 	"github.com/fleetmend/fleetmend/workflows"
 )
@@ -248,7 +249,7 @@ type workerProc struct {
 
 func startWorker(ctx context.Context, bin string, st *stack.Stack, ecsConcurrency int) (*workerProc, error) {
 	cmd := exec.Command(bin, "--temporal-address", st.Server.FrontendHostPort(), "--temporal-namespace", st.Server.Namespace(),
-		"--ecs-endpoint", st.SimServer.Endpoint(), "--ecs-scheme", "HTTP", "--ecs-concurrency", fmt.Sprint(ecsConcurrency),
+		"--ecs-endpoint", st.SimServer.Endpoint(), "--ecs-scheme", "HTTP", "--ecs-concurrency", fmt.Sprint(ecsConcurrency), "--regions", region,
 		"--max-concurrent-activities", "100", "--log-level", "error")
 	cmd.Env = append(os.Environ(), "ALIBABA_CLOUD_ACCESS_KEY_ID="+ecssim.DefaultAccessKeyID,
 		"ALIBABA_CLOUD_ACCESS_KEY_SECRET="+ecssim.DefaultAccessKeySecret, "TEMPORAL_CONFIG_FILE="+filepath.Join(os.TempDir(), "fleetmend-bench-none.toml"))
@@ -260,7 +261,7 @@ func startWorker(ctx context.Context, bin string, st *stack.Stack, ecsConcurrenc
 	// Wait until the server sees it polling, so the run's clock does not
 	// include the worker's start.
 	for {
-		resp, err := st.Client.DescribeTaskQueue(ctx, "fleetmend", enumspb.TASK_QUEUE_TYPE_WORKFLOW)
+		resp, err := st.Client.DescribeTaskQueue(ctx, config.RegionTaskQueue(config.DefaultTaskQueue, region), enumspb.TASK_QUEUE_TYPE_WORKFLOW)
 		if err == nil && len(resp.GetPollers()) > 0 {
 			return w, nil
 		}

@@ -40,7 +40,7 @@ var (
 		"worker-sim":      {"temporal-setup": "service_completed_successfully", "ecssim": "service_started"},
 	}
 	// Services that must report their health (others wait for them to be healthy).
-	wantHealthcheck = []string{"postgresql", "temporal"}
+	wantHealthcheck = []string{"postgresql", "temporal", "worker", "worker-sim"}
 	// Long-running services, restarted by Docker unless stopped by hand.
 	longRunning = []string{"postgresql", "temporal", "temporal-ui", "worker", "ecssim", "worker-sim"}
 	// One-shot jobs: Docker must not restart them once they are done.
@@ -565,9 +565,10 @@ func TestComposeWorkers(t *testing.T) {
 			"FLEETMEND_TASK_QUEUE":            config.DefaultTaskQueue,
 			"FLEETMEND_ECS_SCHEME":            "HTTPS",
 			"FLEETMEND_ECS_ENDPOINT":          "",
-			"FLEETMEND_REGIONS":               "",
+			"FLEETMEND_REGIONS":               "cn-hangzhou",
 			"FLEETMEND_LOG_LEVEL":             "info",
 			"FLEETMEND_STOP_TIMEOUT":          "30s",
+			"FLEETMEND_METRICS_ADDR":          ":9464",
 		} {
 			if got, ok := w[k]; !ok || got != want {
 				t.Errorf("worker %s = %q (set: %v), want %q", k, got, ok, want)
@@ -575,6 +576,20 @@ func TestComposeWorkers(t *testing.T) {
 		}
 		if err := checkStopGrace(c); err != nil {
 			t.Error(err)
+		}
+		// Both workers are health-checked by the worker binary itself (the
+		// image has no shell), against the address they serve /healthz on.
+		for _, name := range []string{"worker", "worker-sim"} {
+			s := c.Services[name]
+			if s.HealthCheck == nil || !slices.Equal(s.HealthCheck.Test, []string{"CMD", "/usr/local/bin/worker", "healthcheck"}) {
+				t.Errorf("%s healthcheck %+v, want the worker's own probe", name, s.HealthCheck)
+			}
+			if s.Environment["FLEETMEND_METRICS_ADDR"] == "" {
+				t.Errorf("%s serves no /healthz (FLEETMEND_METRICS_ADDR unset)", name)
+			}
+			if s.Environment["FLEETMEND_REGIONS"] == "" {
+				t.Errorf("%s serves no region (FLEETMEND_REGIONS unset)", name)
+			}
 		}
 		if err := checkWorkerCredentials(c, nil); err != nil {
 			t.Error(err)

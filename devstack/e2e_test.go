@@ -329,7 +329,7 @@ func startWorker(t *testing.T, bin string, st *stack.Stack) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(bin,
 		"--temporal-address", st.Server.FrontendHostPort(), "--temporal-namespace", st.Server.Namespace(),
-		"--ecs-endpoint", st.SimServer.Endpoint(), "--ecs-scheme", "HTTP", "--log-level", "warn")
+		"--ecs-endpoint", st.SimServer.Endpoint(), "--ecs-scheme", "HTTP", "--log-level", "warn", "--regions", strings.Join(st.Sim.Regions(), ","))
 	cmd.Env = append(os.Environ(),
 		"ALIBABA_CLOUD_ACCESS_KEY_ID="+ecssim.DefaultAccessKeyID, "ALIBABA_CLOUD_ACCESS_KEY_SECRET="+ecssim.DefaultAccessKeySecret,
 		"TEMPORAL_CONFIG_FILE="+filepath.Join(t.TempDir(), "none.toml"))
@@ -380,7 +380,7 @@ func TestWorkerStopsGracefullyOnSIGTERM(t *testing.T) {
 	defer st.Close()
 	var logs syncBuffer
 	cmd := exec.Command(bin, "--temporal-address", st.Server.FrontendHostPort(), "--temporal-namespace", st.Server.Namespace(),
-		"--ecs-endpoint", st.SimServer.Endpoint(), "--ecs-scheme", "HTTP", "--stop-timeout", "5s")
+		"--ecs-endpoint", st.SimServer.Endpoint(), "--ecs-scheme", "HTTP", "--stop-timeout", "5s", "--regions", e2eRegion)
 	cmd.Env = append(os.Environ(), "TEMPORAL_CONFIG_FILE="+filepath.Join(t.TempDir(), "none.toml"))
 	cmd.Stderr = &logs
 	require.NoError(t, cmd.Start())

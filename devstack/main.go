@@ -162,7 +162,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	}
 	fmt.Fprintf(out, "  ECS simulator      %s   (region %s, %d instances, access key %s / %s, truth at %s/_sim/truth)\n",
 		st.SimServer.Endpoint(), o.stackOpts.Region, o.stackOpts.Fleet.Size, ecssim.DefaultAccessKeyID, ecssim.DefaultAccessKeySecret, st.SimServer.URL())
-	fmt.Fprintf(out, "  Worker             task queue fleetmend\n\n")
+	fmt.Fprintf(out, "  Worker             task queues %s\n\n", strings.Join(st.Worker.Queues(), ", "))
 	fmt.Fprintf(out, "  Start a run from another terminal:\n    TEMPORAL_ADDRESS=%s go run ./starter run --region %s --wait\n\n", st.Server.FrontendHostPort(), o.stackOpts.Region)
 
 	if o.demo {

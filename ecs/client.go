@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/aliyun/alibaba-cloud-sdk-go/sdk"
 	"github.com/aliyun/alibaba-cloud-sdk-go/sdk/auth"
@@ -106,14 +107,31 @@ func (c *Client) do(ctx context.Context, action string, fn func(*sdkecs.Client) 
 	done := make(chan error, 1)
 	go func() {
 		defer func() { c.pool <- sc }()
-		done <- fn(sc)
+		start := time.Now()
+		err := wrap(action, fn(sc))
+		if c.cfg.Observe != nil {
+			c.cfg.Observe(action, outcomeOf(err), time.Since(start))
+		}
+		done <- err
 	}()
 	select {
 	case err := <-done:
-		return wrap(action, err)
+		return err
 	case <-ctx.Done():
 		return wrap(action, ctx.Err())
 	}
+}
+
+// outcomeOf names a call's outcome for metrics: "OK", the ECS error code,
+// or the class of an error that has none (a transport failure).
+func outcomeOf(err error) string {
+	if err == nil {
+		return "OK"
+	}
+	if code := CodeOf(err); code != "" {
+		return code
+	}
+	return string(ClassOf(err))
 }
 
 func regexpQuote(host string) string {

@@ -28,13 +28,18 @@ type Config struct {
 	ConnectTimeout time.Duration
 	ReadTimeout    time.Duration
 	// PoolSize is how many requests may be in flight at once through one
-	// Client (default 4, allowed 1..256); each has its own SDK client.
+	// Client (default 8, allowed 1..256); each has its own SDK client.
 	PoolSize int
 	// UserAgent is a product token "name/version" (e.g. "fleetmend/1.2.3")
 	// appended to the SDK's User-Agent header of every request, so the
 	// calls can be told apart in ActionTrail and by the simulator. Empty
 	// appends nothing.
 	UserAgent string
+	// Observe, when set, is told about every request that reached the
+	// wire: its action, its outcome ("OK", the ECS error code, or the class
+	// of an error without one) and how long it took. It is how the worker
+	// counts ECS calls and their latency for Prometheus.
+	Observe func(action, outcome string, took time.Duration)
 }
 
 // StaticCredentials is an access key pair (plus an STS token if any). Its

@@ -67,7 +67,7 @@ func Explain(err error) string {
 		b.WriteString(": " + meaning)
 	}
 	var facts []string
-	if msg := oneLine(e.Message); msg != "" && !strings.EqualFold(msg, meaning) {
+	if msg := oneLine(safeMessage(e.Message)); msg != "" && !strings.EqualFold(msg, meaning) {
 		facts = append(facts, "ECS says "+quoteShort(msg))
 	}
 	if e.RequestID != "" {
@@ -121,6 +121,21 @@ func advice(e *Error) (meaning, todo string) {
 		return "the request did not get an answer", "check the network path to the ECS endpoint (--ecs-endpoint); retried with backoff"
 	}
 	return "", ""
+}
+
+// safeMessage drops what must not be repeated from an ECS message: a
+// SignatureDoesNotMatch answer carries the server's string to sign, which
+// holds every request parameter, the AccessKeyId and an STS
+// SecurityToken among them. Errors end up in workflow histories, which
+// everyone with UI access reads.
+func safeMessage(msg string) string {
+	if i := strings.Index(msg, "string to sign"); i >= 0 {
+		msg = strings.TrimRight(msg[:i], " .:")
+		if j := strings.LastIndexAny(msg, ".,;"); j >= 0 && j > len(msg)-20 {
+			msg = msg[:j]
+		}
+	}
+	return msg
 }
 
 // oneLine folds whitespace so a multi-line message stays on one line.

@@ -171,7 +171,7 @@ Exit codes: 0 all good, 1 the run found failures, 2 usage or connection error.`,
 	pf := root.PersistentFlags()
 	pf.StringVar(&a.temporal.Address, "temporal-address", "", "Temporal frontend host:port (default: TEMPORAL_ADDRESS, the config file, or localhost:7233)")
 	pf.StringVar(&a.temporal.Namespace, "temporal-namespace", "", "Temporal namespace (default: TEMPORAL_NAMESPACE, the config file, or \"default\")")
-	pf.StringVar(&a.taskQueue, "task-queue", config.Env("FLEETMEND_TASK_QUEUE", config.DefaultTaskQueue), "task queue of fleetmend's worker (FLEETMEND_TASK_QUEUE)")
+	pf.StringVar(&a.taskQueue, "task-queue", config.Env("FLEETMEND_TASK_QUEUE", config.DefaultTaskQueue), "base name of fleetmend's task queues: region R's runs go to <task-queue>-R (FLEETMEND_TASK_QUEUE)")
 	pf.BoolVar(&a.jsonOut, "json", false, "print JSON instead of text")
 	pf.StringVar(&a.logLevel, "log-level", "error", "log level of the Temporal client: debug, info, warn, error")
 	// Usage errors (bad flags, missing arguments) are exit code 2.

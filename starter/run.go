@@ -15,6 +15,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/fleetmend/fleetmend/internal/config"
 	"github.com/fleetmend/fleetmend/internal/config/numflag"
 	"github.com/fleetmend/fleetmend/internal/render"
 	"github.com/fleetmend/fleetmend/workflows"
@@ -59,7 +60,7 @@ is the run's result, in the report and in the Web UI.`,
 			}
 			run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 				ID:                    id,
-				TaskQueue:             a.taskQueue,
+				TaskQueue:             config.RegionTaskQueue(a.taskQueue, in.Region),
 				TypedSearchAttributes: workflows.RunSearchAttributes(in.Region, in.Kind, in.DryRun),
 				StaticSummary:         runSummary(in),
 				StaticDetails:         runDetails(in),

@@ -16,6 +16,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/fleetmend/fleetmend/internal/config"
 	"github.com/fleetmend/fleetmend/internal/config/numflag"
 	"github.com/fleetmend/fleetmend/internal/render"
 	"github.com/fleetmend/fleetmend/workflows"
@@ -133,7 +134,7 @@ func (a *app) scheduleAction(f *scheduleFlags) (*client.ScheduleWorkflowAction, 
 		ID:                    f.target.workflowID(),
 		Workflow:              workflows.RemediateRegion,
 		Args:                  []any{in},
-		TaskQueue:             a.taskQueue,
+		TaskQueue:             config.RegionTaskQueue(a.taskQueue, in.Region),
 		TypedSearchAttributes: workflows.RunSearchAttributes(in.Region, in.Kind, in.DryRun),
 		StaticSummary:         runSummary(in),
 		StaticDetails:         runDetails(in),

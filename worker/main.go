@@ -11,14 +11,17 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"strings"
 	"time"
 
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
 	"go.uber.org/zap"
@@ -28,6 +31,7 @@ import (
 	"github.com/fleetmend/fleetmend/internal/config/numflag"
 	"github.com/fleetmend/fleetmend/internal/fleetworker"
 	"github.com/fleetmend/fleetmend/internal/logging"
+	"github.com/fleetmend/fleetmend/internal/metrics"
 	"github.com/fleetmend/fleetmend/internal/version"
 )
 
@@ -42,11 +46,12 @@ func main() {
 }
 
 type options struct {
-	temporal config.Temporal
-	worker   fleetworker.Config
-	regions  string
-	logLevel string
-	version  bool
+	temporal    config.Temporal
+	worker      fleetworker.Config
+	regions     string
+	logLevel    string
+	metricsAddr string
+	version     bool
 }
 
 // newFlagSet registers every flag of the worker into o. FLEETMEND_*
@@ -72,7 +77,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	o.temporal.RegisterFlags(fs)
 	w := &o.worker
 	fs.StringVar(&w.TaskQueue, "task-queue", config.Env("FLEETMEND_TASK_QUEUE", config.DefaultTaskQueue), "task queue to poll (FLEETMEND_TASK_QUEUE)")
-	fs.StringVar(&o.regions, "regions", config.Env("FLEETMEND_REGIONS", ""), "comma-separated regions this worker serves; empty serves any (FLEETMEND_REGIONS)")
+	fs.StringVar(&o.regions, "regions", config.Env("FLEETMEND_REGIONS", ""), "comma-separated regions this worker serves, required; it polls their task queues <task-queue>-<region> (FLEETMEND_REGIONS)")
 	fs.StringVar(&w.ECS.Endpoint, "ecs-endpoint", config.Env("FLEETMEND_ECS_ENDPOINT", ""), "ECS endpoint host:port override, e.g. the simulator's 127.0.0.1:8300; empty uses Alibaba Cloud's endpoint for the region (FLEETMEND_ECS_ENDPOINT)")
 	fs.StringVar(&w.ECS.Scheme, "ecs-scheme", config.Env("FLEETMEND_ECS_SCHEME", "HTTPS"), "HTTPS, or HTTP (only with --ecs-endpoint) (FLEETMEND_ECS_SCHEME)")
 	numflag.Register(fs, numflag.NewInt(&w.ECS.PoolSize, "ecs-concurrency", ecs.DefaultPoolSize, ecsConcurrencyRange).FromEnv("FLEETMEND_ECS_CONCURRENCY"),
@@ -92,6 +97,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	numflag.Register(fs, numflag.NewDuration(&w.StopTimeout, "stop-timeout", 30*time.Second, stopTimeoutRange).FromEnv("FLEETMEND_STOP_TIMEOUT"),
 		"on SIGTERM, how long running activities may finish before the worker exits")
 	fs.StringVar(&o.logLevel, "log-level", config.Env("FLEETMEND_LOG_LEVEL", "info"), "debug, info, warn or error (FLEETMEND_LOG_LEVEL)")
+	fs.StringVar(&o.metricsAddr, "metrics-addr", config.Env("FLEETMEND_METRICS_ADDR", ""), "serve Prometheus /metrics and /healthz on host:port, e.g. :9464; empty: off (FLEETMEND_METRICS_ADDR)")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
 	return fs
 }
@@ -112,6 +118,14 @@ func parseFlags(args []string) (options, error) {
 		return o, fmt.Errorf("unexpected arguments %q; all settings are flags", strings.Join(fs.Args(), " "))
 	}
 	o.worker.Regions = config.SplitList(o.regions)
+	if len(o.worker.Regions) == 0 {
+		return o, errors.New("--regions is required (FLEETMEND_REGIONS): the regions this worker serves, e.g. cn-hangzhou,cn-shanghai; it polls the task queue <task-queue>-<region> of each")
+	}
+	if o.metricsAddr != "" {
+		if _, _, err := net.SplitHostPort(o.metricsAddr); err != nil {
+			return o, fmt.Errorf("--metrics-addr %q is not host:port (e.g. :9464 or 127.0.0.1:9464)", o.metricsAddr)
+		}
+	}
 	if err := o.worker.Validate(); err != nil {
 		return o, err
 	}
@@ -119,6 +133,9 @@ func parseFlags(args []string) (options, error) {
 }
 
 func run(args []string, stdout io.Writer) error {
+	if len(args) > 0 && args[0] == "healthcheck" {
+		return healthcheck(args[1:])
+	}
 	o, err := parseFlags(args)
 	if err != nil {
 		return err
@@ -136,6 +153,18 @@ func run(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	copts.Identity = identity()
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	var m *metrics.Set
+	if o.metricsAddr != "" {
+		if m, err = metrics.New(); err != nil {
+			return err
+		}
+		defer func() { _ = m.Close() }()
+		copts.MetricsHandler = m.Handler
+		o.worker.ECS.Observe = m.ObserveECS
+	}
 	c, err := client.Dial(copts)
 	if err != nil {
 		return fmt.Errorf("connect to Temporal at %s: %w", copts.HostPort, err)
@@ -145,10 +174,17 @@ func run(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if m != nil {
+		addr, err := m.Serve(ctx, o.metricsAddr, polling(c, w.Queues(), copts.Identity))
+		if err != nil {
+			return err
+		}
+		zl.Info("serving /metrics and /healthz", zap.String("addr", addr.String()))
+	}
 	zl.Info("fleetmend worker starting",
 		zap.String("temporal_address", copts.HostPort), zap.String("namespace", copts.Namespace),
-		zap.String("task_queue", o.worker.TaskQueue), zap.String("ecs_endpoint", endpointOrDefault(o.worker.ECS.Endpoint)),
-		zap.Strings("regions", o.worker.Regions))
+		zap.Strings("task_queues", w.Queues()), zap.String("ecs_endpoint", endpointOrDefault(o.worker.ECS.Endpoint)),
+		zap.Strings("regions", o.worker.Regions), zap.String("identity", copts.Identity))
 	// worker.InterruptCh closes on SIGINT or SIGTERM; Run then stops
 	// polling and waits up to --stop-timeout for running activities.
 	if err := w.Run(worker.InterruptCh()); err != nil {
@@ -156,6 +192,63 @@ func run(args []string, stdout io.Writer) error {
 	}
 	zl.Info("fleetmend worker stopped")
 	return nil
+}
+
+// identity names this worker process in Temporal (pollers, activity
+// attempts in the history) and in /healthz's check.
+func identity() string {
+	host, err := os.Hostname()
+	if err != nil {
+		host = "unknown-host"
+	}
+	return fmt.Sprintf("fleetmend-worker@%s:%d", host, os.Getpid())
+}
+
+// polling is /healthz's check: the server has seen this worker poll every
+// one of its task queues within the last minute.
+func polling(c client.Client, queues []string, identity string) metrics.Health {
+	return func(ctx context.Context) error {
+		for _, q := range queues {
+			resp, err := c.DescribeTaskQueue(ctx, q, enumspb.TASK_QUEUE_TYPE_WORKFLOW)
+			if err != nil {
+				return fmt.Errorf("describe task queue %s: %w", q, err)
+			}
+			seen := false
+			for _, p := range resp.GetPollers() {
+				if p.GetIdentity() == identity && time.Since(p.GetLastAccessTime().AsTime()) < time.Minute {
+					seen = true
+				}
+			}
+			if !seen {
+				return fmt.Errorf("not polling task queue %s", q)
+			}
+		}
+		return nil
+	}
+}
+
+// healthcheck is `worker healthcheck`: the Docker health check of an image
+// without a shell. It asks the worker's /healthz at --metrics-addr (or
+// FLEETMEND_METRICS_ADDR) and exits 0 when it says ok.
+func healthcheck(args []string) error {
+	fs := flag.NewFlagSet("worker healthcheck", flag.ContinueOnError)
+	addr := fs.String("metrics-addr", config.Env("FLEETMEND_METRICS_ADDR", ""), "the worker's --metrics-addr (FLEETMEND_METRICS_ADDR)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *addr == "" {
+		return errors.New("healthcheck: --metrics-addr (or FLEETMEND_METRICS_ADDR) is required")
+	}
+	host, port, err := net.SplitHostPort(*addr)
+	if err != nil {
+		return fmt.Errorf("healthcheck: --metrics-addr %q is not host:port", *addr)
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return metrics.Probe(ctx, net.JoinHostPort(host, port))
 }
 
 func endpointOrDefault(e string) string {

@@ -54,6 +54,27 @@ func TestBinary(t *testing.T) {
 	}
 }
 
+// TestRegionsAreRequired: a worker must say which regions it serves (it
+// polls their task queues), and a bad metrics address is refused.
+func TestRegionsAreRequired(t *testing.T) {
+	t.Setenv("FLEETMEND_REGIONS", "")
+	t.Setenv("FLEETMEND_METRICS_ADDR", "")
+	_, err := parseFlags(nil)
+	if err == nil || !strings.Contains(err.Error(), "--regions is required (FLEETMEND_REGIONS)") {
+		t.Fatalf("want the regions required, got %v", err)
+	}
+	if _, err := parseFlags([]string{"--regions", "cn-hangzhou", "--metrics-addr", "9464"}); err == nil || !strings.Contains(err.Error(), `--metrics-addr "9464" is not host:port`) {
+		t.Fatalf("want a bad metrics address refused, got %v", err)
+	}
+	o, err := parseFlags([]string{"--regions", "cn-hangzhou, cn-shanghai", "--metrics-addr", ":9464"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(o.worker.Regions) != 2 || o.metricsAddr != ":9464" {
+		t.Fatalf("%+v", o)
+	}
+}
+
 // The ends of every range, and 0 where it means something, are accepted.
 func TestFlagRangeEndsAreAccepted(t *testing.T) {
 	for _, kv := range os.Environ() {
@@ -61,6 +82,7 @@ func TestFlagRangeEndsAreAccepted(t *testing.T) {
 			t.Setenv(strings.SplitN(kv, "=", 2)[0], "") // empty is unset
 		}
 	}
+	t.Setenv("FLEETMEND_REGIONS", "cn-hangzhou") // required; the flags under test are the numeric ones
 	for _, f := range numericFlags() {
 		for _, v := range f.Accepted() {
 			if _, err := parseFlags([]string{"--" + f.Name, v}); err != nil {
@@ -77,7 +99,7 @@ func TestFlagRangeEndsAreAccepted(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the defaults: %v", err)
 	}
-	if o.worker.MaxConcurrentWorkflowTasks != 10 || o.worker.StopTimeout != 30*time.Second || o.worker.ECS.PoolSize != 4 {
+	if o.worker.MaxConcurrentWorkflowTasks != 10 || o.worker.StopTimeout != 30*time.Second || o.worker.ECS.PoolSize != 8 {
 		t.Fatalf("defaults %+v", o.worker)
 	}
 	t.Setenv("FLEETMEND_MAX_CONCURRENT_WORKFLOW_TASKS", "12")

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
@@ -216,11 +217,15 @@ type run struct {
 	polling bool
 	// draining: no batch may start (continue-as-new, cancel, end).
 	draining bool
+	// metrics is the worker's metrics handler, tagged with the region; it
+	// emits nothing while the workflow replays.
+	metrics client.MetricsHandler
 }
 
 func newRun(ctx workflow.Context, in RegionInput) *run {
 	info := workflow.GetInfo(ctx)
-	r := &run{in: in, runID: info.WorkflowExecution.ID}
+	r := &run{in: in, runID: info.WorkflowExecution.ID,
+		metrics: workflow.GetMetricsHandler(ctx).WithTags(map[string]string{"region": in.Region})}
 	if in.State != nil {
 		r.st = in.State
 	} else {
@@ -353,6 +358,7 @@ func (r *run) notAttempted(reason, detail string) {
 
 func (r *run) addRow(row Row) {
 	r.st.Counts.addOutcome(row)
+	r.metrics.WithTags(map[string]string{"outcome": row.Outcome, "reason": row.Reason}).Counter(MetricInstanceOutcomes).Inc(1)
 	r.st.Rows.add(row, *r.in.MaxReportRows, r.in.MaxReportBytes)
 }
 

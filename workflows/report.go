@@ -239,6 +239,15 @@ type Progress struct {
 	Stopped           string `json:"stopped,omitempty"`
 }
 
+// Metrics the workflows emit through the worker's Temporal metrics
+// handler, which leaves them out while a workflow is replayed (see
+// internal/metrics). Tags: region, and outcome and reason for outcomes.
+const (
+	MetricInstancesScanned   = "fleetmend_instances_scanned"
+	MetricInstancesUnhealthy = "fleetmend_instances_unhealthy"
+	MetricInstanceOutcomes   = "fleetmend_instance_outcomes"
+)
+
 // Query names.
 const (
 	QueryProgress = "progress"

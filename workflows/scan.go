@@ -150,6 +150,8 @@ func (r *run) take(res activities.SegmentResult) {
 	if len(r.in.InstanceIDs) == 0 {
 		r.st.Total += sc.Listed
 	}
+	r.metrics.Counter(MetricInstancesScanned).Inc(int64(sc.Listed - sc.FilteredOut))
+	r.metrics.Counter(MetricInstancesUnhealthy).Inc(int64(sc.Missing + sc.Silent))
 	r.st.Zones = mergeZones(r.st.Zones, res.Zones)
 	for _, s := range res.Skipped {
 		r.addRow(skippedRow(s, r.in))

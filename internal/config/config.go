@@ -15,9 +15,14 @@ import (
 	"go.temporal.io/sdk/log"
 )
 
-// DefaultTaskQueue is the task queue fleetmend's worker polls and the
-// starter starts runs on.
+// DefaultTaskQueue is the base name of fleetmend's task queues: region R's
+// runs are on RegionTaskQueue(DefaultTaskQueue, R).
 const DefaultTaskQueue = "fleetmend"
+
+// RegionTaskQueue is the task queue of region's runs, batches and
+// activities: workers serving the region poll it, and only they, so
+// workers split regions between them.
+func RegionTaskQueue(base, region string) string { return base + "-" + region }
 
 // Temporal is the connection as flags may override it. Empty fields keep
 // what Temporal's environment configuration says (TEMPORAL_ADDRESS,

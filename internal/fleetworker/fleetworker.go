@@ -1,9 +1,11 @@
-// Package fleetworker assembles fleetmend's Temporal worker: both workflows,
-// the activities with their ECS clients, and the worker's concurrency and
-// rate limits. The worker binary and devstack build the same worker here.
+// Package fleetworker assembles fleetmend's Temporal worker: the
+// workflows, the activities with their ECS clients, and the worker's
+// concurrency and rate limits, on one task queue per region it serves.
+// The worker binary and devstack build the same worker here.
 package fleetworker
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -14,27 +16,33 @@ import (
 
 	"github.com/fleetmend/fleetmend/activities"
 	"github.com/fleetmend/fleetmend/ecs"
+	"github.com/fleetmend/fleetmend/internal/config"
 	"github.com/fleetmend/fleetmend/internal/version"
 	"github.com/fleetmend/fleetmend/workflows"
 )
 
 // Config is the worker's configuration. Zero values are defaults.
 type Config struct {
+	// TaskQueue is the base name: region R's runs, batches and activities
+	// are on TaskQueue-R (config.RegionTaskQueue).
 	TaskQueue string
 	// ECS is the base ECS configuration; its Region is ignored (each run
 	// names its region). ECS.PoolSize bounds concurrent ECS requests per region.
 	ECS ecs.Config
-	// Regions restricts the regions this worker serves; empty serves any.
+	// Regions are the regions this worker serves: it polls their task
+	// queues, and only theirs, so workers can split regions. Required.
 	Regions []string
-	// MaxConcurrentActivities bounds activities running at once on this
-	// worker (default 20, allowed 1..1000).
+	// MaxConcurrentActivities bounds activities running at once, per task
+	// queue (default 20, allowed 1..1000).
 	MaxConcurrentActivities int
-	// MaxConcurrentWorkflowTasks bounds workflow tasks at once (default 10, 1..1000).
+	// MaxConcurrentWorkflowTasks bounds workflow tasks at once, per task
+	// queue (default 10, 2..1000).
 	MaxConcurrentWorkflowTasks int
-	// ActivitiesPerSecond limits activity starts on this worker (0: no limit).
+	// ActivitiesPerSecond limits activity starts on this worker, per task
+	// queue (0: no limit).
 	ActivitiesPerSecond float64
 	// TaskQueueActivitiesPerSecond limits activity starts across all workers
-	// of the task queue, enforced by the server (0: no limit).
+	// of a task queue, enforced by the server (0: no limit).
 	TaskQueueActivitiesPerSecond float64
 	// StopTimeout is how long a stopping worker lets running activities
 	// finish before it abandons them to be retried elsewhere (default 0:
@@ -45,10 +53,12 @@ type Config struct {
 // Validate names the first bad field and its allowed range.
 func (c Config) Validate() error {
 	switch {
+	case len(c.Regions) == 0:
+		return errors.New("regions is required: the regions this worker serves, e.g. cn-hangzhou,cn-shanghai (each is a task queue <task-queue>-<region>)")
 	case c.MaxConcurrentActivities < 0 || c.MaxConcurrentActivities > 1000:
 		return fmt.Errorf("max concurrent activities is %d, allowed range is 1..1000 (0 means 20)", c.MaxConcurrentActivities)
-	case c.MaxConcurrentWorkflowTasks < 0 || c.MaxConcurrentWorkflowTasks > 1000:
-		return fmt.Errorf("max concurrent workflow tasks is %d, allowed range is 1..1000 (0 means 10)", c.MaxConcurrentWorkflowTasks)
+	case c.MaxConcurrentWorkflowTasks < 0 || c.MaxConcurrentWorkflowTasks == 1 || c.MaxConcurrentWorkflowTasks > 1000:
+		return fmt.Errorf("max concurrent workflow tasks is %d, allowed range is 2..1000 (0 means 10)", c.MaxConcurrentWorkflowTasks)
 	case c.ActivitiesPerSecond < 0:
 		return fmt.Errorf("activities per second is %g, must be 0 (no limit) or more", c.ActivitiesPerSecond)
 	case c.TaskQueueActivitiesPerSecond < 0:
@@ -60,13 +70,55 @@ func (c Config) Validate() error {
 	return nil
 }
 
+// Workers are the worker's pollers: one per region's task queue, and one
+// on the base queue, where runs started before the queues were split (or
+// with an explicit --task-queue) live.
+type Workers struct {
+	queues []string
+	ws     []worker.Worker
+}
+
+// Queues are the task queues polled, the base queue first.
+func (w *Workers) Queues() []string { return append([]string(nil), w.queues...) }
+
+// Start starts every poller; on an error the ones started are stopped.
+func (w *Workers) Start() error {
+	for i, x := range w.ws {
+		if err := x.Start(); err != nil {
+			for _, y := range w.ws[:i] {
+				y.Stop()
+			}
+			return fmt.Errorf("start worker on %s: %w", w.queues[i], err)
+		}
+	}
+	return nil
+}
+
+// Stop stops every poller, letting running activities finish within the
+// stop timeout.
+func (w *Workers) Stop() {
+	for _, x := range w.ws {
+		x.Stop()
+	}
+}
+
+// Run starts the pollers and blocks until interrupt closes, then stops them.
+func (w *Workers) Run(interrupt <-chan any) error {
+	if err := w.Start(); err != nil {
+		return err
+	}
+	<-interrupt
+	w.Stop()
+	return nil
+}
+
 // New builds (but does not start) the worker on c.
-func New(c client.Client, cfg Config) (worker.Worker, error) {
+func New(c client.Client, cfg Config) (*Workers, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	if cfg.TaskQueue == "" {
-		cfg.TaskQueue = "fleetmend"
+		cfg.TaskQueue = config.DefaultTaskQueue
 	}
 	if cfg.MaxConcurrentActivities == 0 {
 		cfg.MaxConcurrentActivities = 20
@@ -83,16 +135,28 @@ func New(c client.Client, cfg Config) (worker.Worker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ECS configuration: %w", err)
 	}
-	w := worker.New(c, cfg.TaskQueue, worker.Options{
-		MaxConcurrentActivityExecutionSize:     cfg.MaxConcurrentActivities,
-		MaxConcurrentWorkflowTaskExecutionSize: cfg.MaxConcurrentWorkflowTasks,
-		WorkerActivitiesPerSecond:              cfg.ActivitiesPerSecond,
-		TaskQueueActivitiesPerSecond:           cfg.TaskQueueActivitiesPerSecond,
-		WorkerStopTimeout:                      cfg.StopTimeout,
-	})
-	RegisterWorkflows(w)
-	w.RegisterActivity(&activities.Activities{Regions: regions, Intents: activities.ServerIntents{Client: c}, Temporal: c})
-	return w, nil
+	// One set of ECS clients for all queues: the per-region pool bounds
+	// the calls in flight to a region whichever queue asked.
+	acts := &activities.Activities{Regions: regions, Intents: activities.ServerIntents{Client: c}, Temporal: c}
+	ws := &Workers{}
+	queues := []string{cfg.TaskQueue}
+	for _, r := range cfg.Regions {
+		queues = append(queues, config.RegionTaskQueue(cfg.TaskQueue, r))
+	}
+	for _, q := range queues {
+		w := worker.New(c, q, worker.Options{
+			MaxConcurrentActivityExecutionSize:     cfg.MaxConcurrentActivities,
+			MaxConcurrentWorkflowTaskExecutionSize: cfg.MaxConcurrentWorkflowTasks,
+			WorkerActivitiesPerSecond:              cfg.ActivitiesPerSecond,
+			TaskQueueActivitiesPerSecond:           cfg.TaskQueueActivitiesPerSecond,
+			WorkerStopTimeout:                      cfg.StopTimeout,
+		})
+		RegisterWorkflows(w)
+		w.RegisterActivity(acts)
+		ws.queues = append(ws.queues, q)
+		ws.ws = append(ws.ws, w)
+	}
+	return ws, nil
 }
 
 // RegisterWorkflows puts fleetmend's workflows on a worker or a replayer.

@@ -14,7 +14,6 @@ import (
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/worker"
 	"go.uber.org/zap"
 
 	"github.com/fleetmend/fleetmend/ecs"
@@ -57,7 +56,7 @@ type Stack struct {
 	Sim       *ecssim.Sim
 	SimServer *ecssim.Server
 	Client    client.Client
-	Worker    worker.Worker
+	Worker    *fleetworker.Workers
 	logger    *zap.Logger
 }
 
@@ -131,6 +130,9 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	if o.Worker {
 		wcfg := o.WorkerCfg
 		wcfg.ECS = st.ECSConfig()
+		if len(wcfg.Regions) == 0 {
+			wcfg.Regions = simCfg.Regions // the stack's worker serves every simulated region
+		}
 		st.Worker, err = fleetworker.New(st.Client, wcfg)
 		if err != nil {
 			return nil, err
@@ -178,7 +180,7 @@ func (st *Stack) StartRun(ctx context.Context, id string, in workflows.RegionInp
 	}
 	run, err := st.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:                    id,
-		TaskQueue:             config.DefaultTaskQueue,
+		TaskQueue:             config.RegionTaskQueue(config.DefaultTaskQueue, in.Region),
 		TypedSearchAttributes: workflows.RunSearchAttributes(in.Region, kind, in.DryRun),
 		StaticSummary:         fmt.Sprintf("fleetmend %s run of %s (devstack)", kind, in.Region),
 	}, workflows.RemediateRegion, in)
