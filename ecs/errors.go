@@ -178,6 +178,10 @@ func ClassifyCode(code string, httpStatus int) Class {
 		code == "IncorrectVmStatus",
 		code == "InstanceLockedForSecurity":
 		return InstanceLevel
+	case IsAccountLevel(code):
+		// Keys, permissions, clock, region: whatever the status, the same
+		// call with the same credentials fails again.
+		return Permanent
 	case code != "":
 		if httpStatus >= 500 || httpStatus == 429 {
 			return Retryable

@@ -56,7 +56,7 @@ func Explain(err error) string {
 	var b strings.Builder
 	switch {
 	case e.Code != "":
-		b.WriteString(e.Code)
+		b.WriteString(oneLine(e.Code))
 	case e.HTTPStatus != 0:
 		fmt.Fprintf(&b, "HTTP %d", e.HTTPStatus)
 	default:
