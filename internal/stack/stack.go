@@ -8,8 +8,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
@@ -41,7 +43,9 @@ type Options struct {
 	MoreFleets []ecssim.FleetSpec
 	// TimeScale is simulated seconds per real second.
 	TimeScale float64
-	SimSeed   int64
+	// Credentials the simulator accepts; default: its built-in key pair.
+	Credentials map[string]ecssim.Credential
+	SimSeed     int64
 
 	// Worker runs the fleetmend worker in this process.
 	Worker    bool
@@ -58,6 +62,36 @@ type Stack struct {
 	Client    client.Client
 	Worker    *fleetworker.Workers
 	logger    *zap.Logger
+	// serverOpts is how the server was started, to start it again.
+	serverOpts devserver.Options
+}
+
+// RestartServer stops the Temporal server and starts it again on the same
+// database file and frontend port, as an operator restarting it (or a
+// crash and a supervisor) would. Clients and workers reconnect by
+// themselves. The stack must have been started with a DataDir: an
+// in-memory database does not survive a stop.
+func (st *Stack) RestartServer(ctx context.Context) error {
+	if st.serverOpts.DBFile == "" {
+		return errors.New("restart needs a stack with a DataDir (the in-memory database does not survive a stop)")
+	}
+	_, port, err := net.SplitHostPort(st.Server.FrontendHostPort())
+	if err != nil {
+		return fmt.Errorf("frontend address: %w", err)
+	}
+	opts := st.serverOpts
+	if opts.FrontendPort, err = strconv.Atoi(port); err != nil {
+		return fmt.Errorf("frontend port %q: %w", port, err)
+	}
+	if err := st.Server.Stop(); err != nil {
+		return fmt.Errorf("stop the Temporal server: %w", err)
+	}
+	srv, err := devserver.Start(ctx, opts)
+	if err != nil {
+		return fmt.Errorf("start the Temporal server again: %w", err)
+	}
+	st.Server = srv
+	return nil
 }
 
 // SearchAttributes is fleetmend's custom search attributes in the form the
@@ -92,15 +126,16 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 		}
 		dbFile = filepath.Join(o.DataDir, "temporal.db")
 	}
-	st.Server, err = devserver.Start(ctx, devserver.Options{
+	st.serverOpts = devserver.Options{
 		DBFile: dbFile, IP: o.IP, FrontendPort: o.FrontendPort, UIPort: o.UIPort,
 		Namespace: o.Namespace, SearchAttributes: SearchAttributes(), Logger: o.Logger.Named("temporal"),
-	})
+	}
+	st.Server, err = devserver.Start(ctx, st.serverOpts)
 	if err != nil {
 		return nil, fmt.Errorf("start Temporal server: %w", err)
 	}
 	o.Fleet.Region = o.Region
-	simCfg := ecssim.Config{Regions: []string{o.Region}, TimeScale: o.TimeScale, Seed: o.SimSeed}
+	simCfg := ecssim.Config{Regions: []string{o.Region}, TimeScale: o.TimeScale, Seed: o.SimSeed, Credentials: o.Credentials}
 	if o.Fleet.Size > 0 {
 		simCfg.Fleets = []ecssim.FleetSpec{o.Fleet}
 	}
