@@ -340,10 +340,11 @@ func TestRetriedRebootNeverRebootsTwice(t *testing.T) {
 }
 
 // TestRetryAfterDeathBeforeTheAnswer plays a worker that died after storing
-// its intent and before hearing ECS. Where the instance is on its way down
-// the reboot evidently landed; where it is Running and unhealthy it may
-// never have been sent, but rebooting it could be a second reboot, so it is
-// reported unconfirmed and left alone.
+// its intent and before hearing ECS, with an intent that has no boot marks
+// (as one stored before marks existed). Where the instance is on its way
+// down the reboot evidently landed; where it is Running and unhealthy it
+// may never have been sent, but without a mark rebooting it could be a
+// second reboot, so it is reported unconfirmed and left alone.
 func TestRetryAfterDeathBeforeTheAnswer(t *testing.T) {
 	f := newFixture(t)
 	landed := f.add(t, ecssim.InstanceSpec{})
@@ -365,6 +366,49 @@ func TestRetryAfterDeathBeforeTheAnswer(t *testing.T) {
 	require.Equal(t, []string{lost}, out.Unconfirmed)
 	require.Equal(t, 1, f.truth(t, landed).Reboots, "not rebooted twice")
 	require.Zero(t, f.truth(t, lost).Reboots, "an unconfirmed reboot is never sent again")
+}
+
+// TestBootMarksTellALostRebootFromALandedOne plays the retry after a worker
+// died between storing its intent (with boot marks) and hearing ECS, for
+// three instances: one whose reboot never reached ECS (Running, StartTime
+// unchanged, well after the mark), one whose reboot landed and is over
+// (Running, started since the mark) and one that had started in the mark's
+// own minute (cannot be told). The simulator's count of reboots is the
+// judge: one reboot each for the first two, none for the third.
+func TestBootMarksTellALostRebootFromALandedOne(t *testing.T) {
+	f := newFixture(t)
+	lost := f.add(t, ecssim.InstanceSpec{})
+	done := f.add(t, ecssim.InstanceSpec{})
+	_, err := f.sim.AdvanceClock(3 * time.Minute)
+	require.NoError(t, err)
+	fresh := f.add(t, ecssim.InstanceSpec{})
+	_, err = f.sim.AdvanceClock(10 * time.Second)
+	require.NoError(t, err)
+
+	// The marks, as the first attempt read them right before its call.
+	seen := f.clock.Now().Truncate(time.Second)
+	mark := func(id string) map[string]any {
+		return map[string]any{"start_time": f.truth(t, id).BootedAt.Truncate(time.Minute), "seen": seen}
+	}
+	marks := map[string]any{lost: mark(lost), done: mark(done), fresh: mark(fresh)}
+	// done's reboot reached ECS and is over before the retry looks.
+	_, err = f.env().ExecuteActivity(f.acts.RebootIfStillUnhealthy, activities.RebootInput{Region: region, InstanceIDs: []string{done}})
+	require.NoError(t, err)
+	_, err = f.sim.AdvanceClock(5 * time.Minute)
+	require.NoError(t, err)
+	require.Equal(t, "Running", f.truth(t, done).State)
+
+	retry := f.env()
+	retry.SetHeartbeatDetails(map[string]any{"attempted": []string{lost, done, fresh}, "marks": marks})
+	v, err := retry.ExecuteActivity(f.acts.RebootIfStillUnhealthy, activities.RebootInput{Region: region, InstanceIDs: []string{lost, done, fresh}})
+	require.NoError(t, err)
+	var out activities.RebootOutcome
+	require.NoError(t, v.Get(&out))
+	require.ElementsMatch(t, []string{lost, done}, out.Rebooted)
+	require.Equal(t, []string{fresh}, out.Unconfirmed)
+	require.Equal(t, 1, f.truth(t, lost).Reboots, "a reboot that never reached ECS is sent by the retry")
+	require.Equal(t, 1, f.truth(t, done).Reboots, "a reboot that landed is not sent again")
+	require.Zero(t, f.truth(t, fresh).Reboots, "a reboot that cannot be told apart is never sent again")
 }
 
 func TestRefusedRebootCallWithdrawsItsIntent(t *testing.T) {

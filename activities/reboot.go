@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"time"
 
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
@@ -43,9 +44,59 @@ type RebootOutcome struct {
 // attempt may already have rebooted. Once ECS answered, the instances it
 // rebooted are stored as Confirmed, so a retry can tell "rebooted" from
 // "the worker died between storing the intent and hearing ECS".
+//
+// Marks tell the retry more: for every attempted instance, when it had last
+// started and when ECS said so, read right before the call. See landed.
 type rebootIntent struct {
-	Attempted []string `json:"attempted"`
-	Confirmed []string `json:"confirmed,omitempty"`
+	Attempted []string            `json:"attempted"`
+	Confirmed []string            `json:"confirmed,omitempty"`
+	Marks     map[string]bootMark `json:"marks,omitempty"`
+}
+
+// bootMark is an instance's StartTime (to the minute) and ECS's clock (the
+// answer's Date) read right before a reboot call.
+type bootMark struct {
+	StartTime time.Time `json:"start_time"`
+	Seen      time.Time `json:"seen"`
+}
+
+// rebootSettle is how long, on ECS's clock, after a mark the retry waits
+// before it believes a Running instance with an unchanged StartTime: a
+// reboot ECS accepted shows as Stopping at once, the wait covers a lagging
+// read. It is longer than a request can live (connect 5 s + read 10 s), so
+// no call of the earlier attempt can still be on its way.
+const rebootSettle = 30 * time.Second
+
+// landing is what a retry can tell about a reboot an earlier attempt sent
+// without hearing the answer.
+type landing int
+
+const (
+	landedUnknown landing = iota // cannot be told: leave it alone
+	landedYes                    // it happened (the instance went down or started since)
+	landedNo                     // it did not: the instance may be rebooted now
+	landedWait                   // too soon after the call to tell
+)
+
+// landed decides from the mark taken before the call and a fresh read. The
+// rule that makes "no" safe: ECS's StartTime is to the minute, so a reboot
+// that happened after the mark (at Seen) would start the instance at
+// Seen's minute or later. If the instance had started in an earlier minute
+// than Seen's and still shows that same StartTime, it has not rebooted.
+func landed(mark bootMark, now ecs.InstanceInfo) landing {
+	switch {
+	case now.State == ecs.StateStopping || now.State == ecs.StateStarting:
+		return landedYes
+	case now.State != ecs.StateRunning || mark.StartTime.IsZero() || mark.Seen.IsZero() || now.StartTime.IsZero():
+		return landedUnknown
+	case now.StartTime.After(mark.StartTime):
+		return landedYes
+	case !now.StartTime.Equal(mark.StartTime) || !mark.Seen.Truncate(time.Minute).After(mark.StartTime):
+		return landedUnknown // started in the mark's own minute: a reboot could hide in it
+	case now.Seen.Before(mark.Seen.Add(rebootSettle)):
+		return landedWait
+	}
+	return landedNo
 }
 
 // RebootIfStillUnhealthy re-checks every instance right before acting and
@@ -75,6 +126,7 @@ func (a *Activities) RebootIfStillUnhealthy(ctx context.Context, in RebootInput)
 	}
 	var out RebootOutcome
 	var toReboot []string
+	var pending []Facts // attempted earlier, answer never heard
 	for _, f := range fs {
 		switch {
 		case slices.Contains(prior.Confirmed, f.InstanceID):
@@ -83,15 +135,9 @@ func (a *Activities) RebootIfStillUnhealthy(ctx context.Context, in RebootInput)
 			out.InTransit = append(out.InTransit, f.InstanceID)
 		case slices.Contains(prior.Attempted, f.InstanceID):
 			// An earlier attempt may have sent the reboot without hearing
-			// the answer. Rebooting again is exactly what must not happen.
-			// An instance on its way down or up shows that the reboot
-			// landed; a Running one could be either, and verify decides.
-			if f.Exists && (f.State == ecs.StateStopping || f.State == ecs.StateStarting) {
-				out.Rebooted = append(out.Rebooted, f.InstanceID)
-				out.InTransit = append(out.InTransit, f.InstanceID)
-			} else {
-				out.Unconfirmed = append(out.Unconfirmed, f.InstanceID)
-			}
+			// the answer. Rebooting again is exactly what must not happen;
+			// the marks decide below whether it happened.
+			pending = append(pending, f)
 		case f.Running() && !f.Unknown && f.Healthy:
 			out.Healthy = append(out.Healthy, f.InstanceID)
 		default:
@@ -102,10 +148,19 @@ func (a *Activities) RebootIfStillUnhealthy(ctx context.Context, in RebootInput)
 			toReboot = append(toReboot, f.InstanceID)
 		}
 	}
+	again, err := a.settle(ctx, c, prior, pending, &out)
+	if err != nil {
+		return RebootOutcome{}, err
+	}
+	toReboot = append(toReboot, again...)
 	if len(toReboot) == 0 {
 		return out, nil
 	}
-	intent := rebootIntent{Attempted: append(slices.Clone(prior.Attempted), toReboot...)}
+	marks, err := readMarks(ctx, c, toReboot, prior.Marks)
+	if err != nil {
+		return RebootOutcome{}, err
+	}
+	intent := rebootIntent{Attempted: appendNew(prior.Attempted, toReboot), Confirmed: prior.Confirmed, Marks: marks}
 	if err := a.recordIntent(ctx, intent); err != nil {
 		// Without a stored intent a retry could reboot twice; reboot nothing.
 		return RebootOutcome{}, temporal.NewApplicationErrorWithCause("reboot not sent: "+err.Error(), "fleetmend.IntentNotRecorded", err)
@@ -148,8 +203,109 @@ func (a *Activities) RebootIfStillUnhealthy(ctx context.Context, in RebootInput)
 	// leave the intent; if this record is lost, a retry still never
 	// reboots twice, it only reports these as unconfirmed.
 	_ = a.recordIntent(ctx, rebootIntent{
-		Attempted: append(slices.Clone(prior.Attempted), ok...),
+		Attempted: appendNew(prior.Attempted, toReboot),
 		Confirmed: append(slices.Clone(prior.Confirmed), ok...),
+		Marks:     marks,
 	})
 	return out, nil
+}
+
+// settle sorts the instances an earlier attempt sent without hearing the
+// answer: those whose reboot landed are Rebooted, those that show it did
+// not and still need it are returned to be rebooted now, the rest are
+// Unconfirmed (never rebooted again; verify tells whether the agent came
+// back). While it is too soon to tell, it reads again, heartbeating.
+func (a *Activities) settle(ctx context.Context, c *ecs.Client, prior rebootIntent, pending []Facts, out *RebootOutcome) ([]string, error) {
+	var again []string
+	for round := 0; len(pending) > 0; round++ {
+		ids := make([]string, len(pending))
+		for i, f := range pending {
+			ids[i] = f.InstanceID
+		}
+		infos, err := c.DescribeInstances(ctx, ids)
+		if err != nil {
+			return nil, appError("read start times of "+joinIDs(ids), err)
+		}
+		byID := make(map[string]ecs.InstanceInfo, len(infos))
+		for _, in := range infos {
+			byID[in.InstanceID] = in
+		}
+		var wait []Facts
+		for _, f := range pending {
+			now, seen := byID[f.InstanceID]
+			verdict := landedUnknown
+			if seen { // no mark (an older intent) leaves only "going down or up" to tell
+				verdict = landed(prior.Marks[f.InstanceID], now)
+			}
+			if verdict == landedWait && round >= maxSettleRounds {
+				verdict = landedUnknown
+			}
+			switch verdict {
+			case landedYes:
+				out.Rebooted = append(out.Rebooted, f.InstanceID)
+				if now.State != ecs.StateRunning {
+					out.InTransit = append(out.InTransit, f.InstanceID)
+				}
+			case landedNo:
+				switch r, no := rejectFromFacts(f); {
+				case f.Running() && !f.Unknown && f.Healthy:
+					out.Healthy = append(out.Healthy, f.InstanceID)
+				case no:
+					out.Rejected = append(out.Rejected, r)
+				default:
+					again = append(again, f.InstanceID)
+				}
+			case landedWait:
+				wait = append(wait, f)
+			default:
+				out.Unconfirmed = append(out.Unconfirmed, f.InstanceID)
+			}
+		}
+		pending = wait
+		if len(pending) == 0 {
+			break
+		}
+		activity.RecordHeartbeat(ctx, prior)
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(settlePoll):
+		}
+	}
+	return again, nil
+}
+
+// settlePoll and maxSettleRounds bound the wait in settle: on real ECS the
+// clock runs at wall speed, so rebootSettle passes within about 30 rounds.
+const (
+	settlePoll      = time.Second
+	maxSettleRounds = 40
+)
+
+// readMarks reads the StartTime and ECS's clock for ids right before their
+// reboot, keeping the marks of earlier attempts.
+func readMarks(ctx context.Context, c *ecs.Client, ids []string, prior map[string]bootMark) (map[string]bootMark, error) {
+	infos, err := c.DescribeInstances(ctx, ids)
+	if err != nil {
+		return nil, appError("read start times of "+joinIDs(ids), err)
+	}
+	marks := make(map[string]bootMark, len(prior)+len(infos))
+	for id, m := range prior {
+		marks[id] = m
+	}
+	for _, in := range infos {
+		marks[in.InstanceID] = bootMark{StartTime: in.StartTime, Seen: in.Seen}
+	}
+	return marks, nil
+}
+
+// appendNew appends the ids not already in list, to a copy.
+func appendNew(list, ids []string) []string {
+	out := slices.Clone(list)
+	for _, id := range ids {
+		if !slices.Contains(out, id) {
+			out = append(out, id)
+		}
+	}
+	return out
 }

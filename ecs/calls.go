@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"strings"
+	"time"
 
 	"github.com/aliyun/alibaba-cloud-sdk-go/sdk/requests"
 	sdkecs "github.com/aliyun/alibaba-cloud-sdk-go/services/ecs"
@@ -207,12 +209,18 @@ func (c *Client) DescribeInstances(ctx context.Context, ids []string) ([]Instanc
 		return nil, err
 	}
 	out := make([]InstanceInfo, 0, len(resp.Instances.Instance))
+	var seen time.Time
+	if d := resp.GetHttpHeaders()["Date"]; len(d) > 0 {
+		seen, _ = http.ParseTime(d[0]) // an unreadable Date is no Date
+	}
 	for _, in := range resp.Instances.Instance {
 		info := InstanceInfo{
 			InstanceID: in.InstanceId,
 			ZoneID:     in.ZoneId,
 			State:      ParseState(in.Status),
 			OSType:     in.OSType,
+			StartTime:  parseTime(in.StartTime),
+			Seen:       seen.UTC(),
 		}
 		if info.OSType == "" {
 			info.OSType = in.OsType // the SDK struct has both spellings; ECS fills OSType

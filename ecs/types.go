@@ -108,6 +108,11 @@ type InstanceInfo struct {
 	// "windows", "freebsd"), unlike DescribeCloudAssistantStatus's "Linux".
 	OSType string `json:"os_type"`
 	Tags   []Tag  `json:"tags,omitempty"`
+	// StartTime is when the instance last started (to the minute, as ECS
+	// reports it); a reboot moves it on. Seen is the service's clock when
+	// it answered (the response's Date header), zero when absent.
+	StartTime time.Time `json:"start_time,omitzero"`
+	Seen      time.Time `json:"seen,omitzero"`
 }
 
 // RebootResult is RebootInstances' answer for one instance

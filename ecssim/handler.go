@@ -208,6 +208,10 @@ func (s *Sim) serveRPC(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("x-acs-request-id", reqID)
+	// The answer's Date is the service's clock, as ECS's is: with the
+	// time scaled, it is the simulated time. Clients compare it with
+	// times the API reports (e.g. DescribeInstances' StartTime).
+	w.Header().Set("Date", s.clock.Now().UTC().Format(http.TimeFormat))
 	writeJSON(w, http.StatusOK, resp)
 }
 
