@@ -17,6 +17,7 @@ import (
 
 	"github.com/fleetmend/fleetmend/activities"
 	"github.com/fleetmend/fleetmend/ecssim"
+	"github.com/fleetmend/fleetmend/internal/e2e"
 	"github.com/fleetmend/fleetmend/internal/fleetworker"
 	"github.com/fleetmend/fleetmend/internal/logging"
 	"github.com/fleetmend/fleetmend/internal/stack"
@@ -38,13 +39,13 @@ func TestReplayRecordedHistories(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	st, err := stack.Start(ctx, stack.Options{
-		IP: "127.0.0.1", UIPort: -1, Region: e2eRegion, TimeScale: 60, SimSeed: 9, Worker: true, Logger: zap.NewNop(),
+		IP: "127.0.0.1", UIPort: -1, Region: e2e.Region, TimeScale: 60, SimSeed: 9, Worker: true, Logger: zap.NewNop(),
 		Fleet: ecssim.FleetSpec{Size: 120, Seed: 8, Missing: 0.15, Silent: 0.1, Stopped: 0.05, InstallFails: 0.02, Outdated: 0.05},
 	})
 	require.NoError(t, err)
 	defer st.Close()
 
-	in := e2eInput()
+	in := e2e.Input()
 	in.EventsPerRun = workflows.MinEventsPerRun
 	in.BatchSize = 10
 	id := "fleetmend/cn-hangzhou/replay"
@@ -66,7 +67,7 @@ func TestReplayRecordedHistories(t *testing.T) {
 		"region-last-run.json":  fetchHistory(ctx, t, st.Client, id, ""),
 		"batch.json":            fetchHistory(ctx, t, st.Client, id+"/batch-1", ""),
 		"region-dry-run.json":   fetchHistory(ctx, t, st.Client, id+"-dry", ""),
-		"guard.json":            fetchHistory(ctx, t, st.Client, activities.GuardWorkflowID(e2eRegion), ""),
+		"guard.json":            fetchHistory(ctx, t, st.Client, activities.GuardWorkflowID(e2e.Region), ""),
 	}
 	logger := logging.NewTemporal(zap.NewNop())
 	update := os.Getenv(updateHistoriesEnv) == "1"

@@ -24,6 +24,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/fleetmend/fleetmend/ecssim"
+	"github.com/fleetmend/fleetmend/internal/e2e"
 	"github.com/fleetmend/fleetmend/internal/stack"
 	"github.com/fleetmend/fleetmend/workflows"
 )
@@ -53,7 +54,7 @@ func TestWebUIShowsTheRun(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	st, err := stack.Start(ctx, stack.Options{
-		IP: "127.0.0.1", UIPort: 0, Region: e2eRegion, TimeScale: 60, SimSeed: 5, Worker: true, Logger: zap.NewNop(),
+		IP: "127.0.0.1", UIPort: 0, Region: e2e.Region, TimeScale: 60, SimSeed: 5, Worker: true, Logger: zap.NewNop(),
 		// 33 unhealthy instances out of 60: two batches of at most 20. No
 		// stopped, vanishing or broken instances, so every batch installs,
 		// reboots and verifies.
@@ -104,7 +105,7 @@ func TestWebUIShowsTheRun(t *testing.T) {
 	}, workflows.RemediateRegion, workflows.RegionInput{Region: otherRegion})
 	require.NoError(t, err)
 
-	query := fmt.Sprintf(`%s="%s" AND %s="%s"`, workflows.SARegionName, e2eRegion, workflows.SAKindName, workflows.KindManual)
+	query := fmt.Sprintf(`%s="%s" AND %s="%s"`, workflows.SARegionName, e2e.Region, workflows.SAKindName, workflows.KindManual)
 	wantListed := append([]string{runID}, batchIDs...)
 	slices.Sort(wantListed)
 	// Visibility is written asynchronously. Wait until the server answers
@@ -155,7 +156,7 @@ func TestWebUIShowsTheRun(t *testing.T) {
 	// The run itself verifies the agents of every batch's instances.
 	require.True(t, rows.has("Activity Task Scheduled", "PollAgents", "verify the agents of "), "the run's history shows its verify polls:\n%s", rows)
 	for i, id := range batchIDs {
-		summary := fmt.Sprintf("%s batch %d: %d instances (", e2eRegion, i+1, batchSize[id])
+		summary := fmt.Sprintf("%s batch %d: %d instances (", e2e.Region, i+1, batchSize[id])
 		require.True(t, rows.has("Start Child Workflow Execution Initiated", summary), "the run's history shows batch %d's summary %q:\n%s", i+1, summary, rows)
 	}
 	// The batches' workflow IDs are in the details of their events: expand
@@ -217,7 +218,7 @@ const requireBrowserEnv = "FLEETMEND_REQUIRE_BROWSER"
 // unhealthy on purpose (two full batches from 60 instances): a run would
 // take that for a systemic cause and touch nothing, so it is told to go on.
 func uiInput() workflows.RegionInput {
-	in := e2eInput()
+	in := e2e.Input()
 	in.MaxUnhealthyPercent = 100
 	return in
 }
@@ -326,12 +327,12 @@ func jsWorkflowLink(id, sel string) string {
 type browser struct {
 	t   *testing.T
 	ctx context.Context // the tab; no deadline, each step sets its own
-	out *syncBuffer     // Chromium's output and chromedp's errors (syncBuffer: e2e_test.go)
+	out *e2e.SyncBuffer // Chromium's output and chromedp's errors (e2e.SyncBuffer: e2e_test.go)
 }
 
 func newBrowser(t *testing.T, chromium string) *browser {
 	t.Helper()
-	out := &syncBuffer{}
+	out := &e2e.SyncBuffer{}
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(chromium),
 		chromedp.Headless,

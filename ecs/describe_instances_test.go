@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -26,10 +27,14 @@ func TestDescribeInstances(t *testing.T) {
 
 	got, err := f.client.DescribeInstances(ctx, []string{plain, "i-neverexisted000000", gone, excluded})
 	require.NoError(t, err)
+	// StartTime is the last boot, to the minute, for Running instances only;
+	// Seen is the simulator's clock, from the answer's Date header.
+	now := f.clock.Now()
 	require.Equal(t, []ecs.InstanceInfo{
 		{InstanceID: excluded, ZoneID: "cn-hangzhou-k", State: ecs.StateRunning, OSType: "windows",
-			Tags: []ecs.Tag{{Key: "fleetmend:exclude", Value: "true"}, {Key: "team", Value: "web"}}},
-		{InstanceID: plain, ZoneID: "cn-hangzhou-a", State: ecs.StateStopped, OSType: "linux"},
+			Tags:      []ecs.Tag{{Key: "fleetmend:exclude", Value: "true"}, {Key: "team", Value: "web"}},
+			StartTime: now.Truncate(time.Minute), Seen: now.Truncate(time.Second)},
+		{InstanceID: plain, ZoneID: "cn-hangzhou-a", State: ecs.StateStopped, OSType: "linux", Seen: now.Truncate(time.Second)},
 	}, got, "unknown and vanished instances are absent, without an error; the order is ECS's")
 	require.Equal(t, 1, f.calls(ecs.ActionDescribeInstances), "one call")
 

@@ -1,19 +1,14 @@
-package main
+package observe_test
 
 import (
 	"context"
 	"fmt"
-	"net"
-	"net/http"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
 	"github.com/stretchr/testify/require"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/workflowservice/v1"
@@ -21,107 +16,35 @@ import (
 
 	"github.com/fleetmend/fleetmend/activities"
 	"github.com/fleetmend/fleetmend/ecssim"
+	"github.com/fleetmend/fleetmend/internal/e2e"
 	"github.com/fleetmend/fleetmend/internal/metrics"
 	"github.com/fleetmend/fleetmend/internal/stack"
 	"github.com/fleetmend/fleetmend/workflows"
 )
-
-// freeAddr is a loopback address nothing listens on right now.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := ln.Addr().String()
-	require.NoError(t, ln.Close())
-	return addr
-}
-
-// startWorkerWith starts the worker binary with extra flags.
-func startWorkerWith(t *testing.T, bin string, st *stack.Stack, extra ...string) *exec.Cmd {
-	t.Helper()
-	args := append([]string{"--temporal-address", st.Server.FrontendHostPort(), "--temporal-namespace", st.Server.Namespace(),
-		"--ecs-endpoint", st.SimServer.Endpoint(), "--ecs-scheme", "HTTP", "--log-level", "warn"}, extra...)
-	cmd := exec.Command(bin, args...)
-	cmd.Env = append(os.Environ(),
-		"ALIBABA_CLOUD_ACCESS_KEY_ID="+ecssim.DefaultAccessKeyID, "ALIBABA_CLOUD_ACCESS_KEY_SECRET="+ecssim.DefaultAccessKeySecret,
-		"TEMPORAL_CONFIG_FILE="+filepath.Join(t.TempDir(), "none.toml"))
-	cmd.Stderr = &prefixWriter{t: t, prefix: "worker: "}
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
-	return cmd
-}
-
-// scrape reads a Prometheus text exposition into metric families by name.
-func scrape(t *testing.T, addr string) map[string]*dto.MetricFamily {
-	t.Helper()
-	resp, err := http.Get("http://" + addr + "/metrics")
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	require.Equal(t, http.StatusOK, resp.StatusCode)
-	var p expfmt.TextParser
-	fams, err := p.TextToMetricFamilies(resp.Body)
-	require.NoError(t, err)
-	return fams
-}
-
-// sum adds the values of a counter (or a histogram's counts) whose labels
-// include want.
-func sum(fams map[string]*dto.MetricFamily, name string, want map[string]string) float64 {
-	f := fams[name]
-	if f == nil {
-		return 0
-	}
-	total := 0.0
-	for _, m := range f.GetMetric() {
-		match := true
-		for k, v := range want {
-			found := false
-			for _, l := range m.GetLabel() {
-				if l.GetName() == k && l.GetValue() == v {
-					found = true
-				}
-			}
-			match = match && found
-		}
-		if !match {
-			continue
-		}
-		switch {
-		case m.GetCounter() != nil:
-			total += m.GetCounter().GetValue()
-		case m.GetHistogram() != nil:
-			total += float64(m.GetHistogram().GetSampleCount())
-		}
-	}
-	return total
-}
 
 // TestMetricsEqualTheSimulatorsTruth runs the worker binary with
 // --metrics-addr, waits for /healthz to say it polls, repairs a fleet, and
 // scrapes /metrics: fleetmend's counters equal the simulator's truth, and
 // the Temporal SDK's own metrics are there too.
 func TestMetricsEqualTheSimulatorsTruth(t *testing.T) {
-	bin := buildWorker(t)
+	bin := e2e.BuildWorker(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	st, err := stack.Start(ctx, stack.Options{IP: "127.0.0.1", UIPort: -1, Region: e2eRegion, TimeScale: 60, SimSeed: 13, Logger: zap.NewNop(),
+	st, err := stack.Start(ctx, stack.Options{IP: "127.0.0.1", UIPort: -1, Region: e2e.Region, TimeScale: 60, SimSeed: 13, Logger: zap.NewNop(),
 		Fleet: ecssim.FleetSpec{Size: 300, Seed: 51, Missing: 0.1, Silent: 0.05, Stopped: 0.05, InstallFails: 0.01}})
 	require.NoError(t, err)
 	defer st.Close()
-	addr := freeAddr(t)
-	startWorkerWith(t, bin, st, "--regions", e2eRegion, "--metrics-addr", addr)
+	addr := e2e.FreeAddr(t)
+	e2e.StartWorkerWith(t, bin, st, "--regions", e2e.Region, "--metrics-addr", addr)
 	require.Eventually(t, func() bool { return metrics.Probe(ctx, addr) == nil }, 30*time.Second, 50*time.Millisecond,
 		"/healthz says ok once the server sees the worker poll")
 	out, err := exec.Command(bin, "healthcheck", "--metrics-addr", addr).CombinedOutput()
 	require.NoError(t, err, "the Docker health check: %s", out)
-	out, err = exec.Command(bin, "healthcheck", "--metrics-addr", freeAddr(t)).CombinedOutput()
+	out, err = exec.Command(bin, "healthcheck", "--metrics-addr", e2e.FreeAddr(t)).CombinedOutput()
 	require.Error(t, err, "no worker there: %s", out)
 
-	in := e2eInput()
-	rep := runToReport(t, st, "fleetmend/cn-hangzhou/metrics", in, nil)
+	in := e2e.Input()
+	rep := e2e.RunToReport(t, st, "fleetmend/cn-hangzhou/metrics", in, nil)
 	require.Positive(t, rep.Counts.Remediated)
 	truth := st.Sim.Truth()
 	installs, reboots, healed := 0, 0, 0
@@ -132,9 +55,9 @@ func TestMetricsEqualTheSimulatorsTruth(t *testing.T) {
 			healed++
 		}
 	}
-	region := map[string]string{"region": e2eRegion}
+	region := map[string]string{"region": e2e.Region}
 	outcome := func(o, reason string) map[string]string {
-		m := map[string]string{"region": e2eRegion, "outcome": o}
+		m := map[string]string{"region": e2e.Region, "outcome": o}
 		if reason != "" {
 			m["reason"] = reason
 		}
@@ -173,10 +96,10 @@ func TestMetricsEqualTheSimulatorsTruth(t *testing.T) {
 	var fams map[string]*dto.MetricFamily
 	var mismatch string
 	require.Eventually(t, func() bool {
-		fams = scrape(t, addr)
+		fams = e2e.Scrape(t, addr)
 		mismatch = ""
 		for what, w := range want {
-			if got := sum(fams, w.name, w.labels); got != float64(w.value) {
+			if got := e2e.Sum(fams, w.name, w.labels); got != float64(w.value) {
 				mismatch += fmt.Sprintf("%s: %s%v = %g, want %d; ", what, w.name, w.labels, got, w.value)
 			}
 		}
@@ -197,23 +120,23 @@ func TestMetricsEqualTheSimulatorsTruth(t *testing.T) {
 // regions, repair both at once; every activity of a region ran on the
 // worker that serves it (the attempts' identities in the histories).
 func TestWorkersSplitRegions(t *testing.T) {
-	bin := buildWorker(t)
+	bin := e2e.BuildWorker(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	const other = "cn-shanghai"
-	st, err := stack.Start(ctx, stack.Options{IP: "127.0.0.1", UIPort: -1, Region: e2eRegion, TimeScale: 60, SimSeed: 14, Logger: zap.NewNop(),
+	st, err := stack.Start(ctx, stack.Options{IP: "127.0.0.1", UIPort: -1, Region: e2e.Region, TimeScale: 60, SimSeed: 14, Logger: zap.NewNop(),
 		Fleet:      ecssim.FleetSpec{Size: 200, Seed: 52, Missing: 0.15},
 		MoreFleets: []ecssim.FleetSpec{{Region: other, Size: 200, Seed: 53, Missing: 0.15}}})
 	require.NoError(t, err)
 	defer st.Close()
 	workers := map[string]*exec.Cmd{
-		e2eRegion: startWorkerWith(t, bin, st, "--regions", e2eRegion),
-		other:     startWorkerWith(t, bin, st, "--regions", other),
+		e2e.Region: e2e.StartWorkerWith(t, bin, st, "--regions", e2e.Region),
+		other:      e2e.StartWorkerWith(t, bin, st, "--regions", other),
 	}
 	reports := make(chan workflows.Report, 2)
-	for _, region := range []string{e2eRegion, other} {
+	for _, region := range []string{e2e.Region, other} {
 		go func() {
-			in := e2eInput()
+			in := e2e.Input()
 			in.Region = region
 			run, err := st.StartRun(ctx, "fleetmend/"+region+"/split", in)
 			if err != nil {

@@ -1,4 +1,4 @@
-package main
+package chaos_test
 
 import (
 	"context"
@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/fleetmend/fleetmend/ecssim"
+	"github.com/fleetmend/fleetmend/internal/e2e"
 	"github.com/fleetmend/fleetmend/internal/stack"
 	"github.com/fleetmend/fleetmend/workflows"
 )
@@ -26,7 +27,7 @@ func chaosStack(t *testing.T, dataDir string) *stack.Stack {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	st, err := stack.Start(ctx, stack.Options{
-		IP: "127.0.0.1", UIPort: -1, Region: e2eRegion, Fleet: e2eFleet(), TimeScale: 60, SimSeed: 5,
+		IP: "127.0.0.1", UIPort: -1, Region: e2e.Region, Fleet: e2e.Fleet(), TimeScale: 60, SimSeed: 5,
 		DataDir: dataDir, Logger: zap.NewNop(),
 	})
 	require.NoError(t, err)
@@ -48,15 +49,15 @@ type workerFleet struct {
 func (w *workerFleet) start() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.cmd = startWorker(w.t, w.bin, w.st)
+	w.cmd = e2e.StartWorker(w.t, w.bin, w.st)
 }
 
 func (w *workerFleet) killAndRestart() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	killWorker(w.t, w.cmd)
+	e2e.KillWorker(w.t, w.cmd)
 	w.kills++
-	w.cmd = startWorker(w.t, w.bin, w.st)
+	w.cmd = e2e.StartWorker(w.t, w.bin, w.st)
 }
 
 // TestTwentyWorkerKills kills the worker binary with SIGKILL twenty times
@@ -67,7 +68,7 @@ func (w *workerFleet) killAndRestart() {
 // follow-up run), nothing rebooted twice, nothing healthy or stopped
 // touched, every unhealthy instance in the report.
 func TestTwentyWorkerKills(t *testing.T) {
-	bin := buildWorker(t)
+	bin := e2e.BuildWorker(t)
 	st := chaosStack(t, "")
 	w := &workerFleet{t: t, bin: bin, st: st}
 	w.start()
@@ -88,12 +89,12 @@ func TestTwentyWorkerKills(t *testing.T) {
 			}
 		}
 	}()
-	rep := runToReport(t, st, "fleetmend/cn-hangzhou/chaos-kills", e2eInput(), nil)
+	rep := e2e.RunToReport(t, st, "fleetmend/cn-hangzhou/chaos-kills", e2e.Input(), nil)
 	close(done)
 	killer.Wait()
 	require.Equal(t, 20, w.kills, "the run outlived twenty kills")
-	checkAgainstTruth(t, st.Sim, rep)
-	repaired := repairUnconfirmed(t, st, rep)
+	e2e.CheckAgainstTruth(t, st.Sim, rep)
+	repaired := e2e.RepairUnconfirmed(t, st, rep)
 	t.Logf("20 kills survived: %+v; reboot-unconfirmed repaired by a follow-up run: %d", rep.Counts, len(repaired))
 }
 
@@ -102,12 +103,12 @@ func TestTwentyWorkerKills(t *testing.T) {
 // workers on the task queue, one of which is then killed for good. The run
 // resumes and completes with the same guarantees.
 func TestServerRestartAndAWorkerKilledOfTwo(t *testing.T) {
-	bin := buildWorker(t)
+	bin := e2e.BuildWorker(t)
 	st := chaosStack(t, t.TempDir())
-	first := startWorker(t, bin, st)
-	startWorker(t, bin, st)
+	first := e2e.StartWorker(t, bin, st)
+	e2e.StartWorker(t, bin, st)
 	restarted, killed := false, false
-	rep := runToReport(t, st, "fleetmend/cn-hangzhou/chaos-server", e2eInput(), func(p workflows.Progress) {
+	rep := e2e.RunToReport(t, st, "fleetmend/cn-hangzhou/chaos-server", e2e.Input(), func(p workflows.Progress) {
 		switch {
 		case !restarted && p.BatchesDone >= 1:
 			restarted = true
@@ -116,13 +117,13 @@ func TestServerRestartAndAWorkerKilledOfTwo(t *testing.T) {
 			require.NoError(t, st.RestartServer(ctx))
 		case restarted && !killed && p.BatchesDone >= 3:
 			killed = true
-			killWorker(t, first)
+			e2e.KillWorker(t, first)
 		}
 	})
 	require.True(t, restarted, "the run ended before the server could be restarted")
 	require.True(t, killed, "the run ended before a worker could be killed")
-	checkAgainstTruth(t, st.Sim, rep)
-	repairUnconfirmed(t, st, rep)
+	e2e.CheckAgainstTruth(t, st.Sim, rep)
+	e2e.RepairUnconfirmed(t, st, rep)
 	t.Logf("server restarted, one of two workers killed: %+v", rep.Counts)
 }
 
@@ -132,16 +133,16 @@ func TestServerRestartAndAWorkerKilledOfTwo(t *testing.T) {
 // the same as a clean run's on the same fleet, nothing is acted on twice,
 // and the retries are in the history.
 func TestFaultMixSameEndAsACleanRun(t *testing.T) {
-	clean := e2eStack(t, true)
-	cleanOutcomes := checkAgainstTruth(t, clean.Sim, runToReport(t, clean, "fleetmend/cn-hangzhou/clean", e2eInput(), nil))
+	clean := e2e.Stack(t, true)
+	cleanOutcomes := e2e.CheckAgainstTruth(t, clean.Sim, e2e.RunToReport(t, clean, "fleetmend/cn-hangzhou/clean", e2e.Input(), nil))
 
-	st := e2eStack(t, true)
+	st := e2e.Stack(t, true)
 	require.NoError(t, st.Sim.SetFaults(ecssim.Faults{ErrorRate: 0.1, ThrottleRPS: 40, ThrottleBurst: 40, DropRate: 0.01,
 		Latency: 200 * time.Millisecond, Seed: 9}))
 	id := "fleetmend/cn-hangzhou/faults"
-	rep := runToReport(t, st, id, e2eInput(), nil)
+	rep := e2e.RunToReport(t, st, id, e2e.Input(), nil)
 	require.NoError(t, st.Sim.SetFaults(ecssim.Faults{}))
-	outcomes := checkAgainstTruth(t, st.Sim, rep)
+	outcomes := e2e.CheckAgainstTruth(t, st.Sim, rep)
 	require.Equal(t, cleanOutcomes, outcomes, "same fleet, same outcome per instance, faults or not")
 	truth := st.Sim.Truth()
 	errs := 0

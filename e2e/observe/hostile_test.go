@@ -1,4 +1,4 @@
-package main
+package observe_test
 
 import (
 	"bytes"
@@ -25,18 +25,10 @@ import (
 
 	"github.com/fleetmend/fleetmend/ecssim"
 	"github.com/fleetmend/fleetmend/internal/config"
+	"github.com/fleetmend/fleetmend/internal/e2e"
 	"github.com/fleetmend/fleetmend/internal/stack"
 	"github.com/fleetmend/fleetmend/workflows"
 )
-
-// buildBinary builds one of the module's commands into the test's temp dir.
-func buildBinary(t *testing.T, pkg string) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), filepath.Base(pkg))
-	out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput()
-	require.NoError(t, err, "go build %s: %s", pkg, out)
-	return bin
-}
 
 // hostileFiles writes the instance-ID files a careless or hostile
 // operator might pass.
@@ -78,11 +70,11 @@ func hostileFiles(t *testing.T) map[string]string {
 // with an error naming the field and what is allowed (exit code 2 for a
 // CLI), and none of the CLI, worker and SDK cases makes a single ECS call.
 func TestHostileInputIsRefusedWithoutAnyECSCall(t *testing.T) {
-	starter := buildBinary(t, "../starter")
-	worker := buildWorker(t)
+	starter := e2e.BuildBinary(t, "github.com/fleetmend/fleetmend/starter")
+	worker := e2e.BuildWorker(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	st, err := stack.Start(ctx, stack.Options{IP: "127.0.0.1", UIPort: -1, Region: e2eRegion, TimeScale: 60, SimSeed: 15,
+	st, err := stack.Start(ctx, stack.Options{IP: "127.0.0.1", UIPort: -1, Region: e2e.Region, TimeScale: 60, SimSeed: 15,
 		Fleet: ecssim.FleetSpec{Size: 50, Seed: 61, Missing: 0.2}, Worker: true, Logger: zap.NewNop()})
 	require.NoError(t, err)
 	defer st.Close()
@@ -134,14 +126,14 @@ func TestHostileInputIsRefusedWithoutAnyECSCall(t *testing.T) {
 		{starter, []string{"quarantine", "clear", "--region", "cn-hangzhou", "--reason", "r"}, "give --instance (repeatable) or --all"},
 		{starter, []string{"audit"}, "--instance is required"},
 		{starter, []string{"list", "--limit", "0"}, "--limit is 0, allowed range is 1..1000"},
-		{worker, []string{"--max-concurrent-workflow-tasks", "1", "--regions", e2eRegion}, "--max-concurrent-workflow-tasks is 1, allowed range is 2..1000"},
-		{worker, []string{"--ecs-concurrency", "0", "--regions", e2eRegion}, "--ecs-concurrency is 0, allowed range is 1..256"},
+		{worker, []string{"--max-concurrent-workflow-tasks", "1", "--regions", e2e.Region}, "--max-concurrent-workflow-tasks is 1, allowed range is 2..1000"},
+		{worker, []string{"--ecs-concurrency", "0", "--regions", e2e.Region}, "--ecs-concurrency is 0, allowed range is 1..256"},
 		{worker, []string{}, "--regions is required"},
-		{worker, []string{"--regions", e2eRegion, "--metrics-addr", "9464"}, `--metrics-addr "9464" is not host:port`},
-		{worker, []string{"--regions", e2eRegion, "--ecs-scheme", "HTTP"}, "Scheme HTTP is only allowed with an Endpoint override"},
-		{worker, []string{"--regions", e2eRegion, "--ecs-endpoint", "http://127.0.0.1:8300"}, "must be host[:port] without scheme"},
+		{worker, []string{"--regions", e2e.Region, "--metrics-addr", "9464"}, `--metrics-addr "9464" is not host:port`},
+		{worker, []string{"--regions", e2e.Region, "--ecs-scheme", "HTTP"}, "Scheme HTTP is only allowed with an Endpoint override"},
+		{worker, []string{"--regions", e2e.Region, "--ecs-endpoint", "http://127.0.0.1:8300"}, "must be host[:port] without scheme"},
 		{worker, []string{"--regions", "Hangzhou"}, `Region "Hangzhou" is not a region ID`},
-		{worker, []string{"--regions", e2eRegion, "--log-level", "loud"}, "loud"},
+		{worker, []string{"--regions", e2e.Region, "--log-level", "loud"}, "loud"},
 	}
 	workerEnv := []struct {
 		kv   string
@@ -171,7 +163,7 @@ func TestHostileInputIsRefusedWithoutAnyECSCall(t *testing.T) {
 		tried++
 	}
 	for _, c := range workerEnv {
-		cmd := exec.Command(worker, "--regions", e2eRegion)
+		cmd := exec.Command(worker, "--regions", e2e.Region)
 		cmd.Env = append(env, c.kv)
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr
@@ -203,10 +195,10 @@ func TestHostileInputIsRefusedWithoutAnyECSCall(t *testing.T) {
 		{func(in *workflows.RegionInput) { in.OverrideMaxUnhealthy = strings.Repeat("x", 501) }, "override_max_unhealthy is 501 characters, allowed at most 500"},
 	}
 	for i, c := range inputs {
-		in := workflows.RegionInput{Region: e2eRegion}
+		in := workflows.RegionInput{Region: e2e.Region}
 		c.mod(&in)
 		run, err := st.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "hostile-" + strconv.Itoa(i),
-			TaskQueue: config.RegionTaskQueue(config.DefaultTaskQueue, e2eRegion)}, workflows.RemediateRegion, in)
+			TaskQueue: config.RegionTaskQueue(config.DefaultTaskQueue, e2e.Region)}, workflows.RemediateRegion, in)
 		require.NoError(t, err)
 		err = run.Get(ctx, nil)
 		var appErr *temporal.ApplicationError
@@ -223,10 +215,10 @@ func TestHostileInputIsRefusedWithoutAnyECSCall(t *testing.T) {
 
 	// Raw requests to the simulator, as a broken or hostile client would
 	// send them: each refused with the documented code, nothing changed.
-	id := st.Sim.InstanceIDs(e2eRegion)[0]
+	id := st.Sim.InstanceIDs(e2e.Region)[0]
 	signed := func(params url.Values, secret string) url.Values {
 		v := url.Values{"Format": {"JSON"}, "Version": {ecssim.APIVersion}, "AccessKeyId": {ecssim.DefaultAccessKeyID},
-			"SignatureMethod": {"HMAC-SHA1"}, "SignatureVersion": {"1.0"}, "SignatureType": {""}, "RegionId": {e2eRegion},
+			"SignatureMethod": {"HMAC-SHA1"}, "SignatureVersion": {"1.0"}, "SignatureType": {""}, "RegionId": {e2e.Region},
 			"Timestamp": {time.Now().UTC().Format("2006-01-02T15:04:05Z")}, "SignatureNonce": {strconv.FormatInt(time.Now().UnixNano(), 16)}}
 		for k, vs := range params {
 			v[k] = vs
@@ -291,7 +283,7 @@ func TestHostileInputIsRefusedWithoutAnyECSCall(t *testing.T) {
 	}
 	// CRLF is not hostile when the IDs are good: a dry run on them starts.
 	cmd := exec.Command(starter, "--temporal-address", st.Server.FrontendHostPort(), "--temporal-namespace", st.Server.Namespace(),
-		"run", "--region", e2eRegion, "--dry-run", "--id", "fleetmend/cn-hangzhou/crlf", "--instance-ids-file", files["crlf-good"], "--json")
+		"run", "--region", e2e.Region, "--dry-run", "--id", "fleetmend/cn-hangzhou/crlf", "--instance-ids-file", files["crlf-good"], "--json")
 	cmd.Env = env
 	out, err := cmd.CombinedOutput()
 	require.NoError(t, err, "%s", out)

@@ -1,4 +1,4 @@
-package main
+package safety_test
 
 import (
 	"context"
@@ -12,73 +12,13 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
-	"go.uber.org/zap"
 
 	"github.com/fleetmend/fleetmend/activities"
 	"github.com/fleetmend/fleetmend/ecs"
 	"github.com/fleetmend/fleetmend/ecssim"
-	"github.com/fleetmend/fleetmend/internal/stack"
+	"github.com/fleetmend/fleetmend/internal/e2e"
 	"github.com/fleetmend/fleetmend/workflows"
 )
-
-// safetyStack is a stack with the worker in process and the given fleet
-// (Linux only unless the spec says otherwise, so the scan order is the
-// creation order).
-func safetyStack(t *testing.T, fleet ecssim.FleetSpec) *stack.Stack {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	st, err := stack.Start(ctx, stack.Options{
-		IP: "127.0.0.1", UIPort: -1, Region: e2eRegion, Fleet: fleet, TimeScale: 60, SimSeed: 11,
-		Worker: true, Logger: zap.NewNop(),
-	})
-	require.NoError(t, err)
-	t.Cleanup(st.Close)
-	return st
-}
-
-// runToError runs a run that is expected to fail and returns its error.
-func runToError(t *testing.T, st *stack.Stack, id string, in workflows.RegionInput) error {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	run, err := st.StartRun(ctx, id, in)
-	require.NoError(t, err)
-	err = run.Get(ctx, nil)
-	require.Error(t, err)
-	return err
-}
-
-// unhealthyIDs are the instances the fleet generated with a missing or
-// silent agent (or an install that always fails), in creation order.
-func unhealthyIDs(sim *ecssim.Sim) []string {
-	var ids []string
-	order := sim.InstanceIDs(e2eRegion)
-	byID := map[string]ecssim.InstanceTruth{}
-	for _, in := range sim.Truth().Instances {
-		byID[in.ID] = in
-	}
-	for _, id := range order {
-		switch byID[id].InitialProblem {
-		case ecssim.ProblemMissing, ecssim.ProblemSilent, ecssim.ProblemInstallFails:
-			ids = append(ids, id)
-		}
-	}
-	return ids
-}
-
-// requireNothingTwice asserts the safety invariants on the simulator's
-// truth: no instance installed or rebooted twice, nothing done to a
-// healthy agent.
-func requireNothingTwice(t *testing.T, truth ecssim.Truth) {
-	t.Helper()
-	for _, in := range truth.Instances {
-		require.LessOrEqual(t, in.Installs, 1, "%s installed %d times", in.ID, in.Installs)
-		require.LessOrEqual(t, in.Reboots, 1, "%s rebooted %d times", in.ID, in.Reboots)
-		require.Zero(t, in.InstallsWhileHealthy, in.ID)
-		require.Zero(t, in.RebootsWhileHealthy, in.ID)
-	}
-}
 
 // TestScanUnderChurnSeesEachInstanceOnce: instances are deleted and
 // created before every listing call of the scan, anywhere in the region
@@ -90,17 +30,17 @@ func TestScanUnderChurnSeesEachInstanceOnce(t *testing.T) {
 	if testing.Short() {
 		size = 5000
 	}
-	st := safetyStack(t, ecssim.FleetSpec{Size: size, Seed: 21, Missing: 0.1, Silent: 0.05, Stopped: 0.03,
+	st := e2e.SafetyStack(t, ecssim.FleetSpec{Size: size, Seed: 21, Missing: 0.1, Silent: 0.05, Stopped: 0.03,
 		OSWeights: map[string]float64{"Linux": 0.7, "Windows": 0.3}})
 	start := st.Sim.Clock().Now()
 	require.NoError(t, st.Sim.SetChurn(ecssim.Churn{DeletePerCall: 3, CreatePerCall: 3, Missing: 0.2, Seed: 5}))
-	in := e2eInput()
+	in := e2e.Input()
 	in.DryRun = true
 	n := 5000
 	in.MaxReportRows = &n
 	in.MaxReportBytes = workflows.MaxMaxReportBytes
 	in.MaxUnhealthyPercent = 100
-	rep := runToReport(t, st, "fleetmend/cn-hangzhou/churn-dry", in, nil)
+	rep := e2e.RunToReport(t, st, "fleetmend/cn-hangzhou/churn-dry", in, nil)
 	require.NoError(t, st.Sim.SetChurn(ecssim.Churn{}))
 	end := st.Sim.Clock().Now()
 	truth := st.Sim.Truth()
@@ -140,13 +80,13 @@ func TestScanUnderChurnSeesEachInstanceOnce(t *testing.T) {
 		size, rep.Counts.Scanned, existed, throughout, deleted, rep.Counts.Planned, rep.Counts.Batches)
 
 	// The real run on a churning fleet of 5,000.
-	st2 := safetyStack(t, ecssim.FleetSpec{Size: 5000, Seed: 22, Missing: 0.06, Silent: 0.03, InstallFails: 0.005})
+	st2 := e2e.SafetyStack(t, ecssim.FleetSpec{Size: 5000, Seed: 22, Missing: 0.06, Silent: 0.03, InstallFails: 0.005})
 	require.NoError(t, st2.Sim.SetChurn(ecssim.Churn{DeletePerCall: 5, CreatePerCall: 2, Missing: 0.3, Seed: 6}))
-	real := e2eInput()
+	real := e2e.Input()
 	real.MaxUnhealthyPercent = 100
-	rep2 := runToReport(t, st2, "fleetmend/cn-hangzhou/churn-real", real, nil)
+	rep2 := e2e.RunToReport(t, st2, "fleetmend/cn-hangzhou/churn-real", real, nil)
 	require.NoError(t, st2.Sim.SetChurn(ecssim.Churn{}))
-	requireNothingTwice(t, st2.Sim.Truth())
+	e2e.RequireNothingTwice(t, st2.Sim.Truth())
 	require.Positive(t, rep2.Counts.Remediated)
 	t.Logf("real run on 5,000 churning instances: %+v", rep2.Counts)
 }
@@ -157,18 +97,18 @@ func TestScanUnderChurnSeesEachInstanceOnce(t *testing.T) {
 // before its install (failing that call once) is not installed on when the
 // call is retried.
 func TestUnansweredInstancesAreNeverActedOn(t *testing.T) {
-	st := safetyStack(t, ecssim.FleetSpec{Size: 400, Seed: 23, Missing: 0.15, Silent: 0.05})
-	bad := unhealthyIDs(st.Sim)
+	st := e2e.SafetyStack(t, ecssim.FleetSpec{Size: 400, Seed: 23, Missing: 0.15, Silent: 0.05})
+	bad := e2e.UnhealthyIDs(st.Sim)
 	always := bad[:6]
 	recovers := bad[10]
 	require.NoError(t, st.Sim.SetFaults(ecssim.Faults{OmitIDs: always, OmitRate: 0.05, Seed: 3,
 		Actions: []string{ecs.ActionDescribeCloudAssistantStatus, ecs.ActionDescribeInstances, ecs.ActionDescribeInstanceStatus}}))
 	require.NoError(t, st.Sim.AddHook(ecssim.Hook{Action: ecs.ActionInstallCloudAssistant, InstanceID: recovers, HealAgent: true, FailCode: "ServiceUnavailable"}))
-	in := e2eInput()
+	in := e2e.Input()
 	in.MaxUnhealthyPercent = 100
-	rep := runToReport(t, st, "fleetmend/cn-hangzhou/omit", in, nil)
+	rep := e2e.RunToReport(t, st, "fleetmend/cn-hangzhou/omit", in, nil)
 	truth := st.Sim.Truth()
-	requireNothingTwice(t, truth)
+	e2e.RequireNothingTwice(t, truth)
 	rows := map[string]workflows.Row{}
 	for _, r := range rep.Rows {
 		rows[r.InstanceID] = r
@@ -192,12 +132,12 @@ func TestUnansweredInstancesAreNeverActedOn(t *testing.T) {
 // the whole account (a RAM policy without it) stops the run within its
 // first batch, with one line that says what to do.
 func TestForbiddenRebootStopsTheRunWithOneLine(t *testing.T) {
-	st := safetyStack(t, ecssim.FleetSpec{Size: 300, Seed: 24, Missing: 0.2})
+	st := e2e.SafetyStack(t, ecssim.FleetSpec{Size: 300, Seed: 24, Missing: 0.2})
 	require.NoError(t, st.Sim.SetFaults(ecssim.Faults{ErrorRate: 1, ErrorCode: "Forbidden.RAM", Actions: []string{ecs.ActionRebootInstances}}))
-	in := e2eInput()
+	in := e2e.Input()
 	in.BlastRadius = "20"
 	in.MaxUnhealthyPercent = 100
-	err := runToError(t, st, "fleetmend/cn-hangzhou/forbidden", in)
+	err := e2e.RunToError(t, st, "fleetmend/cn-hangzhou/forbidden", in)
 	var appErr *temporal.ApplicationError
 	require.True(t, errors.As(err, &appErr), "%v", err)
 	require.Equal(t, "Forbidden.RAM", appErr.Type())
@@ -226,15 +166,15 @@ func TestForbiddenRebootStopsTheRunWithOneLine(t *testing.T) {
 // batches of 5 one at a time, budget 5: the second batch exhausts the
 // budget and no batch starts after it.
 func TestErrorBudgetStopsNewBatches(t *testing.T) {
-	st := safetyStack(t, ecssim.FleetSpec{Size: 300, Seed: 25, Missing: 0.2})
-	bad := unhealthyIDs(st.Sim)
+	st := e2e.SafetyStack(t, ecssim.FleetSpec{Size: 300, Seed: 25, Missing: 0.2})
+	bad := e2e.UnhealthyIDs(st.Sim)
 	for _, id := range bad[:20] {
 		require.NoError(t, st.Sim.AddHook(ecssim.Hook{Action: ecs.ActionInstallCloudAssistant, InstanceID: id, Times: 1000, FailCode: "IncorrectInstanceStatus"}))
 	}
-	in := e2eInput()
+	in := e2e.Input()
 	in.BatchSize, in.BlastRadius, in.ErrorBudget = 5, "5", "5"
 	in.MaxUnhealthyPercent = 100
-	rep := runToReport(t, st, "fleetmend/cn-hangzhou/budget", in, nil)
+	rep := e2e.RunToReport(t, st, "fleetmend/cn-hangzhou/budget", in, nil)
 	require.Contains(t, rep.Stopped, "stopped: error budget exhausted (10 failed of 10 attempted; budget 5 = 5)")
 	require.Equal(t, 2, rep.Counts.Batches)
 	require.Equal(t, 10, rep.Counts.InstallFailed)
@@ -251,14 +191,14 @@ func TestErrorBudgetStopsNewBatches(t *testing.T) {
 func TestShortCircuitWhenAZoneLooksSystemic(t *testing.T) {
 	// Zone a: 100 healthy instances. Zone b: 20, of which 12 (60%) have
 	// agents that went silent an hour ago. The region is at 10%.
-	st := safetyStack(t, ecssim.FleetSpec{Size: 100, Seed: 26, Zones: []string{"cn-hangzhou-a"}})
+	st := e2e.SafetyStack(t, ecssim.FleetSpec{Size: 100, Seed: 26, Zones: []string{"cn-hangzhou-a"}})
 	now := st.Sim.Clock().Now()
 	for i := range 20 {
 		_, err := st.Sim.AddInstance(ecssim.InstanceSpec{Zone: "cn-hangzhou-b", AgentInstalled: true,
 			AgentSilent: i < 12, LastHeartbeat: now.Add(-time.Hour)})
 		require.NoError(t, err)
 	}
-	rep := runToReport(t, st, "fleetmend/cn-hangzhou/systemic", e2eInput(), nil)
+	rep := e2e.RunToReport(t, st, "fleetmend/cn-hangzhou/systemic", e2e.Input(), nil)
 	require.Contains(t, rep.Stopped, "short-circuited: ")
 	require.Contains(t, rep.Stopped, "zone cn-hangzhou-b")
 	for _, i := range st.Sim.Truth().Instances {
@@ -267,21 +207,21 @@ func TestShortCircuitWhenAZoneLooksSystemic(t *testing.T) {
 	}
 	require.Positive(t, rep.Counts.NotAttempted)
 
-	in := e2eInput()
+	in := e2e.Input()
 	in.OverrideMaxUnhealthy = "INC-77: a bad agent package, the network is fine"
-	rep = runToReport(t, st, "fleetmend/cn-hangzhou/systemic-override", in, nil)
+	rep = e2e.RunToReport(t, st, "fleetmend/cn-hangzhou/systemic-override", in, nil)
 	require.Empty(t, rep.Stopped)
 	require.Positive(t, rep.Counts.Remediated)
 	require.Equal(t, "override", rep.Controls[0].Action)
-	requireNothingTwice(t, st.Sim.Truth())
+	e2e.RequireNothingTwice(t, st.Sim.Truth())
 }
 
 // TestExcludedInstancesAreUntouched: instances with the opt-out tag, and
 // those in the run's exclude list, are never installed on or rebooted and
 // are counted as excluded.
 func TestExcludedInstancesAreUntouched(t *testing.T) {
-	st := safetyStack(t, ecssim.FleetSpec{Size: 300, Seed: 27, Missing: 0.2, Tagged: 0.1})
-	bad := unhealthyIDs(st.Sim)
+	st := e2e.SafetyStack(t, ecssim.FleetSpec{Size: 300, Seed: 27, Missing: 0.2, Tagged: 0.1})
+	bad := e2e.UnhealthyIDs(st.Sim)
 	var tagged, listed []string
 	for _, i := range st.Sim.Truth().Instances {
 		if i.Tags[ecssim.DefaultTagKey] != "" && slices.Contains(bad, i.ID) {
@@ -294,10 +234,10 @@ func TestExcludedInstancesAreUntouched(t *testing.T) {
 		}
 	}
 	require.NotEmpty(t, tagged)
-	in := e2eInput()
+	in := e2e.Input()
 	in.ExcludeInstanceIDs = listed
 	in.MaxUnhealthyPercent = 100
-	rep := runToReport(t, st, "fleetmend/cn-hangzhou/excluded", in, nil)
+	rep := e2e.RunToReport(t, st, "fleetmend/cn-hangzhou/excluded", in, nil)
 	for _, id := range append(slices.Clone(tagged), listed...) {
 		tr, _ := st.Sim.Instance(id)
 		require.Zero(t, tr.Installs, "%s is excluded", id)
@@ -312,7 +252,7 @@ func TestExcludedInstancesAreUntouched(t *testing.T) {
 // effect is rebooted by the first two runs, then quarantined by the next
 // three; clearing its record lets the sixth try again.
 func TestChronicInstanceIsQuarantined(t *testing.T) {
-	st := safetyStack(t, ecssim.FleetSpec{Size: 60, Seed: 28, Missing: 0.1, InstallFails: 0.05})
+	st := e2e.SafetyStack(t, ecssim.FleetSpec{Size: 60, Seed: 28, Missing: 0.1, InstallFails: 0.05})
 	var chronic []string
 	for _, i := range st.Sim.Truth().Instances {
 		if i.InitialProblem == ecssim.ProblemInstallFails {
@@ -320,10 +260,10 @@ func TestChronicInstanceIsQuarantined(t *testing.T) {
 		}
 	}
 	require.Len(t, chronic, 3)
-	in := e2eInput()
+	in := e2e.Input()
 	in.MaxUnhealthyPercent = 100
 	for n := 1; n <= 5; n++ {
-		rep := runToReport(t, st, fmt.Sprintf("fleetmend/cn-hangzhou/chronic-%d", n), in, nil)
+		rep := e2e.RunToReport(t, st, fmt.Sprintf("fleetmend/cn-hangzhou/chronic-%d", n), in, nil)
 		rows := map[string]workflows.Row{}
 		for _, r := range rep.Rows {
 			rows[r.InstanceID] = r
@@ -346,7 +286,7 @@ func TestChronicInstanceIsQuarantined(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	h, err := st.Client.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
-		WorkflowID: activities.GuardWorkflowID(e2eRegion), UpdateName: activities.GuardUpdateClear,
+		WorkflowID: activities.GuardWorkflowID(e2e.Region), UpdateName: activities.GuardUpdateClear,
 		Args:         []any{activities.ClearRequest{InstanceIDs: chronic[:1], By: "test", Reason: "image rebuilt"}},
 		WaitForStage: client.WorkflowUpdateStageCompleted,
 	})
@@ -354,7 +294,7 @@ func TestChronicInstanceIsQuarantined(t *testing.T) {
 	var cleared activities.ClearResult
 	require.NoError(t, h.Get(ctx, &cleared))
 	require.Equal(t, chronic[:1], cleared.Cleared)
-	runToReport(t, st, "fleetmend/cn-hangzhou/chronic-6", in, nil)
+	e2e.RunToReport(t, st, "fleetmend/cn-hangzhou/chronic-6", in, nil)
 	tr, _ := st.Sim.Instance(chronic[0])
 	require.Equal(t, workflows.DefaultQuarantineAfter+1, tr.Reboots, "tried again after the clear")
 	for _, id := range chronic[1:] {

@@ -1,4 +1,4 @@
-package main
+package safety_test
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/fleetmend/fleetmend/ecssim"
+	"github.com/fleetmend/fleetmend/internal/e2e"
 	"github.com/fleetmend/fleetmend/internal/stack"
 	"github.com/fleetmend/fleetmend/workflows"
 )
@@ -22,7 +23,7 @@ func pipelineRun(t *testing.T, neverHeal bool) (lastHealed, wave time.Duration, 
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	st, err := stack.Start(ctx, stack.Options{IP: "127.0.0.1", UIPort: -1, Region: e2eRegion, TimeScale: 60, SimSeed: 12,
+	st, err := stack.Start(ctx, stack.Options{IP: "127.0.0.1", UIPort: -1, Region: e2e.Region, TimeScale: 60, SimSeed: 12,
 		Fleet: ecssim.FleetSpec{Size: 100, Seed: 41}, Worker: true, Logger: zap.NewNop()})
 	require.NoError(t, err)
 	defer st.Close()
@@ -34,11 +35,11 @@ func pipelineRun(t *testing.T, neverHeal bool) (lastHealed, wave time.Duration, 
 		require.NoError(t, err)
 		ids = append(ids, id)
 	}
-	in := e2eInput()
+	in := e2e.Input()
 	in.BlastRadius = "20"
 	in.MaxUnhealthyPercent = 100
 	start := st.Sim.Clock().Now()
-	rep := runToReport(t, st, "fleetmend/cn-hangzhou/pipeline", in, nil)
+	rep := e2e.RunToReport(t, st, "fleetmend/cn-hangzhou/pipeline", in, nil)
 	truth = st.Sim.Truth()
 	byID := map[string]ecssim.InstanceTruth{}
 	for _, i := range truth.Instances {
