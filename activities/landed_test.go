@@ -15,7 +15,8 @@ import (
 func TestLandedRule(t *testing.T) {
 	boot := time.Date(2026, 11, 1, 8, 0, 0, 0, time.UTC) // StartTime, to the minute
 	mark := bootMark{StartTime: boot, Seen: boot.Add(5 * time.Minute)}
-	later := mark.Seen.Add(rebootSettle)
+	const settle = 30 * time.Second
+	later := mark.Seen.Add(settle)
 	info := func(state ecs.InstanceState, start, seen time.Time) ecs.InstanceInfo {
 		return ecs.InstanceInfo{State: state, StartTime: start, Seen: seen}
 	}
@@ -38,7 +39,7 @@ func TestLandedRule(t *testing.T) {
 		{"started before the mark", mark, info(ecs.StateRunning, boot.Add(-time.Hour), later), landedUnknown},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			require.Equal(t, c.want, landed(c.mark, c.now))
+			require.Equal(t, c.want, landed(c.mark, c.now, settle))
 		})
 	}
 }

@@ -63,9 +63,12 @@ type bootMark struct {
 // rebootSettle is how long, on ECS's clock, after a mark the retry waits
 // before it believes a Running instance with an unchanged StartTime: a
 // reboot ECS accepted shows as Stopping at once, the wait covers a lagging
-// read. It is longer than a request can live (connect 5 s + read 10 s), so
-// no call of the earlier attempt can still be on its way.
-const rebootSettle = 30 * time.Second
+// read. It is 15 s longer than a request of the client can live (connect
+// plus read timeout, 5 s + 10 s by default), so no call of the earlier
+// attempt can still be on its way; at least 30 s.
+func rebootSettle(c *ecs.Client) time.Duration {
+	return max(30*time.Second, c.RequestLifetime()+15*time.Second)
+}
 
 // landing is what a retry can tell about a reboot an earlier attempt sent
 // without hearing the answer.
@@ -83,7 +86,7 @@ const (
 // that happened after the mark (at Seen) would start the instance at
 // Seen's minute or later. If the instance had started in an earlier minute
 // than Seen's and still shows that same StartTime, it has not rebooted.
-func landed(mark bootMark, now ecs.InstanceInfo) landing {
+func landed(mark bootMark, now ecs.InstanceInfo, settle time.Duration) landing {
 	switch {
 	case now.State == ecs.StateStopping || now.State == ecs.StateStarting:
 		return landedYes
@@ -93,7 +96,7 @@ func landed(mark bootMark, now ecs.InstanceInfo) landing {
 		return landedYes
 	case !now.StartTime.Equal(mark.StartTime) || !mark.Seen.Truncate(time.Minute).After(mark.StartTime):
 		return landedUnknown // started in the mark's own minute: a reboot could hide in it
-	case now.Seen.Before(mark.Seen.Add(rebootSettle)):
+	case now.Seen.Before(mark.Seen.Add(settle)):
 		return landedWait
 	}
 	return landedNo
@@ -216,6 +219,8 @@ func (a *Activities) RebootIfStillUnhealthy(ctx context.Context, in RebootInput)
 // Unconfirmed (never rebooted again; verify tells whether the agent came
 // back). While it is too soon to tell, it reads again, heartbeating.
 func (a *Activities) settle(ctx context.Context, c *ecs.Client, prior rebootIntent, pending []Facts, out *RebootOutcome) ([]string, error) {
+	settle := rebootSettle(c)
+	maxRounds := 2 * int(settle/settlePoll)
 	var again []string
 	for round := 0; len(pending) > 0; round++ {
 		ids := make([]string, len(pending))
@@ -235,9 +240,9 @@ func (a *Activities) settle(ctx context.Context, c *ecs.Client, prior rebootInte
 			now, seen := byID[f.InstanceID]
 			verdict := landedUnknown
 			if seen { // no mark (an older intent) leaves only "going down or up" to tell
-				verdict = landed(prior.Marks[f.InstanceID], now)
+				verdict = landed(prior.Marks[f.InstanceID], now, settle)
 			}
-			if verdict == landedWait && round >= maxSettleRounds {
+			if verdict == landedWait && round >= maxRounds {
 				verdict = landedUnknown
 			}
 			switch verdict {
@@ -275,12 +280,11 @@ func (a *Activities) settle(ctx context.Context, c *ecs.Client, prior rebootInte
 	return again, nil
 }
 
-// settlePoll and maxSettleRounds bound the wait in settle: on real ECS the
-// clock runs at wall speed, so rebootSettle passes within about 30 rounds.
-const (
-	settlePoll      = time.Second
-	maxSettleRounds = 40
-)
+// settlePoll is how often settle reads again while it is too soon to
+// tell. On real ECS the clock runs at wall speed, so the settle time passes
+// within settle/settlePoll rounds; settle gives up (unconfirmed) after
+// twice that, should ECS's clock not move.
+const settlePoll = time.Second
 
 // readMarks reads the StartTime and ECS's clock for ids right before their
 // reboot, keeping the marks of earlier attempts.

@@ -45,6 +45,10 @@ func (c *Client) Region() string { return c.cfg.Region }
 // PoolSize is how many calls may be in flight at once.
 func (c *Client) PoolSize() int { return c.cfg.PoolSize }
 
+// RequestLifetime is the longest one request of this client can take
+// before the client gives up on it: its connect and read timeouts.
+func (c *Client) RequestLifetime() time.Duration { return c.cfg.ConnectTimeout + c.cfg.ReadTimeout }
+
 func newSDKClient(cfg Config) (*sdkecs.Client, error) {
 	sdkCfg := sdk.NewConfig().WithScheme(cfg.Scheme).WithAutoRetry(false)
 	// Each SDK client gets its own credentials provider: the default chain

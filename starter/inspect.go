@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -237,20 +236,11 @@ when it ran, what was done (installed, rebooted, verified) and the outcome. Newe
 			if err != nil {
 				return err
 			}
-			if a.jsonOut {
-				return writeJSON(a.out, rows)
-			}
-			if len(rows) == 0 {
-				fmt.Fprintf(a.out, "no fleetmend batch has touched %s\n", instance)
-				return nil
-			}
-			tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "STARTED\tRUN\tBATCH\tSTATUS\tOUTCOME\tREASON\tACTION\tDETAIL")
-			for _, r := range rows {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Started.UTC().Format(time.RFC3339), r.Run, r.Batch, r.Status,
-					render.Dash(r.Outcome), render.Dash(r.Reason), render.Dash(r.Action), render.Dash(r.Detail))
-			}
-			return tw.Flush()
+			return writeList(a, rows, "no fleetmend batch has touched "+instance,
+				"STARTED\tRUN\tBATCH\tSTATUS\tOUTCOME\tREASON\tACTION\tDETAIL", func(r auditRow) string {
+					return fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s", r.Started.UTC().Format(time.RFC3339), r.Run, r.Batch, r.Status,
+						render.Dash(r.Outcome), render.Dash(r.Reason), render.Dash(r.Action), render.Dash(r.Detail))
+				})
 		},
 	}
 	cmd.Flags().StringVar(&instance, "instance", "", "instance ID (required)")

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -74,30 +73,18 @@ been going. A run that continued as new is listed once per execution.`,
 			if err != nil {
 				return err
 			}
-			if a.jsonOut {
-				if runs == nil {
-					runs = []listedRun{}
-				}
-				return writeJSON(a.out, runs)
-			}
-			if len(runs) == 0 {
-				fmt.Fprintln(a.out, "no fleetmend runs match")
-				return nil
-			}
-			tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "STARTED\tWORKFLOW ID\tKIND\tSTATUS\tUNHEALTHY\tREMEDIATED\tFAILED\tDURATION")
-			for _, r := range runs {
-				kind := r.Kind
-				if kind == "" {
-					kind = "-"
-				}
-				if r.DryRun {
-					kind += " (dry run)"
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Started.UTC().Format(time.RFC3339), r.WorkflowID, kind, r.Status,
-					count(r.Unhealthy), count(r.Remediated), count(r.Failed), r.DurationText)
-			}
-			return tw.Flush()
+			return writeList(a, runs, "no fleetmend runs match",
+				"STARTED\tWORKFLOW ID\tKIND\tSTATUS\tUNHEALTHY\tREMEDIATED\tFAILED\tDURATION", func(r listedRun) string {
+					kind := r.Kind
+					if kind == "" {
+						kind = "-"
+					}
+					if r.DryRun {
+						kind += " (dry run)"
+					}
+					return fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s", r.Started.UTC().Format(time.RFC3339), r.WorkflowID, kind, r.Status,
+						count(r.Unhealthy), count(r.Remediated), count(r.Failed), r.DurationText)
+				})
 		},
 	}
 	var statuses []string

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -72,30 +71,18 @@ func (a *app) quarantineListCommand() *cobra.Command {
 					recs = append(recs, r)
 				}
 			}
-			if a.jsonOut {
-				if recs == nil {
-					recs = []activities.InstanceRecord{}
-				}
-				return writeJSON(a.out, recs)
-			}
-			if len(recs) == 0 {
-				fmt.Fprintf(a.out, "no instance of %s is quarantined\n", region)
-				return nil
-			}
-			tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "INSTANCE\tQUARANTINED\tUNTIL\tFAILED REPAIRS")
-			for _, r := range recs {
-				until := "-"
-				if r.Quarantined {
-					until = r.Until.UTC().Format(time.RFC3339)
-				}
-				var fails []string
-				for _, at := range r.Attempts {
-					fails = append(fails, fmt.Sprintf("%s %s (%s)", at.At.UTC().Format(time.RFC3339), at.Reason, at.RunID))
-				}
-				fmt.Fprintf(tw, "%s\t%v\t%s\t%s\n", r.InstanceID, r.Quarantined, until, strings.Join(fails, "; "))
-			}
-			return tw.Flush()
+			return writeList(a, recs, "no instance of "+region+" is quarantined",
+				"INSTANCE\tQUARANTINED\tUNTIL\tFAILED REPAIRS", func(r activities.InstanceRecord) string {
+					until := "-"
+					if r.Quarantined {
+						until = r.Until.UTC().Format(time.RFC3339)
+					}
+					var fails []string
+					for _, at := range r.Attempts {
+						fails = append(fails, fmt.Sprintf("%s %s (%s)", at.At.UTC().Format(time.RFC3339), at.Reason, at.RunID))
+					}
+					return fmt.Sprintf("%s\t%v\t%s\t%s", r.InstanceID, r.Quarantined, until, strings.Join(fails, "; "))
+				})
 		},
 	}
 	cmd.Flags().StringVar(&region, "region", "", "ECS region ID (required)")

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -280,4 +281,26 @@ func writeJSON(w interface{ Write([]byte) (int, error) }, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
+}
+
+// writeList prints what a listing command found: with --json the items
+// (none is [], not null), else the empty message when there are none,
+// else a table of the tab-separated header and one row per item.
+func writeList[T any](a *app, items []T, empty, header string, row func(T) string) error {
+	if a.jsonOut {
+		if items == nil {
+			items = []T{}
+		}
+		return writeJSON(a.out, items)
+	}
+	if len(items) == 0 {
+		fmt.Fprintln(a.out, empty)
+		return nil
+	}
+	tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, header)
+	for _, it := range items {
+		fmt.Fprintln(tw, row(it))
+	}
+	return tw.Flush()
 }

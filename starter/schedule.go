@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -455,19 +454,7 @@ func (a *app) scheduleListCommand() *cobra.Command {
 				views = append(views, v)
 			}
 			slices.SortFunc(views, func(x, y scheduleView) int { return strings.Compare(x.ID, y.ID) })
-			if a.jsonOut {
-				if views == nil {
-					views = []scheduleView{}
-				}
-				return writeJSON(a.out, views)
-			}
-			if len(views) == 0 {
-				fmt.Fprintln(a.out, "no fleetmend schedules")
-				return nil
-			}
-			tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "SCHEDULE\tSTATE\tSPEC\tNEXT\tNOTE")
-			for _, v := range views {
+			return writeList(a, views, "no fleetmend schedules", "SCHEDULE\tSTATE\tSPEC\tNEXT\tNOTE", func(v scheduleView) string {
 				state := "active"
 				if v.Paused {
 					state = "paused"
@@ -477,9 +464,8 @@ func (a *app) scheduleListCommand() *cobra.Command {
 				if len(v.NextRuns) > 0 {
 					next = v.NextRuns[0].UTC().Format(time.RFC3339)
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", v.ID, state, spec, next, render.Dash(v.Note))
-			}
-			return tw.Flush()
+				return fmt.Sprintf("%s\t%s\t%s\t%s\t%s", v.ID, state, spec, next, render.Dash(v.Note))
+			})
 		},
 	}
 }

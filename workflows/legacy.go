@@ -5,7 +5,6 @@ import (
 	"slices"
 	"time"
 
-	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
@@ -291,21 +290,7 @@ func (r *legacyRun) dispatch(ctx workflow.Context, targets []BatchTarget) {
 	n := r.st.NextBatch
 	r.st.NextBatch++
 	r.st.Counts.Batches++
-	opts := workflow.ChildWorkflowOptions{
-		WorkflowID:    fmt.Sprintf("%s/batch-%d", r.runID, n),
-		StaticSummary: fmt.Sprintf("%s batch %d: %d instances (%s)", r.in.Region, n, len(ids), shortList(ids)),
-		// Batches outlive an operator's terminate of the run: a batch in the
-		// middle of a reboot should still verify it.
-		ParentClosePolicy: enumspb.PARENT_CLOSE_POLICY_ABANDON,
-	}
-	if r.sa {
-		opts.TypedSearchAttributes = temporal.NewSearchAttributes(
-			SARegion().ValueSet(r.in.Region),
-			SAKind().ValueSet(r.in.Kind),
-			SADryRun().ValueSet(false),
-			SAInstanceIDs().ValueSet(ids),
-		)
-	}
+	opts := batchOptions(r.runID, r.in, n, ids, r.sa)
 	// A cancelled run must not cancel its batches: a reboot that was sent
 	// must be verified. So children run on a disconnected context.
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
@@ -385,23 +370,10 @@ func (r *legacyRun) warn(msg string) {
 	}
 }
 
-// upsertCounts keeps the count search attributes current, when the run has
-// them, and only when a count changed (each upsert is a history event).
 func (r *legacyRun) upsertCounts(ctx workflow.Context) {
-	if !r.sa {
-		return
+	if r.sa {
+		upsertCounts(ctx, r.st.Counts, &r.st.SACounts)
 	}
-	c := r.st.Counts
-	now := [3]int64{int64(c.Unhealthy()), int64(c.Remediated), int64(c.Failed)}
-	if now == r.st.SACounts {
-		return
-	}
-	if err := workflow.UpsertTypedSearchAttributes(ctx,
-		SAUnhealthy().ValueSet(now[0]), SARemediated().ValueSet(now[1]), SAFailed().ValueSet(now[2])); err != nil {
-		workflow.GetLogger(ctx).Warn("could not upsert search attributes", "Error", err)
-		return
-	}
-	r.st.SACounts = now
 }
 
 func (r *legacyRun) progress() Progress {

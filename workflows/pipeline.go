@@ -100,22 +100,8 @@ func (r *run) dispatch(ctx, dctx workflow.Context) {
 	r.st.NextBatch++
 	r.st.Counts.Batches++
 	r.st.Attempted += n
-	id := fmt.Sprintf("%s/batch-%d", r.runID, num)
-	opts := workflow.ChildWorkflowOptions{
-		WorkflowID:    id,
-		StaticSummary: fmt.Sprintf("%s batch %d: %d instances (%s)", r.in.Region, num, n, shortList(ids)),
-		// Batches outlive an operator's terminate of the run: a batch in the
-		// middle of a reboot should still finish it cleanly.
-		ParentClosePolicy: enumspb.PARENT_CLOSE_POLICY_ABANDON,
-	}
-	if r.sa {
-		opts.TypedSearchAttributes = temporal.NewSearchAttributes(
-			SARegion().ValueSet(r.in.Region),
-			SAKind().ValueSet(r.in.Kind),
-			SADryRun().ValueSet(false),
-			SAInstanceIDs().ValueSet(ids),
-		)
-	}
+	opts := batchOptions(r.runID, r.in, num, ids, r.sa)
+	id := opts.WorkflowID
 	fut := workflow.ExecuteChildWorkflow(workflow.WithChildOptions(dctx, opts), RemediateBatch, BatchInput{
 		Region: r.in.Region, RunID: r.runID, Number: num, Instances: targets,
 		RebootPolicy: r.in.RebootPolicy, RebootGrace: *r.in.RebootGrace,
@@ -321,4 +307,26 @@ func plannedAction(in RegionInput) string {
 		return fmt.Sprintf("re-check; install agent; reboot at once if still unhealthy and Running; verify heartbeat within %s", in.VerifyDeadline)
 	}
 	return fmt.Sprintf("re-check; install agent; after %s reboot if still unhealthy and Running; verify heartbeat within %s", *in.RebootGrace, in.VerifyDeadline)
+}
+
+// batchOptions are the options of batch num of a run (both engines): its
+// workflow ID <run ID>/batch-<n>, a summary for the UI, the search
+// attributes (when the run has them) that let the UI and `starter audit`
+// find the batches that touched an instance, and ABANDON, so that an
+// operator's terminate of the run does not cut a batch off mid-reboot.
+func batchOptions(runID string, in RegionInput, num int, ids []string, sa bool) workflow.ChildWorkflowOptions {
+	opts := workflow.ChildWorkflowOptions{
+		WorkflowID:        fmt.Sprintf("%s/batch-%d", runID, num),
+		StaticSummary:     fmt.Sprintf("%s batch %d: %d instances (%s)", in.Region, num, len(ids), shortList(ids)),
+		ParentClosePolicy: enumspb.PARENT_CLOSE_POLICY_ABANDON,
+	}
+	if sa {
+		opts.TypedSearchAttributes = temporal.NewSearchAttributes(
+			SARegion().ValueSet(in.Region),
+			SAKind().ValueSet(in.Kind),
+			SADryRun().ValueSet(false),
+			SAInstanceIDs().ValueSet(ids),
+		)
+	}
+	return opts
 }

@@ -385,15 +385,19 @@ func (r *run) inRepair() int {
 	return n
 }
 
-// upsertCounts keeps the count search attributes current, when the run has
-// them, and only when a count changed (each upsert is a history event).
 func (r *run) upsertCounts(ctx workflow.Context) {
-	if !r.sa {
-		return
+	if r.sa {
+		upsertCounts(ctx, r.st.Counts, &r.st.SACounts)
 	}
-	c := r.st.Counts
+}
+
+// upsertCounts keeps the count search attributes of a run that has them
+// current, and only when a count changed (each upsert is a history
+// event). last is what was upserted before; both engines keep it in their
+// state, so it survives continue-as-new and replays.
+func upsertCounts(ctx workflow.Context, c Counts, last *[3]int64) {
 	now := [3]int64{int64(c.Unhealthy()), int64(c.Remediated), int64(c.Failed)}
-	if now == r.st.SACounts {
+	if now == *last {
 		return
 	}
 	if err := workflow.UpsertTypedSearchAttributes(ctx,
@@ -401,7 +405,7 @@ func (r *run) upsertCounts(ctx workflow.Context) {
 		workflow.GetLogger(ctx).Warn("could not upsert search attributes", "Error", err)
 		return
 	}
-	r.st.SACounts = now
+	*last = now
 }
 
 func (r *run) progress() Progress {
