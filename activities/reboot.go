@@ -3,6 +3,7 @@ package activities
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -227,13 +228,9 @@ func (a *Activities) settle(ctx context.Context, c *ecs.Client, prior rebootInte
 		for i, f := range pending {
 			ids[i] = f.InstanceID
 		}
-		infos, err := c.DescribeInstances(ctx, ids)
+		byID, _, err := describeInstances(ctx, c, ids)
 		if err != nil {
-			return nil, appError("read start times of "+joinIDs(ids), err)
-		}
-		byID := make(map[string]ecs.InstanceInfo, len(infos))
-		for _, in := range infos {
-			byID[in.InstanceID] = in
+			return nil, err
 		}
 		var wait []Facts
 		for _, f := range pending {
@@ -289,16 +286,16 @@ const settlePoll = time.Second
 // readMarks reads the StartTime and ECS's clock for ids right before their
 // reboot, keeping the marks of earlier attempts.
 func readMarks(ctx context.Context, c *ecs.Client, ids []string, prior map[string]bootMark) (map[string]bootMark, error) {
-	infos, err := c.DescribeInstances(ctx, ids)
+	infos, _, err := describeInstances(ctx, c, ids)
 	if err != nil {
-		return nil, appError("read start times of "+joinIDs(ids), err)
+		return nil, err
 	}
-	marks := make(map[string]bootMark, len(prior)+len(infos))
-	for id, m := range prior {
-		marks[id] = m
+	marks := maps.Clone(prior)
+	if marks == nil {
+		marks = make(map[string]bootMark, len(infos))
 	}
-	for _, in := range infos {
-		marks[in.InstanceID] = bootMark{StartTime: in.StartTime, Seen: in.Seen}
+	for id, in := range infos {
+		marks[id] = bootMark{StartTime: in.StartTime, Seen: in.Seen}
 	}
 	return marks, nil
 }
