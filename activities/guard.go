@@ -14,28 +14,51 @@ import (
 
 // The region guard is one long-lived workflow per region (ID
 // fleetmend/<region>/guard) that serialises what must not happen twice at
-// once: it grants the region to one acting run at a time, and it keeps the
-// ledger of failed repairs that quarantines chronic instances. Runs talk to
-// it through the activities below (update-with-start, so it exists as soon
-// as a run needs it); the starter talks to it directly for quarantine
-// list and clear. Its workflow is in package workflows; the names it
-// answers to are here, so both sides share them without an import cycle.
+// once: it grants the region to one acting run at a time, it knows the
+// batches that run started, and it keeps the ledger of failed repairs that
+// quarantines chronic instances. Runs talk to it through the activities
+// below (update-with-start, so it exists as soon as a run needs it); the
+// starter talks to it directly for status, unlock and quarantine. Its
+// workflow is in package workflows; the names it answers to are here, so
+// both sides share them without an import cycle.
 const (
 	GuardWorkflowType  = "RegionGuard"
 	GuardUpdateAcquire = "acquire"
 	GuardUpdateRelease = "release"
 	GuardUpdateRecord  = "record"
 	GuardUpdateClear   = "clear"
+	GuardUpdateFence   = "fence"
+	GuardUpdateNote    = "note"
 	GuardQueryLedger   = "ledger"
+	// GuardQueryHolder answers who holds the region (HolderView): what a
+	// batch asks before it installs or reboots. A query adds nothing to
+	// the guard's history.
+	GuardQueryHolder = "holder"
+	// GuardQueryState answers the guard's whole state: what a guard that
+	// replaces a terminated or cancelled one recovers from.
+	GuardQueryState = "state"
 )
 
 // GuardWorkflowID is the guard of region.
 func GuardWorkflowID(region string) string { return "fleetmend/" + region + "/guard" }
 
+// BatchWorkflowID is batch n of the run with workflow ID runID.
+func BatchWorkflowID(runID string, n int) string { return fmt.Sprintf("%s/batch-%d", runID, n) }
+
 // GuardStart is the guard workflow's input when it is first started.
 type GuardStart struct {
 	Region string `json:"region"`
 }
+
+// BatchRange is the batches From..To of one run (inclusive); To < From is
+// none.
+type BatchRange struct {
+	From int `json:"from,omitempty"`
+	To   int `json:"to,omitempty"`
+}
+
+// Len is how many batches the range holds.
+func (b BatchRange) Len() int { return max(0, b.To-b.From+1) }
 
 // Holder is the run the region is granted to.
 type Holder struct {
@@ -43,16 +66,53 @@ type Holder struct {
 	Kind      string    `json:"kind,omitempty"`
 	StartedBy string    `json:"started_by,omitempty"`
 	Since     time.Time `json:"since"`
+	// Execution is the Temporal run that was granted the region. Its
+	// continue-as-new successors carry it on; a Reset, or a new run under
+	// the same workflow ID, is another execution and does not hold it.
+	Execution string `json:"execution,omitempty"`
+	// Current is the latest run of its chain the guard heard from.
+	Current string `json:"current,omitempty"`
+	// Batches is the holder's batches that may still be open or have
+	// instances whose reboot is not verified yet, as of its last fence.
+	Batches BatchRange `json:"batches,omitzero"`
+	// VerifyDeadline is the holder's verify deadline: how long after a
+	// reboot its instances must not be rebooted again.
+	VerifyDeadline time.Duration `json:"verify_deadline,omitempty"`
+	// LastFence is when the holder last confirmed it holds the region.
+	LastFence time.Time `json:"last_fence,omitzero"`
+}
+
+// Chain is the run ID to look the holder's chain up from: the latest run
+// the guard heard from, else the one that acquired.
+func (h Holder) Chain() string {
+	if h.Current != "" {
+		return h.Current
+	}
+	return h.Execution
+}
+
+// RebootRef names batches of a run that closed without verifying what it
+// rebooted (terminated, timed out, reset): until Until, their instances
+// must be verified, not repaired, by whoever holds the region next.
+type RebootRef struct {
+	RunID          string        `json:"run_id"`
+	Batches        BatchRange    `json:"batches"`
+	Until          time.Time     `json:"until"`
+	VerifyDeadline time.Duration `json:"verify_deadline"`
 }
 
 // AcquireRequest asks the guard for the region. TakeoverFrom names a
-// holder the caller has found closed (it died without releasing): the
-// guard hands the region over only if that run still holds it.
+// holder (its execution) the caller has found closed with all its batches
+// closed: the guard hands the region over only if that run still holds it.
 type AcquireRequest struct {
 	RunID        string `json:"run_id"`
 	Kind         string `json:"kind,omitempty"`
 	StartedBy    string `json:"started_by,omitempty"`
 	TakeoverFrom string `json:"takeover_from,omitempty"`
+	// Execution is the caller's Temporal run ID (empty from runs recorded
+	// before it existed, which the guard then knows by workflow ID only).
+	Execution      string        `json:"execution,omitempty"`
+	VerifyDeadline time.Duration `json:"verify_deadline,omitempty"`
 }
 
 // AcquireResult is the guard's answer.
@@ -61,11 +121,71 @@ type AcquireResult struct {
 	Holder  Holder `json:"holder"` // who holds it now (the caller, when granted)
 	// TookOver names the closed run the region was taken from, if any.
 	TookOver string `json:"took_over,omitempty"`
+	// Inherit lists the batches whose reboots the new holder must verify
+	// before it repairs their instances (granted only).
+	Inherit []RebootRef `json:"inherit,omitempty"`
+	// FirstBatch is the lowest batch number the new holder may use: above
+	// any batch an earlier execution under the same workflow ID started,
+	// so no batch ID is reused while its instances may be unverified.
+	FirstBatch int `json:"first_batch,omitempty"`
+	// WaitFor names what must close before the region can be taken over:
+	// the closed holder's batches still open (not granted).
+	WaitFor []string `json:"wait_for,omitempty"`
+	// Stuck says, when the holder is open but has made no progress for a
+	// while, since when and what it last did (not granted).
+	Stuck string `json:"stuck,omitempty"`
+	// Recovered is what a replaced guard recovered and lost, for the
+	// caller's warnings.
+	Recovered string `json:"recovered,omitempty"`
 }
 
-// ReleaseRequest gives the region back.
+// ReleaseRequest gives the region back. Verified says the run verified
+// every reboot it sent and inherited; a run that ends without (a scan that
+// failed after a takeover) leaves its inherited batches to the next.
 type ReleaseRequest struct {
-	RunID string `json:"run_id"`
+	RunID     string `json:"run_id"`
+	Execution string `json:"execution,omitempty"`
+	Verified  bool   `json:"verified,omitempty"`
+}
+
+// FenceRequest is what a holder tells the guard before it starts batches:
+// that it still holds the region, and which of its batches may be open or
+// unverified once these start.
+type FenceRequest struct {
+	RunID     string     `json:"run_id"`
+	Execution string     `json:"execution"`
+	Current   string     `json:"current"`
+	Batches   BatchRange `json:"batches"`
+}
+
+// FenceResult is the guard's answer: OK, or why the caller does not hold
+// the region.
+type FenceResult struct {
+	OK     bool   `json:"ok"`
+	Reason string `json:"reason,omitempty"`
+}
+
+// HolderView answers GuardQueryHolder.
+type HolderView struct {
+	Holder *Holder `json:"holder,omitempty"`
+	// Recovering: a guard that replaced a closed one has not finished
+	// learning the truth; ask again.
+	Recovering bool        `json:"recovering,omitempty"`
+	Reboots    []RebootRef `json:"reboots,omitempty"`
+	Log        []string    `json:"log,omitempty"`
+}
+
+// Holds reports whether the view names the run (workflow ID and, when
+// known, its execution) as holder.
+func (v HolderView) Holds(runID, execution string) bool {
+	h := v.Holder
+	return h != nil && h.RunID == runID && (h.Execution == "" || execution == "" || h.Execution == execution)
+}
+
+// NoteRequest adds a line to the guard's log (an operator's unlock).
+type NoteRequest struct {
+	By   string `json:"by"`
+	Note string `json:"note"`
 }
 
 // Attempt is one failed repair of an instance.
@@ -82,8 +202,10 @@ type FailedAttempt struct {
 }
 
 // RecordRequest adds a run's failed repairs to the ledger and clears the
-// instances it repaired.
+// instances it repaired. ID makes it idempotent: the guard applies a
+// request ID once, however often a retried activity sends it.
 type RecordRequest struct {
+	ID     string          `json:"id,omitempty"`
 	Failed []FailedAttempt `json:"failed,omitempty"`
 	Healed []string        `json:"healed,omitempty"`
 }
@@ -109,7 +231,8 @@ type LedgerQuery struct {
 	Window time.Duration `json:"window"`
 }
 
-// InstanceRecord is one instance's failed repairs within the window.
+// InstanceRecord is one instance's failed repairs within the window. The
+// guard keeps each failure's time and reason, and the run of the last one.
 type InstanceRecord struct {
 	InstanceID  string    `json:"instance_id"`
 	Attempts    []Attempt `json:"attempts"`
@@ -131,6 +254,9 @@ type AcquireInput struct {
 	Region    string         `json:"region"`
 	TaskQueue string         `json:"task_queue"`
 	Request   AcquireRequest `json:"request"`
+	// StuckAfter is how long a holder may go without progress before a
+	// run that finds the region busy reports it stuck (0: the default).
+	StuckAfter time.Duration `json:"stuck_after,omitempty"`
 }
 
 // GuardInput names a region's guard for the other guard activities.
@@ -152,6 +278,20 @@ type LedgerInput struct {
 	Window time.Duration `json:"window"`
 }
 
+// FenceInput is FenceBatches' input.
+type FenceInput struct {
+	GuardInput
+	Fence FenceRequest `json:"fence"`
+}
+
+// ConfirmInput is ConfirmHolder's input: a batch of run RunID (granted as
+// Execution) asks whether its run still holds Region.
+type ConfirmInput struct {
+	Region    string `json:"region"`
+	RunID     string `json:"run_id"`
+	Execution string `json:"execution"`
+}
+
 func (a *Activities) temporalClient() (client.Client, error) {
 	if a.Temporal == nil {
 		return nil, temporal.NewNonRetryableApplicationError("activities have no Temporal client configured (needed for the region guard)", "fleetmend.Misconfigured", nil)
@@ -160,8 +300,9 @@ func (a *Activities) temporalClient() (client.Client, error) {
 }
 
 // updateGuard sends one update to a region's guard, starting the guard if
-// it does not run yet.
-func (a *Activities) updateGuard(ctx context.Context, in GuardInput, name string, arg, result any) error {
+// it does not run yet. A non-empty updateID makes the update idempotent:
+// Temporal applies an update ID once per guard run.
+func (a *Activities) updateGuard(ctx context.Context, in GuardInput, name, updateID string, arg, result any) error {
 	c, err := a.temporalClient()
 	if err != nil {
 		return err
@@ -175,6 +316,7 @@ func (a *Activities) updateGuard(ctx context.Context, in GuardInput, name string
 	h, err := c.UpdateWithStartWorkflow(ctx, client.UpdateWithStartWorkflowOptions{
 		StartWorkflowOperation: start,
 		UpdateOptions: client.UpdateWorkflowOptions{
+			UpdateID:     updateID,
 			UpdateName:   name,
 			Args:         []any{arg},
 			WaitForStage: client.WorkflowUpdateStageCompleted,
@@ -200,64 +342,68 @@ func guardError(name, region string, err error) error {
 	return temporal.NewApplicationError(fmt.Sprintf("guard of %s: %s: %v", region, name, err), "fleetmend.GuardUnavailable")
 }
 
-// AcquireRegion asks the region's guard for the region. When another run
-// holds it, AcquireRegion looks that run up: if it has closed without
-// releasing (terminated, timed out, its worker gone for good), the region is
-// taken over from it; a running holder keeps it.
-func (a *Activities) AcquireRegion(ctx context.Context, in AcquireInput) (AcquireResult, error) {
-	g := GuardInput{Region: in.Region, TaskQueue: in.TaskQueue}
-	var res AcquireResult
-	if err := a.updateGuard(ctx, g, GuardUpdateAcquire, in.Request, &res); err != nil {
-		return AcquireResult{}, err
-	}
-	if res.Granted || res.Holder.RunID == "" {
-		return res, nil
-	}
-	running, err := a.isRunning(ctx, res.Holder.RunID)
-	if err != nil || running {
-		return res, err
-	}
-	req := in.Request
-	req.TakeoverFrom = res.Holder.RunID
-	if err := a.updateGuard(ctx, g, GuardUpdateAcquire, req, &res); err != nil {
-		return AcquireResult{}, err
-	}
-	return res, nil
-}
-
-func (a *Activities) isRunning(ctx context.Context, workflowID string) (bool, error) {
-	c, err := a.temporalClient()
-	if err != nil {
-		return false, err
-	}
-	d, err := c.DescribeWorkflowExecution(ctx, workflowID, "")
-	var nf *serviceerror.NotFound
-	if errors.As(err, &nf) {
-		return false, nil
-	}
-	if err != nil {
-		return false, temporal.NewApplicationError(fmt.Sprintf("describe %s: %v", workflowID, err), "fleetmend.GuardUnavailable")
-	}
-	return d.GetWorkflowExecutionInfo().GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, nil
-}
-
 // ReleaseInput is ReleaseRegion's input.
 type ReleaseInput struct {
 	GuardInput
-	RunID string `json:"run_id"`
+	RunID     string `json:"run_id"`
+	Execution string `json:"execution,omitempty"`
+	Verified  bool   `json:"verified,omitempty"`
 }
 
 // ReleaseRegion gives the region back (a no-op when the run does not hold it).
 func (a *Activities) ReleaseRegion(ctx context.Context, in ReleaseInput) error {
 	var released bool
-	return a.updateGuard(ctx, in.GuardInput, GuardUpdateRelease, ReleaseRequest{RunID: in.RunID}, &released)
+	return a.updateGuard(ctx, in.GuardInput, GuardUpdateRelease, "", ReleaseRequest{RunID: in.RunID, Execution: in.Execution, Verified: in.Verified}, &released)
 }
 
 // RecordAttempts writes a run's failed repairs (and the instances it healed)
-// to the ledger.
+// to the ledger. The request's ID is also the update's ID, so an attempt
+// retried after its update completed records nothing twice.
 func (a *Activities) RecordAttempts(ctx context.Context, in RecordInput) error {
 	var n int
-	return a.updateGuard(ctx, in.GuardInput, GuardUpdateRecord, in.Record, &n)
+	return a.updateGuard(ctx, in.GuardInput, GuardUpdateRecord, in.Record.ID, in.Record, &n)
+}
+
+// FenceBatches tells the guard the run is about to start batches and asks
+// whether it still holds the region. The guard then knows every batch the
+// run may have open, which is what a takeover waits for.
+func (a *Activities) FenceBatches(ctx context.Context, in FenceInput) (FenceResult, error) {
+	var res FenceResult
+	err := a.updateGuard(ctx, in.GuardInput, GuardUpdateFence, "", in.Fence, &res)
+	return res, err
+}
+
+// ConfirmHolder is what a batch asks right before it installs and right
+// before it reboots: does its run still hold the region? It is a query, so
+// it costs the guard no history; a guard that is closed (terminated,
+// cancelled) still answers with its last state, which nobody else can
+// have been granted against. A guard still recovering is asked again.
+func (a *Activities) ConfirmHolder(ctx context.Context, in ConfirmInput) (FenceResult, error) {
+	c, err := a.temporalClient()
+	if err != nil {
+		return FenceResult{}, err
+	}
+	v, err := c.QueryWorkflow(ctx, GuardWorkflowID(in.Region), "", GuardQueryHolder)
+	var nf *serviceerror.NotFound
+	if errors.As(err, &nf) {
+		return FenceResult{Reason: "the region has no guard, so no run holds it"}, nil
+	}
+	if err != nil {
+		return FenceResult{}, temporal.NewApplicationError(fmt.Sprintf("ask the guard of %s who holds the region: %v", in.Region, err), "fleetmend.GuardUnavailable")
+	}
+	var view HolderView
+	if err := v.Get(&view); err != nil {
+		return FenceResult{}, temporal.NewNonRetryableApplicationError("decode the guard's holder of "+in.Region, "fleetmend.GuardRefused", err)
+	}
+	switch {
+	case view.Recovering:
+		return FenceResult{}, temporal.NewApplicationError("the guard of "+in.Region+" is recovering its state; asking again", "fleetmend.GuardUnavailable")
+	case view.Holds(in.RunID, in.Execution):
+		return FenceResult{OK: true}, nil
+	case view.Holder == nil:
+		return FenceResult{Reason: "the guard of " + in.Region + " names no holder"}, nil
+	}
+	return FenceResult{Reason: fmt.Sprintf("the guard of %s names %s (execution %s) as holder", in.Region, view.Holder.RunID, view.Holder.Execution)}, nil
 }
 
 // ReadLedger returns the region's ledger as of now. A region without a

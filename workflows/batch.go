@@ -32,7 +32,11 @@ type BatchInput struct {
 	// Engine 2 batches stop after the reboot and hand the instances to the
 	// run, which verifies every batch's instances with shared calls. Batches
 	// without it (recorded before the pipeline existed) verify themselves.
-	Engine int `json:"engine,omitempty"`
+	// Engine 3 batches also confirm with the region's guard, right before
+	// they install and right before they reboot, that their run still
+	// holds the region (as Lease, the execution it was granted to).
+	Engine int    `json:"engine,omitempty"`
+	Lease  string `json:"lease,omitempty"`
 }
 
 // BatchResult has one row per decided instance, in input order. An engine 2
@@ -52,26 +56,14 @@ type BatchResult struct {
 	AccountErrorCode string `json:"account_error_code,omitempty"`
 	// Aborted: the run was aborted before this batch installed or rebooted.
 	Aborted bool `json:"aborted,omitempty"`
+	// RegionLost says why the batch stopped acting: its run no longer
+	// holds the region (engine 3).
+	RegionLost string `json:"region_lost,omitempty"`
 }
 
-// VerifyTarget is an instance a batch installed on (and rebooted, unless
-// the policy is never) whose agent the run now waits for.
-type VerifyTarget struct {
-	ID      string `json:"i"`
-	Problem string `json:"p"`
-	// Action is what the batch did, for the report's Action column.
-	Action string `json:"a"`
-	// Since is when the wait starts: the end of the reboot call, or of the
-	// install when there is no reboot. The verify deadline counts from it.
-	Since time.Time `json:"at"`
-	// Rebooted: a reboot was sent (the instance is down until it is seen
-	// Running again). InTransit: ECS showed the reboot under way.
-	Rebooted  bool `json:"r,omitempty"`
-	InTransit bool `json:"t,omitempty"`
-	// Unconfirmed: a worker died between sending the reboot and hearing
-	// ECS; it was not sent again (see activities.RebootOutcome).
-	Unconfirmed bool `json:"u,omitempty"`
-}
+// VerifyTarget is an instance a batch hands its run to verify (see
+// activities.VerifyTarget).
+type VerifyTarget = activities.VerifyTarget
 
 // BatchControl is what a run tells its batches: pause (no new install or
 // reboot starts until resumed) or abort (no new install or reboot at all).
@@ -85,7 +77,10 @@ type BatchControl struct {
 // resume and abort.
 const SignalBatchControl = "batch-control"
 
-const engineV2 = 2
+const (
+	engineV2 = 2
+	engineV3 = 3
+)
 
 func (in BatchInput) validate() error {
 	if in.Region == "" {
@@ -323,7 +318,36 @@ func (b *batchRun) gate(ctx workflow.Context, ids []string, where string) bool {
 		}
 		return false
 	}
-	return true
+	return b.confirm(ctx, ids, where)
+}
+
+// confirm asks the region's guard, right before an install or a reboot,
+// whether the batch's run still holds the region (engine 3). A batch whose
+// run lost it (a guard that had to be recreated and granted the region
+// elsewhere, an operator's forced unlock) acts no further. A guard that
+// cannot answer is asked again: acting unconfirmed is what must not happen.
+func (b *batchRun) confirm(ctx workflow.Context, ids []string, where string) bool {
+	if b.in.Engine < engineV3 {
+		return true
+	}
+	var a *activities.Activities
+	var res activities.FenceResult
+	err := workflow.ExecuteLocalActivity(confirmActivity(ctx), a.ConfirmHolder,
+		activities.ConfirmInput{Region: b.in.Region, RunID: b.in.RunID, Execution: b.in.Lease}).Get(ctx, &res)
+	if err == nil && res.OK {
+		return true
+	}
+	detail := "not acted on " + where + ": "
+	if err != nil {
+		detail += "the region's guard could not confirm that run " + b.in.RunID + " still holds the region: " + errText(err)
+	} else {
+		detail += "run " + b.in.RunID + " no longer holds the region: " + res.Reason
+	}
+	b.result.RegionLost = detail
+	for _, id := range b.undecided(ids) {
+		b.decide(id, OutcomeNotAttempted, ReasonRegionLost, detail)
+	}
+	return false
 }
 
 // check reads fresh facts: act on now, not on the page scanned minutes ago.

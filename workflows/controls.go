@@ -19,6 +19,11 @@ const (
 	UpdateResume = "resume"
 	UpdateAbort  = "abort"
 	UpdateSet    = "set"
+	// UpdateUnlock ends the run the safe way, to free its region: no new
+	// batch; batches in flight are resumed if paused, finish their install
+	// and reboot, and every reboot is verified; then the run releases the
+	// region and closes. `starter unlock` sends it.
+	UpdateUnlock = "unlock"
 )
 
 // maxReasonChars bounds a control's reason: it is kept in the report.
@@ -95,6 +100,15 @@ func (r *run) registerControls(ctx workflow.Context) error {
 			}
 			return validateReason(c.Reason)
 		}, r.abort},
+		{UpdateUnlock, func(c ControlRequest) error {
+			switch {
+			case r.in.DryRun:
+				return errors.New("a dry run holds no region")
+			case r.st.Controls.Unlocked:
+				return errors.New("the run is already unlocking its region")
+			}
+			return validateReason(c.Reason)
+		}, r.unlock},
 	}
 	for _, h := range handlers {
 		apply := h.apply
@@ -162,6 +176,17 @@ func (r *run) abort(ctx workflow.Context, c ControlRequest) {
 	r.stop(ctx, fmt.Sprintf("aborted by %s: %s", who, c.Reason), "", ReasonAborted)
 }
 
+func (r *run) unlock(ctx workflow.Context, c ControlRequest) {
+	r.st.Controls.Unlocked = true
+	r.st.Controls.Paused = false
+	r.control(ctx, UpdateUnlock, c.By, c.Reason, "no new batch; batches in flight finish their reboot and are verified; the region is released when the run closes")
+	who := c.By
+	if who == "" {
+		who = "an operator"
+	}
+	r.stop(ctx, fmt.Sprintf("unlocked by %s: %s", who, c.Reason), "", ReasonUnlocked)
+}
+
 func (r *run) set(ctx workflow.Context, s SetRequest) {
 	var parts []string
 	if s.BlastRadius != "" {
@@ -210,6 +235,9 @@ func (r *run) stop(ctx workflow.Context, why, code, reason string) {
 	case reason == ReasonAborted:
 		r.st.Phase = "aborted"
 		r.tellBatches(ctx)
+	case reason == ReasonUnlocked:
+		r.st.Phase = "unlocking"
+		r.tellBatches(ctx) // resumed, if they were paused: they finish
 	default:
 		r.st.Phase = "stopped"
 	}
@@ -229,43 +257,188 @@ func (r *run) checkBudget(ctx workflow.Context) {
 // attempted is how many instances the run has handed to batches.
 func (r *run) attempted() int { return r.st.Attempted }
 
+// acquireRetry is how long a run waits before asking again for a region
+// whose closed holder still has batches open.
+const acquireRetry = 10 * time.Second
+
 // acquire asks the region's guard for the region; it returns the holder
-// when another run has it.
+// when another run has it. An engine 3 run waits, saying so in its
+// progress and history, while a closed holder's batches are still open,
+// then takes over what that holder rebooted and never verified.
 func (r *run) acquire(ctx workflow.Context) (string, error) {
 	r.st.Phase = "acquiring"
 	var a *activities.Activities
-	var res activities.AcquireResult
-	err := workflow.ExecuteActivity(guardActivity(ctx, "ask the guard of "+r.in.Region+" for the region (one acting run at a time)"), a.AcquireRegion,
-		activities.AcquireInput{Region: r.in.Region, TaskQueue: workflow.GetInfo(ctx).TaskQueueName,
-			Request: activities.AcquireRequest{RunID: r.runID, Kind: r.in.Kind, StartedBy: r.in.StartedBy}}).Get(ctx, &res)
-	if err != nil {
-		return "", err
+	req := activities.AcquireRequest{RunID: r.runID, Kind: r.in.Kind, StartedBy: r.in.StartedBy}
+	if r.fenced() {
+		req.Execution = workflow.GetInfo(ctx).WorkflowExecution.RunID
+		req.VerifyDeadline = r.in.VerifyDeadline.D()
 	}
-	if !res.Granted {
-		return res.Holder.RunID, nil
+	var res activities.AcquireResult
+	for {
+		err := workflow.ExecuteActivity(guardActivity(ctx, "ask the guard of "+r.in.Region+" for the region (one acting run at a time)"), a.AcquireRegion,
+			activities.AcquireInput{Region: r.in.Region, TaskQueue: workflow.GetInfo(ctx).TaskQueueName, Request: req, StuckAfter: r.in.StuckAfter.D()}).Get(ctx, &res)
+		if err != nil {
+			return "", err
+		}
+		if res.Granted {
+			break
+		}
+		if !r.fenced() || len(res.WaitFor) == 0 {
+			if res.Stuck != "" {
+				r.warn(res.Stuck)
+			}
+			return res.Holder.RunID, nil
+		}
+		r.st.Phase = "waiting"
+		r.st.Waiting = fmt.Sprintf("waiting for %s of %s to finish before acting (that run closed without releasing the region)", shortList(res.WaitFor), res.Holder.RunID)
+		workflow.SetCurrentDetails(ctx, r.st.Waiting)
+		workflow.GetLogger(ctx).Info("region held by a closed run's open batches; waiting", "Holder", res.Holder.RunID, "Batches", res.WaitFor)
+		if r.wantContinueAsNew(ctx) {
+			return "", errHandOn
+		}
+		timer := workflow.NewTimerWithOptions(ctx, acquireRetry, workflow.TimerOptions{Summary: r.st.Waiting})
+		if err := timer.Get(ctx, nil); err != nil {
+			return "", nil // cancelled: the caller sees ctx.Err()
+		}
 	}
 	r.st.Locked = true
+	r.st.Lease = req.Execution
+	r.st.Waiting = ""
+	r.st.NextBatch = max(r.st.NextBatch, res.FirstBatch)
 	if res.TookOver != "" {
 		r.warn("took the region over from " + res.TookOver + ", which closed without releasing it")
+	}
+	if res.Recovered != "" {
+		r.warn(res.Recovered)
+	}
+	if r.fenced() && len(res.Inherit) > 0 {
+		return "", r.inherit(ctx, res.Inherit)
 	}
 	return "", nil
 }
 
+// fenced says whether the run holds its region the fenced way (engine 3).
+func (r *run) fenced() bool { return r.st.Engine >= engineV3 }
+
+// inherit takes over, to verify, what runs that closed without verifying
+// rebooted within their verify deadline: those instances are verified, not
+// repaired, until that deadline passes. More than one run carries makes it
+// wait out the deadline instead, repairing nothing before.
+func (r *run) inherit(ctx workflow.Context, refs []activities.RebootRef) error {
+	var a *activities.Activities
+	runs := make([]string, 0, len(refs))
+	for _, ref := range refs {
+		runs = append(runs, fmt.Sprintf("%s (batches %d..%d)", ref.RunID, ref.Batches.From, ref.Batches.To))
+	}
+	var res activities.InheritResult
+	err := workflow.ExecuteActivity(readActivity(ctx, engineV2, "read back what "+strings.Join(runs, ", ")+" rebooted and never verified"),
+		a.InheritReboots, activities.InheritInput{Refs: refs}).Get(ctx, &res)
+	if err != nil {
+		return err
+	}
+	if res.Over {
+		r.st.Phase = "waiting"
+		r.st.Waiting = fmt.Sprintf("waiting until %s: %s rebooted more instances within their verify deadline than one run takes over to verify (%d), so none of the region is repaired before then",
+			res.NotBefore.UTC().Format(time.RFC3339), strings.Join(runs, ", "), activities.MaxInherited)
+		workflow.SetCurrentDetails(ctx, r.st.Waiting)
+		timer := workflow.NewTimerWithOptions(ctx, res.NotBefore.Sub(workflow.Now(ctx)), workflow.TimerOptions{Summary: r.st.Waiting})
+		_ = timer.Get(ctx, nil)
+		r.st.Waiting = ""
+		return nil
+	}
+	known := make(map[string]bool, len(r.st.Verifying))
+	for _, v := range r.st.Verifying {
+		known[v.ID] = true
+	}
+	for _, in := range res.Instances {
+		if known[in.ID] {
+			continue
+		}
+		known[in.ID] = true
+		t := in.VerifyTarget
+		t.Action = strings.TrimPrefix(t.Action+", ", ", ") + fmt.Sprintf("by batch %d of %s", in.Batch, in.RunID)
+		// Released: its reboot is another run's, long sent; it does not
+		// take a place of this run's blast radius.
+		r.st.Verifying = append(r.st.Verifying, Verifying{VerifyTarget: t, Deadline: in.Deadline, Released: true, From: in.RunID})
+		r.st.Inherited++
+	}
+	msg := fmt.Sprintf("verifying %d instances that %s rebooted (or may have) within their verify deadline and never verified; they are not repaired before their deadline",
+		r.st.Inherited, strings.Join(runs, ", "))
+	r.warn(msg)
+	workflow.GetLogger(ctx).Info("took over instances to verify", "Instances", r.st.Inherited, "From", runs)
+	return nil
+}
+
 // release gives the region back. It runs on a disconnected context so a
 // cancelled run releases too; a run that is terminated cannot, and the next
-// run takes the region over once it sees that one closed.
+// run takes the region over once it sees that one and its batches closed.
+// Verified says every reboot this run sent or inherited has been verified.
 func (r *run) release(ctx workflow.Context) {
 	if !r.st.Locked {
 		return
 	}
 	var a *activities.Activities
 	err := workflow.ExecuteActivity(guardActivity(ctx, "give "+r.in.Region+" back to its guard"), a.ReleaseRegion,
-		activities.ReleaseInput{GuardInput: r.guardInput(ctx), RunID: r.runID}).Get(ctx, nil)
+		activities.ReleaseInput{GuardInput: r.guardInput(ctx), RunID: r.runID, Execution: r.st.Lease,
+			Verified: r.fenced() && len(r.st.Verifying) == 0 && len(r.inFlight) == 0}).Get(ctx, nil)
 	if err != nil {
 		workflow.GetLogger(ctx).Warn("could not release the region; the next run will take it over", "Error", err)
 		return
 	}
 	r.st.Locked = false
+}
+
+// fence tells the guard, before a round of batches starts, which batches
+// this run may now have open, and confirms it still holds the region
+// (engine 3). It registers a few batch numbers ahead, as many as could
+// start now. A refusal stops the run: it no longer holds the region.
+func (r *run) fence(ctx workflow.Context) bool {
+	if !r.fenced() || r.roundFenced {
+		return true
+	}
+	ahead := max(1, min(maxFenceAhead, r.room()))
+	to := r.st.NextBatch + ahead - 1
+	var a *activities.Activities
+	var res activities.FenceResult
+	err := workflow.ExecuteLocalActivity(fenceActivity(ctx), a.FenceBatches, activities.FenceInput{GuardInput: r.guardInput(ctx),
+		Fence: activities.FenceRequest{RunID: r.runID, Execution: r.st.Lease, Current: workflow.GetInfo(ctx).WorkflowExecution.RunID,
+			Batches: activities.BatchRange{From: r.openFrom(), To: to}}}).Get(ctx, &res)
+	switch {
+	case err != nil:
+		r.lost(ctx, "could not confirm with the guard that this run still holds the region: "+errText(err))
+		return false
+	case !res.OK:
+		r.lost(ctx, res.Reason)
+		return false
+	}
+	r.st.Fenced = max(r.st.Fenced, to)
+	r.roundFenced = true
+	return true
+}
+
+// maxFenceAhead bounds the batch numbers one fence registers.
+const maxFenceAhead = 50
+
+// lost stops a run that no longer holds its region: it starts nothing
+// more and does not release what it does not hold.
+func (r *run) lost(ctx workflow.Context, why string) {
+	r.st.Locked = false
+	r.stop(ctx, "stopped: lost the region "+r.in.Region+": "+why, "fleetmend.RegionLost", ReasonRegionLost)
+}
+
+// openFrom is the lowest batch number of this run that may still be open
+// or have instances not verified yet.
+func (r *run) openFrom() int {
+	from := r.st.NextBatch
+	for _, f := range r.inFlight {
+		from = min(from, f.number)
+	}
+	for _, v := range r.st.Verifying {
+		if v.From == "" && v.Batch > 0 {
+			from = min(from, v.Batch)
+		}
+	}
+	return from
 }
 
 func (r *run) guardInput(ctx workflow.Context) activities.GuardInput {

@@ -67,6 +67,13 @@ type fleetModel struct {
 	records  []activities.RecordRequest
 	// unknown instances are left out of agent status answers.
 	unknown map[string]bool
+	// fences and confirms are what runs and batches asked the guard;
+	// inherited is what InheritReboots answers.
+	fences    []activities.FenceRequest
+	confirms  int
+	inherited activities.InheritResult
+	// grant, when set, answers AcquireRegion instead of the holder logic.
+	grant func(in activities.AcquireInput) activities.AcquireResult
 }
 
 func newFleetModel() *fleetModel {
@@ -277,6 +284,37 @@ func (m *fleetModel) wire(env *testsuite.TestWorkflowEnvironment) {
 	env.OnActivity(a.ReleaseRegion, mock.Anything, mock.Anything).Return(m.release)
 	env.OnActivity(a.RecordAttempts, mock.Anything, mock.Anything).Return(m.record)
 	env.OnActivity(a.ReadLedger, mock.Anything, mock.Anything).Return(m.readLedger)
+	env.OnActivity(a.FenceBatches, mock.Anything, mock.Anything).Return(m.fenceBatches)
+	env.OnActivity(a.ConfirmHolder, mock.Anything, mock.Anything).Return(m.confirm)
+	env.OnActivity(a.InheritReboots, mock.Anything, mock.Anything).Return(m.inheritReboots)
+}
+
+// fenceBatches records what the run told the guard; the model's holder
+// decides.
+func (m *fleetModel) fenceBatches(_ context.Context, in activities.FenceInput) (activities.FenceResult, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.fences = append(m.fences, in.Fence)
+	if m.holder != in.Fence.RunID {
+		return activities.FenceResult{Reason: "the region is held by " + m.holder}, nil
+	}
+	return activities.FenceResult{OK: true}, nil
+}
+
+func (m *fleetModel) confirm(_ context.Context, in activities.ConfirmInput) (activities.FenceResult, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.confirms++
+	if m.holder != in.RunID {
+		return activities.FenceResult{Reason: "the guard names " + m.holder + " as holder"}, nil
+	}
+	return activities.FenceResult{OK: true}, nil
+}
+
+func (m *fleetModel) inheritReboots(_ context.Context, in activities.InheritInput) (activities.InheritResult, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.inherited, nil
 }
 
 // scanSegment serves the token chain from the model: Linux holds every
@@ -380,6 +418,13 @@ func (m *fleetModel) acquire(_ context.Context, in activities.AcquireInput) (act
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.acquires = append(m.acquires, in.Request)
+	if m.grant != nil {
+		res := m.grant(in)
+		if res.Granted {
+			m.holder = in.Request.RunID
+		}
+		return res, nil
+	}
 	if m.holder != "" && m.holder != in.Request.RunID {
 		return activities.AcquireResult{Holder: activities.Holder{RunID: m.holder}}, nil
 	}

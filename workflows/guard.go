@@ -1,25 +1,44 @@
 package workflows
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"time"
 
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/fleetmend/fleetmend/activities"
 )
 
-// Bounds of a guard's ledger: it only remembers instances that failed, and
-// only so much of each, so it stays small at any fleet size.
+// Bounds of a guard's state. Its state is handed on at every
+// continue-as-new and answered to a guard that replaces it, so it must stay
+// well under Temporal's 512 KB payload warning (2 MB is refused) however
+// long the guard lives and whatever the fleet: the ledger is bounded in
+// bytes (failed instances pruned, oldest last failure first), everything
+// else in count.
 const (
-	maxLedgerInstances  = 5000
-	maxAttemptsKept     = 10
+	// maxLedgerBytes bounds the ledger's estimated JSON size: at 2 failures
+	// an instance takes about 75 bytes (some 4,300 instances), at the
+	// 20 failures a run may count (MaxQuarantineAfter) about 290 (1,100).
+	maxLedgerBytes      = 320 << 10
+	maxFailsKept        = MaxQuarantineAfter
 	guardEventsPerRun   = 2000
 	maxClearReasonChars = 500
+	maxGuardLog         = 20
+	maxAppliedIDs       = 64
+	maxNumbering        = 50
+	maxRebootRefs       = 20
+	maxNoteChars        = 500
 )
+
+// guardRecovery is the version marker of guards that, when started anew
+// (not by continue-as-new), recover the state of the guard run they
+// replace before they answer anyone.
+const guardRecovery = "guard-recovery"
 
 // GuardState is a region guard's whole state, handed on at continue-as-new.
 type GuardState struct {
@@ -27,33 +46,87 @@ type GuardState struct {
 	Holder *activities.Holder `json:"holder,omitempty"`
 	// Ledger has one entry per instance with failed repairs, sorted by ID.
 	Ledger []LedgerEntry `json:"ledger,omitempty"`
-	// Log is the last lock and clear events, for whoever reads the history.
+	// Runs are the run IDs ledger entries name (LedgerEntry.Run indexes it).
+	Runs []string `json:"runs,omitempty"`
+	// Log is the last lock, recovery, unlock and clear events, for whoever
+	// reads the history.
 	Log []string `json:"log,omitempty"`
+	// Reboots are batches of holders that closed without verifying what
+	// they rebooted: the next holder verifies their instances first.
+	Reboots []activities.RebootRef `json:"reboots,omitempty"`
+	// Applied is the IDs of the last ledger updates applied, so a retried
+	// activity's update is applied once.
+	Applied []string `json:"applied,omitempty"`
+	// Numbering is the last batch number of recent holders, by workflow ID:
+	// a new run under the same ID numbers its batches after them.
+	Numbering []Numbering `json:"numbering,omitempty"`
 }
 
-// LedgerEntry is one instance's failed repairs, oldest first.
+// Numbering is the last batch number a run (workflow ID) used.
+type Numbering struct {
+	RunID string `json:"run_id"`
+	Last  int    `json:"last"`
+}
+
+// LedgerEntry is one instance's failed repairs. Each failure is kept as
+// what quarantine needs, its time and reason; the run is kept for the last.
 type LedgerEntry struct {
-	InstanceID string               `json:"i"`
-	Attempts   []activities.Attempt `json:"a"`
+	InstanceID string `json:"i"`
+	// Fails are the failures, oldest first: Unix seconds, times two, plus
+	// one when the reason is install-failed (the other reason is
+	// no-heartbeat). At most maxFailsKept.
+	Fails []int64 `json:"f,omitempty"`
+	// Run indexes GuardState.Runs: the run of the last failure.
+	Run int `json:"r"`
+	// Attempts is the form guards before guardRecovery kept; it is turned
+	// into Fails when such a state is read.
+	Attempts []activities.Attempt `json:"a,omitempty"`
 }
 
-// RegionGuard grants a region to one acting run at a time and keeps the
-// ledger of failed repairs that quarantines chronic instances. It is the
-// only place where two runs' decisions meet, so it is a workflow: its
-// updates are processed one at a time, durably, whatever starts the runs
-// (CLI, schedules, the SDK). See activities.GuardWorkflowType for how runs
-// reach it. It runs until cancelled, continuing as new to keep its history
-// short.
+func encodeFail(at time.Time, reason string) int64 {
+	v := at.Unix() * 2
+	if reason == ReasonInstallFailed {
+		v++
+	}
+	return v
+}
+
+func decodeFail(v int64) (time.Time, string) {
+	reason := ReasonNoHeartbeat
+	if v%2 != 0 {
+		reason = ReasonInstallFailed
+	}
+	return time.Unix(v/2, 0).UTC(), reason
+}
+
+// RegionGuard grants a region to one acting run at a time, knows the
+// batches that run may have open, and keeps the ledger of failed repairs
+// that quarantines chronic instances. It is the only place where two runs'
+// decisions meet, so it is a workflow: its updates are processed one at a
+// time, durably, whatever starts the runs (CLI, schedules, the SDK). See
+// activities.GuardWorkflowType for how runs reach it. It runs until
+// cancelled, continuing as new to keep its history short; a guard started
+// anew after one was terminated or cancelled recovers that one's state
+// before it answers.
 func RegionGuard(ctx workflow.Context, st GuardState) error {
-	g := &guard{st: st}
+	g := &guard{st: st, ready: true}
+	g.migrate()
 	if err := g.register(ctx); err != nil {
 		return err
+	}
+	if workflow.GetInfo(ctx).ContinuedExecutionRunID == "" &&
+		workflow.GetVersion(ctx, guardRecovery, workflow.DefaultVersion, 1) == 1 {
+		g.ready = false
+		if err := g.recover(ctx); err != nil {
+			return nil // cancelled while recovering
+		}
+		g.ready = true
 	}
 	if err := workflow.Await(ctx, func() bool {
 		info := workflow.GetInfo(ctx)
 		return info.GetContinueAsNewSuggested() || info.GetCurrentHistoryLength() >= guardEventsPerRun
 	}); err != nil {
-		return nil // cancelled: an operator retired the guard
+		return nil // cancelled: an operator retired the guard; the next one recovers its state
 	}
 	// Let accepted updates finish before handing the state on.
 	if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); err != nil {
@@ -64,6 +137,8 @@ func RegionGuard(ctx workflow.Context, st GuardState) error {
 
 type guard struct {
 	st GuardState
+	// ready: the guard knows its state (recovery is over); updates wait.
+	ready bool
 }
 
 func (g *guard) register(ctx workflow.Context) error {
@@ -82,6 +157,18 @@ func (g *guard) register(ctx workflow.Context) error {
 	if err := workflow.SetUpdateHandler(ctx, activities.GuardUpdateRecord, g.record); err != nil {
 		return fmt.Errorf("register record: %w", err)
 	}
+	if err := workflow.SetUpdateHandler(ctx, activities.GuardUpdateFence, g.fence); err != nil {
+		return fmt.Errorf("register fence: %w", err)
+	}
+	if err := workflow.SetUpdateHandlerWithOptions(ctx, activities.GuardUpdateNote, g.note,
+		workflow.UpdateHandlerOptions{Validator: func(r activities.NoteRequest) error {
+			if strings.TrimSpace(r.Note) == "" || len(r.Note) > maxNoteChars {
+				return fmt.Errorf("note is %d characters, allowed 1..%d", len(r.Note), maxNoteChars)
+			}
+			return nil
+		}}); err != nil {
+		return fmt.Errorf("register note: %w", err)
+	}
 	if err := workflow.SetUpdateHandlerWithOptions(ctx, activities.GuardUpdateClear, g.clear,
 		workflow.UpdateHandlerOptions{Validator: func(r activities.ClearRequest) error {
 			switch {
@@ -97,17 +184,126 @@ func (g *guard) register(ctx workflow.Context) error {
 	if err := workflow.SetQueryHandler(ctx, activities.GuardQueryLedger, g.view); err != nil {
 		return fmt.Errorf("register ledger query: %w", err)
 	}
+	if err := workflow.SetQueryHandler(ctx, activities.GuardQueryHolder, func() (activities.HolderView, error) {
+		return activities.HolderView{Holder: g.st.Holder, Recovering: !g.ready, Reboots: g.st.Reboots, Log: g.st.Log}, nil
+	}); err != nil {
+		return fmt.Errorf("register holder query: %w", err)
+	}
+	if err := workflow.SetQueryHandler(ctx, activities.GuardQueryState, func() (GuardState, error) { return g.st, nil }); err != nil {
+		return fmt.Errorf("register state query: %w", err)
+	}
 	return nil
 }
 
+// awaitReady holds an update until the guard knows its state.
+func (g *guard) awaitReady(ctx workflow.Context) error {
+	return workflow.Await(ctx, func() bool { return g.ready })
+}
+
+// recover learns what the guard run this one replaces knew, and which open
+// runs hold the region, before anything is granted. It retries until it
+// can read them: granting blind could hand the region to a second run.
+func (g *guard) recover(ctx workflow.Context) error {
+	var a *activities.Activities
+	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: 2 * time.Minute,
+		HeartbeatTimeout:    activityHeartbeatTimeout,
+		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute},
+		Summary:             "recover the state of the guard this one replaces, and the open runs that hold " + g.st.Region,
+	})
+	var res activities.RecoverResult
+	if err := workflow.ExecuteActivity(actx, a.RecoverGuard, activities.RecoverInput{
+		Region: g.st.Region, Self: workflow.GetInfo(ctx).WorkflowExecution.RunID,
+	}).Get(ctx, &res); err != nil {
+		return err
+	}
+	g.adopt(ctx, res)
+	return nil
+}
+
+// adopt takes what recovery found: the previous guard's state, then any
+// open run that holds the region without the guard knowing it.
+func (g *guard) adopt(ctx workflow.Context, res activities.RecoverResult) {
+	var parts []string
+	if len(res.State) > 0 {
+		var prev GuardState
+		if err := json.Unmarshal(res.State, &prev); err != nil {
+			parts = append(parts, "could not read the state of run "+res.From+": "+err.Error())
+		} else {
+			log := g.st.Log
+			region := g.st.Region
+			g.st = prev
+			g.st.Region = region
+			g.st.Log = append(prev.Log, log...)
+			g.migrate()
+			holder := "no holder"
+			if h := g.st.Holder; h != nil {
+				holder = "holder " + h.RunID
+			}
+			parts = append(parts, fmt.Sprintf("recovered from run %s (%s): %s, %d ledger instances, %d batches of closed runs to verify",
+				res.From, res.FromStatus, holder, len(g.st.Ledger), len(g.st.Reboots)))
+		}
+	} else {
+		parts = append(parts, "no earlier guard run to recover from")
+	}
+	if res.Lost != "" {
+		parts = append(parts, "lost: "+res.Lost)
+	}
+	for _, o := range res.Holders {
+		h := g.st.Holder
+		switch {
+		case h == nil:
+			g.st.Holder = &activities.Holder{RunID: o.RunID, Execution: o.Execution, Current: o.Current, Batches: o.Batches,
+				Since: workflow.Now(ctx), VerifyDeadline: MaxVerifyDeadline}
+			what := "holds"
+			if o.Unanswered {
+				what = "may hold (it does not answer)"
+			}
+			parts = append(parts, fmt.Sprintf("open run %s %s the region: it keeps it", o.RunID, what))
+		case h.RunID != o.RunID:
+			parts = append(parts, fmt.Sprintf("open run %s also says it holds the region; the recovered holder %s keeps it", o.RunID, h.RunID))
+		}
+	}
+	g.log(ctx, strings.Join(parts, "; "))
+}
+
+// migrate turns ledger entries of the form earlier guards kept into the
+// compact one.
+func (g *guard) migrate() {
+	for i := range g.st.Ledger {
+		e := &g.st.Ledger[i]
+		if len(e.Attempts) == 0 {
+			continue
+		}
+		for _, a := range e.Attempts {
+			e.Fails = append(e.Fails, encodeFail(a.At, a.Reason))
+		}
+		e.Run = g.runIndex(e.Attempts[len(e.Attempts)-1].RunID)
+		e.Attempts = nil
+		if n := len(e.Fails); n > maxFailsKept {
+			e.Fails = slices.Clone(e.Fails[n-maxFailsKept:])
+		}
+	}
+}
+
+// same says whether request r comes from the holder: the same workflow ID
+// and the same execution (unknown executions, from runs recorded before
+// they were kept, match by workflow ID).
+func same(h *activities.Holder, runID, execution string) bool {
+	return h.RunID == runID && (h.Execution == "" || execution == "" || h.Execution == execution)
+}
+
 func (g *guard) acquire(ctx workflow.Context, r activities.AcquireRequest) (activities.AcquireResult, error) {
+	if err := g.awaitReady(ctx); err != nil {
+		return activities.AcquireResult{}, err
+	}
 	h := g.st.Holder
 	switch {
-	case h == nil || h.RunID == r.RunID:
-		// Free, or the holder asking again (a retried activity, or the
-		// holder after continue-as-new).
-	case r.TakeoverFrom != "" && r.TakeoverFrom == h.RunID:
-		g.log(ctx, fmt.Sprintf("%s took the region over from %s, which closed without releasing it", r.RunID, h.RunID))
+	case h == nil || same(h, r.RunID, r.Execution):
+		// Free, or the holder asking again (a retried activity).
+	case r.TakeoverFrom != "" && (r.TakeoverFrom == h.Execution || (h.Execution == "" && r.TakeoverFrom == h.RunID)):
+		g.retire(ctx, *h, fmt.Sprintf("%s took the region over from %s, which closed without releasing it and whose batches have all closed", r.RunID, h.RunID))
+		g.st.Holder = nil
 		res := g.grant(ctx, r)
 		res.TookOver = h.RunID
 		return res, nil
@@ -118,23 +314,134 @@ func (g *guard) acquire(ctx workflow.Context, r activities.AcquireRequest) (acti
 }
 
 func (g *guard) grant(ctx workflow.Context, r activities.AcquireRequest) activities.AcquireResult {
-	if g.st.Holder == nil || g.st.Holder.RunID != r.RunID {
-		g.st.Holder = &activities.Holder{RunID: r.RunID, Kind: r.Kind, StartedBy: r.StartedBy, Since: workflow.Now(ctx)}
+	now := workflow.Now(ctx)
+	g.pruneReboots(now)
+	if g.st.Holder == nil {
+		first := g.firstBatch(r.RunID)
+		g.st.Holder = &activities.Holder{RunID: r.RunID, Kind: r.Kind, StartedBy: r.StartedBy, Since: now,
+			Execution: r.Execution, Current: r.Execution, VerifyDeadline: r.VerifyDeadline,
+			Batches: activities.BatchRange{From: first, To: first - 1}, LastFence: now}
 		g.log(ctx, "granted to "+r.RunID)
 	}
-	return activities.AcquireResult{Granted: true, Holder: *g.st.Holder}
+	h := g.st.Holder
+	return activities.AcquireResult{Granted: true, Holder: *h, FirstBatch: h.Batches.From,
+		Inherit: slices.Clone(g.st.Reboots)}
+}
+
+// retire turns a holder that closed without verifying what it rebooted
+// into the batches the next holder must verify first. Its batches have all
+// closed, so every reboot they sent is older than now, and none can need
+// verifying after now plus its verify deadline.
+func (g *guard) retire(ctx workflow.Context, h activities.Holder, why string) {
+	g.number(h.RunID, h.Batches.To)
+	if h.Batches.Len() > 0 {
+		deadline := h.VerifyDeadline
+		if deadline <= 0 {
+			deadline = MaxVerifyDeadline
+		}
+		g.st.Reboots = append(g.st.Reboots, activities.RebootRef{RunID: h.RunID, Batches: h.Batches,
+			Until: workflow.Now(ctx).Add(deadline), VerifyDeadline: deadline})
+		if n := len(g.st.Reboots); n > maxRebootRefs {
+			g.st.Reboots = slices.Clone(g.st.Reboots[n-maxRebootRefs:])
+		}
+		why += fmt.Sprintf("; its batches %d..%d are verified by the next holder before their instances are repaired", h.Batches.From, h.Batches.To)
+	}
+	g.log(ctx, why)
+}
+
+func (g *guard) pruneReboots(now time.Time) {
+	g.st.Reboots = slices.DeleteFunc(g.st.Reboots, func(r activities.RebootRef) bool { return !r.Until.After(now) })
+}
+
+// firstBatch is the first batch number a new holder with workflow ID runID
+// uses: after the batches earlier runs under that ID started.
+func (g *guard) firstBatch(runID string) int {
+	for _, n := range g.st.Numbering {
+		if n.RunID == runID {
+			return n.Last + 1
+		}
+	}
+	return 1
+}
+
+func (g *guard) number(runID string, last int) {
+	if last <= 0 {
+		return
+	}
+	g.st.Numbering = slices.DeleteFunc(g.st.Numbering, func(n Numbering) bool { return n.RunID == runID })
+	g.st.Numbering = append(g.st.Numbering, Numbering{RunID: runID, Last: last})
+	if n := len(g.st.Numbering); n > maxNumbering {
+		g.st.Numbering = slices.Clone(g.st.Numbering[n-maxNumbering:])
+	}
 }
 
 func (g *guard) release(ctx workflow.Context, r activities.ReleaseRequest) (bool, error) {
-	if g.st.Holder == nil || g.st.Holder.RunID != r.RunID {
+	if err := g.awaitReady(ctx); err != nil {
+		return false, err
+	}
+	h := g.st.Holder
+	if h == nil || !same(h, r.RunID, r.Execution) {
 		return false, nil
 	}
+	if r.Verified {
+		// It verified every reboot it sent and every one it inherited:
+		// no instance of the region waits for a verify.
+		g.number(h.RunID, h.Batches.To)
+		g.st.Reboots = nil
+		g.log(ctx, "released by "+r.RunID)
+	} else {
+		g.retire(ctx, *h, "released by "+r.RunID)
+	}
 	g.st.Holder = nil
-	g.log(ctx, "released by "+r.RunID)
+	return true, nil
+}
+
+// fence confirms a holder before it starts batches and learns which of its
+// batches may be open. A request from the holder's workflow ID and
+// execution but another run that would start batches the guard already
+// knows was started (a Reset to a point after the region was granted) is
+// refused: those batches' IDs were used by the run before the reset.
+func (g *guard) fence(ctx workflow.Context, r activities.FenceRequest) (activities.FenceResult, error) {
+	if err := g.awaitReady(ctx); err != nil {
+		return activities.FenceResult{}, err
+	}
+	h := g.st.Holder
+	switch {
+	case h == nil:
+		return activities.FenceResult{Reason: "the region is not held by anyone (this run's hold was lost)"}, nil
+	case !same(h, r.RunID, r.Execution):
+		return activities.FenceResult{Reason: "the region is held by " + h.RunID}, nil
+	case r.Current != h.Current && r.Batches.To <= h.Batches.To && r.Batches.Len() > 0:
+		return activities.FenceResult{Reason: fmt.Sprintf("batches up to %d were started by run %s of %s, and run %s would start batch %d again (was it reset to a point after it acquired the region? reset it to its first workflow task instead)",
+			h.Batches.To, h.Current, h.RunID, r.Current, r.Batches.To)}, nil
+	}
+	h.Current = r.Current
+	h.Batches = r.Batches
+	h.LastFence = workflow.Now(ctx)
+	return activities.FenceResult{OK: true}, nil
+}
+
+func (g *guard) note(ctx workflow.Context, r activities.NoteRequest) (bool, error) {
+	if err := g.awaitReady(ctx); err != nil {
+		return false, err
+	}
+	g.log(ctx, r.By+": "+r.Note)
 	return true, nil
 }
 
 func (g *guard) record(ctx workflow.Context, r activities.RecordRequest) (int, error) {
+	if err := g.awaitReady(ctx); err != nil {
+		return 0, err
+	}
+	if r.ID != "" {
+		if slices.Contains(g.st.Applied, r.ID) {
+			return len(g.st.Ledger), nil // a retry of an update already applied
+		}
+		g.st.Applied = append(g.st.Applied, r.ID)
+		if n := len(g.st.Applied); n > maxAppliedIDs {
+			g.st.Applied = slices.Clone(g.st.Applied[n-maxAppliedIDs:])
+		}
+	}
 	for _, id := range r.Healed {
 		g.forget(id)
 	}
@@ -144,16 +451,29 @@ func (g *guard) record(ctx workflow.Context, r activities.RecordRequest) (int, e
 			g.st.Ledger = slices.Insert(g.st.Ledger, i, LedgerEntry{InstanceID: f.InstanceID})
 		}
 		e := &g.st.Ledger[i]
-		e.Attempts = append(e.Attempts, f.Attempt)
-		if n := len(e.Attempts); n > maxAttemptsKept {
-			e.Attempts = slices.Clone(e.Attempts[n-maxAttemptsKept:])
+		e.Fails = append(e.Fails, encodeFail(f.At, f.Reason))
+		e.Run = g.runIndex(f.RunID)
+		if n := len(e.Fails); n > maxFailsKept {
+			e.Fails = slices.Clone(e.Fails[n-maxFailsKept:])
 		}
 	}
 	g.prune(workflow.Now(ctx))
 	return len(g.st.Ledger), nil
 }
 
+// runIndex is run's index in the runs table, adding it if needed.
+func (g *guard) runIndex(run string) int {
+	if i := slices.Index(g.st.Runs, run); i >= 0 {
+		return i
+	}
+	g.st.Runs = append(g.st.Runs, run)
+	return len(g.st.Runs) - 1
+}
+
 func (g *guard) clear(ctx workflow.Context, r activities.ClearRequest) (activities.ClearResult, error) {
+	if err := g.awaitReady(ctx); err != nil {
+		return activities.ClearResult{}, err
+	}
 	var res activities.ClearResult
 	if len(r.InstanceIDs) == 0 {
 		for _, e := range g.st.Ledger {
@@ -167,6 +487,7 @@ func (g *guard) clear(ctx workflow.Context, r activities.ClearRequest) (activiti
 			}
 		}
 	}
+	g.compactRuns()
 	g.log(ctx, fmt.Sprintf("%s cleared %d instances: %s", r.By, len(res.Cleared), r.Reason))
 	return res, nil
 }
@@ -178,13 +499,16 @@ func (g *guard) view(q activities.LedgerQuery) (activities.LedgerView, error) {
 	from := q.Now.Add(-q.Window)
 	for _, e := range g.st.Ledger {
 		var in []activities.Attempt
-		for _, a := range e.Attempts {
-			if a.At.After(from) {
-				in = append(in, a)
+		for _, f := range e.Fails {
+			if at, reason := decodeFail(f); at.After(from) {
+				in = append(in, activities.Attempt{At: at, Reason: reason})
 			}
 		}
 		if len(in) == 0 {
 			continue
+		}
+		if e.Run >= 0 && e.Run < len(g.st.Runs) {
+			in[len(in)-1].RunID = g.st.Runs[e.Run]
 		}
 		rec := activities.InstanceRecord{InstanceID: e.InstanceID, Attempts: in}
 		if q.After > 0 && len(in) >= q.After {
@@ -210,35 +534,97 @@ func (g *guard) forget(id string) bool {
 	return found
 }
 
+// entryBytes estimates one ledger entry's JSON size.
+func entryBytes(e LedgerEntry) int { return len(e.InstanceID) + 12*len(e.Fails) + 24 }
+
 // prune drops failures older than the longest window any run may ask
-// about, and, beyond the size bound, the instances whose last failure is
-// oldest.
+// about, then, while the ledger is over its byte bound, the instances
+// whose last failure is oldest.
 func (g *guard) prune(now time.Time) {
-	from := now.Add(-MaxQuarantineWindow)
+	from := now.Add(-MaxQuarantineWindow).Unix() * 2
 	kept := g.st.Ledger[:0]
+	size := 0
 	for _, e := range g.st.Ledger {
-		e.Attempts = slices.DeleteFunc(e.Attempts, func(a activities.Attempt) bool { return !a.At.After(from) })
-		if len(e.Attempts) > 0 {
+		e.Fails = slices.DeleteFunc(e.Fails, func(f int64) bool { return f <= from+1 })
+		if len(e.Fails) > 0 {
+			kept = append(kept, e)
+			size += entryBytes(e)
+		}
+	}
+	g.st.Ledger = kept
+	g.compactRuns()
+	for _, r := range g.st.Runs {
+		size += len(r) + 3
+	}
+	if size <= maxLedgerBytes {
+		return
+	}
+	// Over the bound: drop oldest-last-failure first. Sorting a copy by
+	// last failure keeps this O(n log n) for a full ledger.
+	order := make([]int, len(g.st.Ledger))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int {
+		fa, fb := g.st.Ledger[a].Fails, g.st.Ledger[b].Fails
+		return cmpInt64(fa[len(fa)-1], fb[len(fb)-1])
+	})
+	drop := make([]bool, len(g.st.Ledger))
+	for _, i := range order {
+		if size <= maxLedgerBytes {
+			break
+		}
+		drop[i] = true
+		size -= entryBytes(g.st.Ledger[i])
+	}
+	kept = g.st.Ledger[:0]
+	for i, e := range g.st.Ledger {
+		if !drop[i] {
 			kept = append(kept, e)
 		}
 	}
 	g.st.Ledger = kept
-	for len(g.st.Ledger) > maxLedgerInstances {
-		oldest := 0
-		for i, e := range g.st.Ledger {
-			if e.Attempts[len(e.Attempts)-1].At.Before(g.st.Ledger[oldest].Attempts[len(g.st.Ledger[oldest].Attempts)-1].At) {
-				oldest = i
-			}
-		}
-		g.st.Ledger = slices.Delete(g.st.Ledger, oldest, oldest+1)
+	g.compactRuns()
+}
+
+func cmpInt64(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
 	}
+	return 0
+}
+
+// compactRuns drops run IDs no ledger entry names any more, renumbering
+// the entries' references.
+func (g *guard) compactRuns() {
+	used := make([]int, len(g.st.Runs))
+	for i := range used {
+		used[i] = -1
+	}
+	var runs []string
+	for i := range g.st.Ledger {
+		e := &g.st.Ledger[i]
+		if e.Run < 0 || e.Run >= len(g.st.Runs) {
+			continue
+		}
+		if used[e.Run] < 0 {
+			used[e.Run] = len(runs)
+			runs = append(runs, g.st.Runs[e.Run])
+		}
+		e.Run = used[e.Run]
+	}
+	g.st.Runs = runs
 }
 
 func (g *guard) log(ctx workflow.Context, msg string) {
-	const keep = 20
+	const maxLine = 800
+	msg = shorten(msg, maxLine)
 	g.st.Log = append(g.st.Log, workflow.Now(ctx).UTC().Format(time.RFC3339)+" "+msg)
-	if n := len(g.st.Log); n > keep {
-		g.st.Log = slices.Clone(g.st.Log[n-keep:])
+	if n := len(g.st.Log); n > maxGuardLog {
+		g.st.Log = slices.Clone(g.st.Log[n-maxGuardLog:])
 	}
 	workflow.GetLogger(ctx).Info("region guard", "Region", g.st.Region, "Event", msg)
 }

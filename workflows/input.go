@@ -68,6 +68,9 @@ const (
 	DefaultQuarantineWindow    = 7 * 24 * time.Hour
 	MinQuarantineWindow        = time.Hour
 	MaxQuarantineWindow        = 90 * 24 * time.Hour
+	DefaultStuckAfter          = time.Hour
+	MinStuckAfter              = time.Minute
+	MaxStuckAfter              = 7 * 24 * time.Hour
 	DefaultEventsPerRun        = 8000
 	MinEventsPerRun            = 50
 	MaxEventsPerRun            = 10000
@@ -160,6 +163,10 @@ type RegionInput struct {
 	// values are for tests). Temporal's own suggestion (by default at 4,096
 	// events or 4 MB) is followed too.
 	EventsPerRun int `json:"events_per_run,omitempty"`
+	// StuckAfter is how long the holder of a busy region may go without
+	// progress (paused runs excepted) before this run, finding the region
+	// busy, reports it stuck; 1m..168h (default 1h).
+	StuckAfter Duration `json:"stuck_after,omitempty"`
 
 	// Carry is the state handed from one run of the previous engine to the
 	// next at continue-as-new; State is the pipelined engine's. Callers
@@ -217,6 +224,9 @@ func (in RegionInput) WithDefaults() RegionInput {
 	if in.EventsPerRun == 0 {
 		in.EventsPerRun = DefaultEventsPerRun
 	}
+	if in.StuckAfter == 0 {
+		in.StuckAfter = Duration(DefaultStuckAfter)
+	}
 	return in
 }
 
@@ -265,6 +275,8 @@ func (in RegionInput) Validate() error {
 		return bad("quarantine_window is %s, allowed range is %s..%s", in.QuarantineWindow, MinQuarantineWindow, MaxQuarantineWindow)
 	case in.EventsPerRun < MinEventsPerRun || in.EventsPerRun > MaxEventsPerRun:
 		return bad("events_per_run is %d, allowed range is %d..%d", in.EventsPerRun, MinEventsPerRun, MaxEventsPerRun)
+	case in.StuckAfter.D() < MinStuckAfter || in.StuckAfter.D() > MaxStuckAfter:
+		return bad("stuck_after is %s, allowed range is %s..%s", in.StuckAfter, MinStuckAfter, MaxStuckAfter)
 	case len(in.ExcludeInstanceIDs) > MaxExcludedInstanceIDs:
 		return bad("exclude_instance_ids has %d entries, allowed at most %d", len(in.ExcludeInstanceIDs), MaxExcludedInstanceIDs)
 	}

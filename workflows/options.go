@@ -81,3 +81,27 @@ func guardActivity(ctx workflow.Context, summary string) workflow.Context {
 		Summary:             summary,
 	})
 }
+
+// confirmActivity is the options of a batch's local activity that asks the
+// region's guard whether its run still holds the region. It retries for
+// a while (a guard that is recovering answers so); past that the batch
+// acts no further.
+func confirmActivity(ctx workflow.Context) workflow.Context {
+	return workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+		StartToCloseTimeout:    30 * time.Second,
+		ScheduleToCloseTimeout: 10 * time.Minute,
+		RetryPolicy:            &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 30 * time.Second},
+	})
+}
+
+// fenceActivity is the options of a run's local activity that tells the
+// guard which batches it starts: a local activity, because a run fences
+// before every round of batches and a marker is one history event where
+// an activity is three.
+func fenceActivity(ctx workflow.Context) workflow.Context {
+	return workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+		StartToCloseTimeout:    time.Minute,
+		ScheduleToCloseTimeout: readActivityTimeout,
+		RetryPolicy:            &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute},
+	})
+}

@@ -3,6 +3,7 @@ package workflows
 import (
 	"fmt"
 	"slices"
+	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/temporal"
@@ -35,7 +36,8 @@ func (r *run) pipeline(ctx workflow.Context) error {
 		return r.wantContinueAsNew(ctx) && len(r.inFlight) == 0 && !r.polling && workflow.AllHandlersFinished(ctx)
 	}
 	for {
-		for r.canDispatch(ctx) {
+		r.roundFenced = false
+		for r.canDispatch(ctx) && r.fence(ctx) && r.canDispatch(ctx) {
 			r.dispatch(ctx, dctx)
 		}
 		if r.finished() {
@@ -46,6 +48,9 @@ func (r *run) pipeline(ctx workflow.Context) error {
 		}
 		if handOn() {
 			stopPolls = true
+			// Batch numbers fenced but not used are skipped: the next run
+			// starts above them, so the guard sees its numbers go up.
+			r.st.NextBatch = max(r.st.NextBatch, r.st.Fenced+1)
 			return errHandOn
 		}
 		err := workflow.Await(ctx, func() bool { return r.canDispatch(ctx) || r.finished() || handOn() })
@@ -86,6 +91,19 @@ func (r *run) canDispatch(ctx workflow.Context) bool {
 	return r.inRepair()+r.nextSize() <= max(1, c.BlastRadius)
 }
 
+// room is how many batches could start now: what the blast radius, the
+// batches in flight and the queue allow.
+func (r *run) room() int {
+	c := r.st.Controls
+	size := max(1, r.nextSize())
+	n := (max(1, c.BlastRadius) - r.inRepair()) / size
+	n = min(n, (len(r.st.Queue)+size-1)/size)
+	if c.ConcurrentBatches > 0 {
+		n = min(n, c.ConcurrentBatches-len(r.inFlight))
+	}
+	return max(0, n)
+}
+
 // dispatch starts the next batch as a child workflow.
 func (r *run) dispatch(ctx, dctx workflow.Context) {
 	n := r.nextSize()
@@ -102,10 +120,14 @@ func (r *run) dispatch(ctx, dctx workflow.Context) {
 	r.st.Attempted += n
 	opts := batchOptions(r.runID, r.in, num, ids, r.sa)
 	id := opts.WorkflowID
+	engine := engineV2
+	if r.fenced() {
+		engine = engineV3
+	}
 	fut := workflow.ExecuteChildWorkflow(workflow.WithChildOptions(dctx, opts), RemediateBatch, BatchInput{
 		Region: r.in.Region, RunID: r.runID, Number: num, Instances: targets,
 		RebootPolicy: r.in.RebootPolicy, RebootGrace: *r.in.RebootGrace,
-		VerifyDeadline: r.in.VerifyDeadline, VerifyPollInterval: r.in.VerifyPollInterval, Engine: engineV2,
+		VerifyDeadline: r.in.VerifyDeadline, VerifyPollInterval: r.in.VerifyPollInterval, Engine: engine, Lease: r.st.Lease,
 	})
 	r.inFlight = append(r.inFlight, inFlight{number: num, targets: targets, id: id})
 	r.st.PeakInRepair = max(r.st.PeakInRepair, r.inRepair())
@@ -121,6 +143,7 @@ func (r *run) dispatch(ctx, dctx workflow.Context) {
 func (r *run) onBatch(ctx workflow.Context, num int, targets []BatchTarget, res BatchResult, err error) {
 	r.inFlight = slices.DeleteFunc(r.inFlight, func(f inFlight) bool { return f.number == num })
 	r.st.BatchesRun++
+	r.st.LastProgressAt = workflow.Now(ctx)
 	if err != nil {
 		for _, t := range targets {
 			r.addRow(Row{InstanceID: t.InstanceID, Problem: t.Problem, Batch: num, Outcome: OutcomeFailed,
@@ -139,6 +162,9 @@ func (r *run) onBatch(ctx workflow.Context, num int, targets []BatchTarget, res 
 		}
 		if res.AccountError != "" && r.st.StopCode == "" {
 			r.stop(ctx, "stopped: "+res.AccountError, res.AccountErrorCode, ReasonStopped)
+		}
+		if res.RegionLost != "" && r.st.StopCode == "" {
+			r.lost(ctx, "batch "+fmt.Sprint(num)+": "+res.RegionLost)
 		}
 	}
 	r.checkBudget(ctx)
@@ -186,6 +212,7 @@ func (r *run) verifier(ctx workflow.Context, stop *bool) {
 // radius, and instances past their deadline fail.
 func (r *run) onPoll(ctx workflow.Context, res activities.PollResult) {
 	now := workflow.Now(ctx)
+	r.st.LastProgressAt = now
 	healthy, gone := setOf(res.Healthy), setOf(res.Gone)
 	waiting := make(map[string]activities.Waiting, len(res.Waiting))
 	for _, w := range res.Waiting {
@@ -199,6 +226,8 @@ func (r *run) onPoll(ctx workflow.Context, res activities.PollResult) {
 			r.decideVerified(ctx, v, OutcomeRemediated, "", "agent reports a fresh heartbeat", "verified")
 		case gone[v.ID]:
 			r.decideVerified(ctx, v, OutcomeFailed, ReasonVanished, "instance vanished while verifying", "")
+		case isWaiting && !now.Before(v.Deadline) && v.From != "":
+			r.decideVerified(ctx, v, OutcomeFailed, ReasonInheritedNoHeartbeat, inheritedDetail(v, w.State, r.in.Region), "")
 		case isWaiting && !now.Before(v.Deadline):
 			if v.Unconfirmed {
 				r.decideVerified(ctx, v, OutcomeFailed, ReasonRebootUnconfirmed, rebootUnconfirmedDetail(w.State, r.in.VerifyDeadline), "")
@@ -251,6 +280,9 @@ func (r *run) toLedger(ctx workflow.Context, row Row) {
 	case row.Outcome == OutcomeFailed && (row.Reason == ReasonNoHeartbeat || row.Reason == ReasonInstallFailed):
 		r.st.Ledger.Failed = append(r.st.Ledger.Failed, activities.FailedAttempt{InstanceID: row.InstanceID,
 			Attempt: activities.Attempt{RunID: r.runID, At: workflow.Now(ctx), Reason: row.Reason}})
+	case row.Outcome == OutcomeFailed && row.Reason == ReasonInheritedNoHeartbeat:
+		r.st.Ledger.Failed = append(r.st.Ledger.Failed, activities.FailedAttempt{InstanceID: row.InstanceID,
+			Attempt: activities.Attempt{RunID: r.runID, At: workflow.Now(ctx), Reason: ReasonNoHeartbeat}})
 	case (row.Outcome == OutcomeRemediated || row.Outcome == OutcomeAlreadyHealthy) && slices.Contains(r.st.HadRecords, row.InstanceID):
 		r.st.Ledger.Healed = append(r.st.Ledger.Healed, row.InstanceID)
 	}
@@ -265,6 +297,12 @@ func (r *run) finishLedger(ctx workflow.Context) {
 		return
 	}
 	var a *activities.Activities
+	if r.fenced() {
+		// Idempotent: a retried activity whose update already completed
+		// records nothing twice.
+		r.st.LedgerWrites++
+		l.ID = fmt.Sprintf("record/%s/%d", workflow.GetInfo(ctx).WorkflowExecution.RunID, r.st.LedgerWrites)
+	}
 	err := workflow.ExecuteActivity(guardActivity(ctx, fmt.Sprintf("record %d failed repairs and %d healed instances in the ledger of %s", len(l.Failed), len(l.Healed), r.in.Region)),
 		a.RecordAttempts, activities.RecordInput{GuardInput: r.guardInput(ctx), Record: l}).Get(ctx, nil)
 	if err != nil {
@@ -272,6 +310,15 @@ func (r *run) finishLedger(ctx workflow.Context) {
 		return
 	}
 	r.st.Ledger = activities.RecordRequest{}
+}
+
+// inheritedDetail explains an instance another run rebooted and this run
+// verified in vain: it counts as one failed repair, and the next run
+// repairs it (this one never reboots it before the deadline, and does not
+// after it either: the ledger it read before may now quarantine it).
+func inheritedDetail(v Verifying, state ecs.InstanceState, region string) string {
+	return fmt.Sprintf("rebooted by %s, which closed without verifying it; no heartbeat by %s (instance %s); counted as a failed repair, the next run of %s repairs it unless it is quarantined",
+		v.From, v.Deadline.UTC().Format(time.RFC3339), state, region)
 }
 
 // plan turns a dry run's queue into the batches a real run would start.

@@ -14,7 +14,15 @@ import (
 
 // engineChange is the version marker that tells runs of the pipelined
 // engine from runs recorded by the previous one (see remediateRegionV1).
-const engineChange = "pipelined-engine"
+// fencedLock marks runs that hold their region the fenced way: they wait
+// for a closed holder's batches, verify what it rebooted before repairing
+// it, fence every round of batches with the guard, and their batches
+// confirm before they install and reboot. Runs recorded before it (engine
+// 2 in their state) keep the lock they started with.
+const (
+	engineChange = "pipelined-engine"
+	fencedLock   = "fenced-lock"
+)
 
 // RemediateRegion keeps the agent healthy on every instance of a region
 // (or of the given instances). It reads like DESIGN.md's data flow:
@@ -36,34 +44,46 @@ const engineChange = "pipelined-engine"
 func RemediateRegion(ctx workflow.Context, in RegionInput) (Report, error) {
 	switch {
 	case in.State != nil:
-		return remediateRegionV2(ctx, in)
+		return remediateRegionV2(ctx, in, in.State.Engine)
 	case in.Carry != nil:
 		return remediateRegionV1(ctx, in)
 	}
 	if workflow.GetVersion(ctx, engineChange, workflow.DefaultVersion, engineV2) == workflow.DefaultVersion {
 		return remediateRegionV1(ctx, in)
 	}
-	return remediateRegionV2(ctx, in)
+	engine := engineV2
+	if workflow.GetVersion(ctx, fencedLock, workflow.DefaultVersion, 1) == 1 {
+		engine = engineV3
+	}
+	return remediateRegionV2(ctx, in, engine)
 }
 
-func remediateRegionV2(ctx workflow.Context, in RegionInput) (Report, error) {
+func remediateRegionV2(ctx workflow.Context, in RegionInput, engine int) (Report, error) {
 	in = in.WithDefaults()
 	if err := in.Validate(); err != nil {
 		return Report{}, invalidInput("RemediateRegion", err)
 	}
-	r := newRun(ctx, in)
+	r := newRun(ctx, in, engine)
 	if err := r.register(ctx); err != nil {
 		return Report{}, err
 	}
 
-	// 1. One acting run per region.
+	// 1. One acting run per region: granted by the guard once the last
+	// holder and all its batches are closed; what that holder rebooted and
+	// never verified is verified here before it is repaired.
 	if !in.DryRun && !r.st.Locked {
 		holder, err := r.acquire(ctx)
+		if next, ok := r.continueAsNew(ctx, err); ok {
+			return Report{}, next
+		}
 		if err != nil {
 			return r.fail(ctx, "could not ask the region's guard for the region", err)
 		}
 		if holder != "" {
 			return r.skipped(ctx, holder)
+		}
+		if ctx.Err() != nil {
+			return r.cancelled(ctx)
 		}
 	}
 
@@ -120,10 +140,24 @@ type RunState struct {
 	StartedAt time.Time `json:"started_at"`
 	Runs      int       `json:"runs"`
 	Phase     string    `json:"phase"`
+	// Engine is 3 for runs that hold their region the fenced way (see
+	// fencedLock), 2 (or 0, before it was kept) for runs recorded before.
+	Engine int `json:"engine,omitempty"`
 	// Locked: this run holds its region (the guard knows it by workflow ID,
-	// which continue-as-new keeps).
-	Locked bool      `json:"locked,omitempty"`
-	Scan   ScanState `json:"scan"`
+	// which continue-as-new keeps, and by Lease).
+	Locked bool `json:"locked,omitempty"`
+	// Lease is the execution (Temporal run ID) the region was granted to;
+	// continue-as-new carries it, a Reset to before the grant does not.
+	Lease string `json:"lease,omitempty"`
+	// Fenced is the highest batch number the guard was told of.
+	Fenced int `json:"fenced,omitempty"`
+	// LastProgressAt is when the run last got something done: a scan
+	// segment, a batch, a poll. A holder silent for long is reported stuck.
+	LastProgressAt time.Time `json:"last_progress_at,omitzero"`
+	// Inherited counts the instances taken over to verify from runs that
+	// closed without verifying them.
+	Inherited int       `json:"inherited,omitempty"`
+	Scan      ScanState `json:"scan"`
 	// Checked: exclusions, quarantine and short-circuit have been applied.
 	Checked bool                   `json:"checked,omitempty"`
 	Counts  Counts                 `json:"counts"`
@@ -151,8 +185,12 @@ type RunState struct {
 	PlanOmit   int            `json:"plan_omitted,omitempty"`
 	Warnings   []string       `json:"warnings,omitempty"`
 	SACounts   [3]int64       `json:"sa_counts"`
-	// Ledger is what the run has not yet written to the guard.
-	Ledger activities.RecordRequest `json:"ledger"`
+	// Ledger is what the run has not yet written to the guard;
+	// LedgerWrites numbers the writes, for their idempotency IDs.
+	Ledger       activities.RecordRequest `json:"ledger"`
+	LedgerWrites int                      `json:"ledger_writes,omitempty"`
+	// Waiting says what the run waits for before it may act.
+	Waiting string `json:"waiting,omitempty"`
 	// PeakInRepair is the most instances in repair at once.
 	PeakInRepair int `json:"peak_in_repair"`
 	// Attempted is how many instances were handed to batches.
@@ -186,12 +224,18 @@ type Verifying struct {
 	Released bool `json:"x,omitempty"`
 	// SeenDown: seen Stopping or Starting since its reboot.
 	SeenDown bool `json:"down,omitempty"`
+	// From is the run whose batch rebooted it, when this run inherited it
+	// (that run closed without verifying it): once its deadline passes
+	// with no heartbeat it is repaired like any candidate.
+	From string `json:"from,omitempty"`
 }
 
 // Controls are the operator's knobs as they stand.
 type Controls struct {
 	Paused  bool `json:"paused,omitempty"`
 	Aborted bool `json:"aborted,omitempty"`
+	// Unlocked: an operator unlocked the region (see UpdateUnlock).
+	Unlocked bool `json:"unlocked,omitempty"`
 	// BlastRadius is the resolved limit; BlastRadiusSpec what it came from.
 	BlastRadius       int            `json:"blast_radius"`
 	BlastRadiusSpec   string         `json:"blast_radius_spec"`
@@ -217,19 +261,21 @@ type run struct {
 	polling bool
 	// draining: no batch may start (continue-as-new, cancel, end).
 	draining bool
+	// roundFenced: the guard was told of this round's batches.
+	roundFenced bool
 	// metrics is the worker's metrics handler, tagged with the region; it
 	// emits nothing while the workflow replays.
 	metrics client.MetricsHandler
 }
 
-func newRun(ctx workflow.Context, in RegionInput) *run {
+func newRun(ctx workflow.Context, in RegionInput, engine int) *run {
 	info := workflow.GetInfo(ctx)
 	r := &run{in: in, runID: info.WorkflowExecution.ID,
 		metrics: workflow.GetMetricsHandler(ctx).WithTags(map[string]string{"region": in.Region})}
 	if in.State != nil {
 		r.st = in.State
 	} else {
-		r.st = &RunState{StartedAt: workflow.Now(ctx), NextBatch: 1, Phase: "starting"}
+		r.st = &RunState{StartedAt: workflow.Now(ctx), NextBatch: 1, Phase: "starting", Engine: engine, LastProgressAt: workflow.Now(ctx)}
 		r.st.Controls.ConcurrentBatches = in.ConcurrentBatches
 		r.st.Controls.BlastRadiusSpec = in.BlastRadius
 		if in.OverrideMaxUnhealthy != "" {
@@ -298,7 +344,11 @@ func (r *run) skipped(ctx workflow.Context, holder string) (Report, error) {
 func (r *run) done(ctx workflow.Context) (Report, error) {
 	r.finishLedger(ctx)
 	r.release(ctx)
-	if r.st.Phase != "short-circuited" && r.st.Phase != "stopped" && r.st.Phase != "aborted" {
+	switch r.st.Phase {
+	case "short-circuited", "stopped", "aborted":
+	case "unlocking":
+		r.st.Phase = "unlocked"
+	default:
 		r.st.Phase = "done"
 	}
 	r.upsertCounts(ctx)
@@ -419,7 +469,18 @@ func (r *run) progress() Progress {
 		Queued: len(r.st.Queue), InRepair: r.inRepair(), Verifying: verifying,
 		BlastRadius: c.BlastRadius, ConcurrentBatches: c.ConcurrentBatches, Paused: c.Paused, Aborted: c.Aborted,
 		ErrorBudget: r.st.BudgetLimit, BudgetFailures: r.st.Counts.BudgetFailures(), Stopped: r.st.Stopped,
+		Locked: r.st.Locked, Lease: r.st.Lease, OpenBatches: activities.BatchRange{From: r.openFrom(), To: r.st.NextBatch - 1},
+		InFlight: inFlightIDs(r.inFlight), Waiting: r.st.Waiting, LastProgressAt: r.st.LastProgressAt,
 	}
+}
+
+func inFlightIDs(fs []inFlight) []string {
+	const most = 20
+	var ids []string
+	for _, f := range fs[:min(len(fs), most)] {
+		ids = append(ids, f.id)
+	}
+	return ids
 }
 
 func (r *run) report(ctx workflow.Context) Report {

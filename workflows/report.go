@@ -27,10 +27,13 @@ const (
 	// ReasonRebootUnconfirmed: no fresh heartbeat, and a worker died between
 	// sending the reboot and hearing ECS, so it was not rebooted again.
 	ReasonRebootUnconfirmed = "reboot-unconfirmed"
-	ReasonVanished          = "vanished"      // the instance no longer exists
-	ReasonBatchError        = "batch-error"   // the batch could not run
-	ReasonNotFound          = "not-found"     // an instance ID given to the run does not exist
-	ReasonAccountError      = "account-error" // an ECS error no call with these credentials can overcome
+	// ReasonInheritedNoHeartbeat: rebooted by a run that closed without
+	// verifying it, and no heartbeat by its deadline in this one.
+	ReasonInheritedNoHeartbeat = "inherited-no-heartbeat"
+	ReasonVanished             = "vanished"      // the instance no longer exists
+	ReasonBatchError           = "batch-error"   // the batch could not run
+	ReasonNotFound             = "not-found"     // an instance ID given to the run does not exist
+	ReasonAccountError         = "account-error" // an ECS error no call with these credentials can overcome
 	// Not attempted because ...
 	ReasonCancelled    = "cancelled"     // the run was cancelled
 	ReasonAborted      = "aborted"       // an operator aborted the run
@@ -38,6 +41,8 @@ const (
 	ReasonShortCircuit = "short-circuit" // too many unhealthy agents: a systemic cause is likely
 	ReasonStopped      = "run-stopped"   // the run stopped on an account-level error or a failing scan
 	ReasonDeferred     = "deferred"      // more candidates than one run queues: the next run takes them
+	ReasonRegionLost   = "region-lost"   // the run no longer holds its region (its guard says another does)
+	ReasonUnlocked     = "unlocked"      // an operator unlocked the region: the run starts nothing more
 )
 
 // Problems found by the scan.
@@ -82,10 +87,13 @@ type Counts struct {
 	NoHeartbeat   int `json:"no_heartbeat"`
 	// RebootUnconfirmed: see ReasonRebootUnconfirmed.
 	RebootUnconfirmed int `json:"reboot_unconfirmed"`
-	Vanished          int `json:"vanished"`
-	BatchError        int `json:"batch_error"`
-	AccountError      int `json:"account_error,omitempty"`
-	NotAttempted      int `json:"not_attempted"`
+	// InheritedNoHeartbeat: see ReasonInheritedNoHeartbeat. Not spent from
+	// the budget: another run's reboot did not work.
+	InheritedNoHeartbeat int `json:"inherited_no_heartbeat,omitempty"`
+	Vanished             int `json:"vanished"`
+	BatchError           int `json:"batch_error"`
+	AccountError         int `json:"account_error,omitempty"`
+	NotAttempted         int `json:"not_attempted"`
 	// Work done.
 	Batches   int `json:"batches"`
 	Installed int `json:"installed"`
@@ -132,6 +140,8 @@ func (c *Counts) addOutcome(r Row) {
 			c.NoHeartbeat++
 		case ReasonRebootUnconfirmed:
 			c.RebootUnconfirmed++
+		case ReasonInheritedNoHeartbeat:
+			c.InheritedNoHeartbeat++
 		case ReasonVanished:
 			c.Vanished++
 		case ReasonBatchError:
@@ -237,6 +247,16 @@ type Progress struct {
 	ErrorBudget       int    `json:"error_budget,omitempty"`
 	BudgetFailures    int    `json:"budget_failures,omitempty"`
 	Stopped           string `json:"stopped,omitempty"`
+	// The region's lock: whether the run holds its region, as which
+	// execution (Lease), the range of its batches that may be open or
+	// unverified, what it waits for before it may act, and when it last
+	// made progress (a stuck holder is one that has not for a while).
+	Locked         bool                  `json:"locked,omitempty"`
+	Lease          string                `json:"lease,omitempty"`
+	OpenBatches    activities.BatchRange `json:"open_batches,omitzero"`
+	InFlight       []string              `json:"in_flight,omitempty"`
+	Waiting        string                `json:"waiting,omitempty"`
+	LastProgressAt time.Time             `json:"last_progress_at,omitzero"`
 }
 
 // Metrics the workflows emit through the worker's Temporal metrics

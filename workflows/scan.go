@@ -66,8 +66,8 @@ func (r *run) scan(ctx workflow.Context) error {
 	if firstErr != nil {
 		return firstErr
 	}
-	if r.st.Controls.Aborted {
-		st.Done = true // an abort ends the scan where it is
+	if r.st.Controls.Aborted || r.st.Controls.Unlocked {
+		st.Done = true // an abort or an unlock ends the scan where it is
 		return nil
 	}
 	for _, c := range st.Chains {
@@ -86,7 +86,7 @@ func (r *run) followChain(ctx workflow.Context, i int, otherErr *error) error {
 	var a *activities.Activities
 	for {
 		c := &r.st.Scan.Chains[i]
-		if c.Done || ctx.Err() != nil || *otherErr != nil || r.wantContinueAsNew(ctx) || r.st.Controls.Aborted {
+		if c.Done || ctx.Err() != nil || *otherErr != nil || r.wantContinueAsNew(ctx) || r.st.Controls.Aborted || r.st.Controls.Unlocked {
 			return ctx.Err()
 		}
 		r.st.Scan.Segments++
@@ -101,7 +101,7 @@ func (r *run) followChain(ctx workflow.Context, i int, otherErr *error) error {
 		}
 		c = &r.st.Scan.Chains[i]
 		c.NextToken, c.Done = res.NextToken, res.Done
-		r.take(res)
+		r.take(ctx, res)
 	}
 }
 
@@ -115,7 +115,7 @@ func (r *run) scanListed(ctx workflow.Context) error {
 		if r.wantContinueAsNew(ctx) {
 			return errHandOn
 		}
-		if r.st.Controls.Aborted {
+		if r.st.Controls.Aborted || r.st.Controls.Unlocked {
 			break
 		}
 		end := min(st.NextIndex+activities.MaxSegmentIDs, len(ids))
@@ -129,7 +129,7 @@ func (r *run) scanListed(ctx workflow.Context) error {
 		}
 		st.NextIndex = end
 		st.Segments++
-		r.take(res)
+		r.take(ctx, res)
 	}
 	st.Done = true
 	r.st.ScannedAt = workflow.Now(ctx)
@@ -138,7 +138,8 @@ func (r *run) scanListed(ctx workflow.Context) error {
 
 // take files one segment's findings: counts, zones, rows for what is
 // skipped, and the candidates into the queue (bounded by MaxQueue).
-func (r *run) take(res activities.SegmentResult) {
+func (r *run) take(ctx workflow.Context, res activities.SegmentResult) {
+	r.st.LastProgressAt = workflow.Now(ctx)
 	c := &r.st.Counts
 	sc := res.Counts
 	c.Scanned += sc.Listed - sc.FilteredOut
@@ -157,8 +158,12 @@ func (r *run) take(res activities.SegmentResult) {
 		r.addRow(skippedRow(s, r.in))
 	}
 	excluded := setOf(r.in.ExcludeInstanceIDs)
+	verifying := r.inheritedIDs()
 	for _, cand := range res.Candidates {
 		switch {
+		case verifying[cand.ID]:
+			// Rebooted by a run that closed without verifying it: it is
+			// being verified, and not repaired before its deadline.
 		case excluded[cand.ID]:
 			r.addRow(Row{InstanceID: cand.ID, Problem: cand.Problem, Outcome: OutcomeExcluded,
 				Detail: "in the run's exclude list; never touched"})
@@ -170,6 +175,17 @@ func (r *run) take(res activities.SegmentResult) {
 			r.st.Queue = append(r.st.Queue, cand)
 		}
 	}
+}
+
+// inheritedIDs is the instances taken over to verify (a lookup set).
+func (r *run) inheritedIDs() map[string]bool {
+	m := map[string]bool{}
+	for _, v := range r.st.Verifying {
+		if v.From != "" {
+			m[v.ID] = true
+		}
+	}
+	return m
 }
 
 func skippedRow(s activities.Skipped, in RegionInput) Row {

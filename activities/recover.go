@@ -1,0 +1,196 @@
+package activities
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	commonpb "go.temporal.io/api/common/v1"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/temporal"
+)
+
+// A guard that is terminated, cancelled or deleted is started again, empty,
+// by the next run that needs it. Temporal is the only store, so the new
+// guard recovers from Temporal: the previous guard run's state, by a query
+// (Temporal answers queries of closed runs by replaying their history,
+// which holds every update the guard took), or failing that its start input
+// (the state as of its last continue-as-new); and the runs of the region
+// that are open, from visibility and their own progress. RecoverGuard does
+// the reading; the guard decides.
+
+// RecoverInput names the guard that is starting (Self is its run ID).
+type RecoverInput struct {
+	Region string `json:"region"`
+	Self   string `json:"self"`
+}
+
+// OpenRun is a run of the region that visibility lists as open and that
+// says it holds the region.
+type OpenRun struct {
+	RunID     string     `json:"run_id"`
+	Execution string     `json:"execution"`
+	Current   string     `json:"current"`
+	Batches   BatchRange `json:"batches"`
+	// Unanswered: the run did not answer its progress query (its workflow
+	// tasks may be failing), so it may hold the region.
+	Unanswered bool `json:"unanswered,omitempty"`
+}
+
+// RecoverResult is what RecoverGuard found. State is the previous guard's
+// state as JSON (the workflow package owns its type), empty when there was
+// none to recover; Lost says what could not be recovered.
+type RecoverResult struct {
+	From       string          `json:"from,omitempty"` // previous guard run ID
+	FromStatus string          `json:"from_status,omitempty"`
+	State      json.RawMessage `json:"state,omitempty"`
+	Lost       string          `json:"lost,omitempty"`
+	Holders    []OpenRun       `json:"holders,omitempty"`
+}
+
+// maxOpenRunsProbed bounds how many open runs a recovering guard asks.
+const maxOpenRunsProbed = 200
+
+// holderProbe is the part of a run's progress a recovering guard reads.
+type holderProbe struct {
+	Region  string     `json:"region"`
+	DryRun  bool       `json:"dry_run"`
+	Locked  bool       `json:"locked,omitempty"`
+	Lease   string     `json:"lease,omitempty"`
+	Batches BatchRange `json:"open_batches,omitzero"`
+}
+
+// RecoverGuard finds the guard run that the starting one replaces, reads
+// its last state, and lists the region's open runs that hold the region.
+func (a *Activities) RecoverGuard(ctx context.Context, in RecoverInput) (RecoverResult, error) {
+	if _, err := a.temporalClient(); err != nil {
+		return RecoverResult{}, err
+	}
+	var res RecoverResult
+	prev, status, err := a.previousGuard(ctx, in)
+	if err != nil {
+		return RecoverResult{}, err
+	}
+	if prev != "" {
+		res.From, res.FromStatus = prev, statusText(status)
+		res.State, res.Lost = a.lastState(ctx, GuardWorkflowID(in.Region), prev)
+	}
+	res.Holders, err = a.openHolders(ctx, in.Region)
+	if err != nil {
+		return RecoverResult{}, err
+	}
+	return res, nil
+}
+
+// previousGuard is the last closed run of the guard's workflow ID before
+// Self: the newest run visibility lists, followed along its continue-as-new
+// chain (visibility may not show the newest runs yet; Describe does).
+func (a *Activities) previousGuard(ctx context.Context, in RecoverInput) (string, enumspb.WorkflowExecutionStatus, error) {
+	id := GuardWorkflowID(in.Region)
+	resp, err := a.Temporal.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
+		Query: fmt.Sprintf("WorkflowId = '%s'", id), PageSize: 100,
+	})
+	if err != nil {
+		return "", 0, temporal.NewApplicationError(fmt.Sprintf("list the runs of %s: %v", id, err), "fleetmend.GuardUnavailable")
+	}
+	var newest *commonpb.WorkflowExecution
+	var newestStart int64
+	for _, e := range resp.GetExecutions() {
+		if e.GetExecution().GetRunId() == in.Self {
+			continue
+		}
+		if t := e.GetStartTime().AsTime().UnixNano(); newest == nil || t > newestStart {
+			newest, newestStart = e.GetExecution(), t
+		}
+	}
+	if newest == nil {
+		return "", 0, nil
+	}
+	runID := newest.GetRunId()
+	for range maxChainHops {
+		d, err := a.Temporal.DescribeWorkflowExecution(ctx, id, runID)
+		if err != nil {
+			return "", 0, temporal.NewApplicationError(fmt.Sprintf("describe %s run %s: %v", id, runID, err), "fleetmend.GuardUnavailable")
+		}
+		status := d.GetWorkflowExecutionInfo().GetStatus()
+		if status != enumspb.WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW {
+			return runID, status, nil
+		}
+		next, err := a.continuedAs(ctx, id, runID)
+		if err != nil {
+			return "", 0, err
+		}
+		if next == in.Self {
+			return "", 0, nil // we are its successor: nothing was lost
+		}
+		runID = next
+		activity.RecordHeartbeat(ctx)
+	}
+	return "", 0, temporal.NewApplicationError(id+" continued as new too often to follow", "fleetmend.GuardUnavailable")
+}
+
+// lastState is a closed guard run's state: its answer to the state query,
+// or, if it cannot answer (its history does not replay on this code), its
+// start input, in which case the updates it took since are lost.
+func (a *Activities) lastState(ctx context.Context, id, runID string) (json.RawMessage, string) {
+	v, qerr := a.Temporal.QueryWorkflow(ctx, id, runID, GuardQueryState)
+	if qerr == nil {
+		var raw json.RawMessage
+		if err := v.Get(&raw); err == nil {
+			return raw, ""
+		}
+	}
+	it := a.Temporal.GetWorkflowHistory(ctx, id, runID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	if it.HasNext() {
+		if first, err := it.Next(); err == nil {
+			if p := first.GetWorkflowExecutionStartedEventAttributes().GetInput().GetPayloads(); len(p) > 0 {
+				var raw json.RawMessage
+				if err := converter.GetDefaultDataConverter().FromPayload(p[0], &raw); err == nil {
+					return raw, fmt.Sprintf("run %s did not answer its state query (%v); recovered its state as of its start, updates since then are lost", runID, oneLine(qerr))
+				}
+			}
+		}
+	}
+	return nil, fmt.Sprintf("run %s could not be read: its state is lost", runID)
+}
+
+// openHolders asks the region's open runs whether they hold the region:
+// the truth a guard that lost its state must learn before it grants it.
+func (a *Activities) openHolders(ctx context.Context, region string) ([]OpenRun, error) {
+	resp, err := a.Temporal.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
+		Query: "WorkflowType = 'RemediateRegion' AND ExecutionStatus = 'Running'", PageSize: maxOpenRunsProbed,
+	})
+	if err != nil {
+		return nil, temporal.NewApplicationError(fmt.Sprintf("list the open runs: %v", err), "fleetmend.GuardUnavailable")
+	}
+	var out []OpenRun
+	for _, e := range resp.GetExecutions() {
+		activity.RecordHeartbeat(ctx)
+		ex := e.GetExecution()
+		v, err := a.Temporal.QueryWorkflow(ctx, ex.GetWorkflowId(), ex.GetRunId(), QueryRunProgress)
+		var nf *serviceerror.NotFound
+		switch {
+		case errors.As(err, &nf):
+			continue // closed since it was listed
+		case err != nil:
+			// It cannot say, so it may hold the region: the guard must
+			// treat it as holding it until it closes.
+			if strings.HasPrefix(ex.GetWorkflowId(), "fleetmend/"+region+"/") {
+				out = append(out, OpenRun{RunID: ex.GetWorkflowId(), Current: ex.GetRunId(), Unanswered: true})
+			}
+			continue
+		}
+		var p holderProbe
+		if err := v.Get(&p); err != nil || p.Region != region || p.DryRun || !p.Locked {
+			continue
+		}
+		out = append(out, OpenRun{RunID: ex.GetWorkflowId(), Execution: p.Lease, Current: ex.GetRunId(), Batches: p.Batches})
+	}
+	return out, nil
+}
