@@ -27,12 +27,14 @@ func percentEncode(s string) string {
 	return e
 }
 
-// canonicalQuery joins every parameter except Signature, empty values
-// included, sorted by key, each key and value percent-encoded.
-func canonicalQuery(v url.Values) string {
+// canonicalQuery joins every parameter except the one named skip, empty
+// values included, sorted by key, each key and value percent-encoded. Both
+// dialects canonicalize parameters this way; the RPC one skips Signature,
+// which travels among them.
+func canonicalQuery(v url.Values, skip string) string {
 	keys := make([]string, 0, len(v))
 	for k := range v {
-		if k != "Signature" {
+		if skip == "" || k != skip {
 			keys = append(keys, k)
 		}
 	}
@@ -55,7 +57,7 @@ func canonicalQuery(v url.Values) string {
 // StringToSign builds the signature version 1.0 string to sign of an RPC
 // request; exported so tests and tools can sign requests by hand.
 func StringToSign(method string, params url.Values) string {
-	return method + "&" + percentEncode("/") + "&" + percentEncode(canonicalQuery(params))
+	return method + "&" + percentEncode("/") + "&" + percentEncode(canonicalQuery(params, "Signature"))
 }
 
 // Sign computes the HMAC-SHA1 signature of stringToSign with an access key
@@ -66,56 +68,111 @@ func Sign(stringToSign, secret string) string {
 	return base64.StdEncoding.EncodeToString(mac.Sum(nil))
 }
 
-// authenticate runs the gateway's checks of the common parameters, the
-// access key, the signature, the timestamp, the nonce and the permission,
-// in that order. It returns nil if the request may reach the action.
-func (s *Sim) authenticate(method, action string, v url.Values) *apiError {
+// authClaims is what a signed request claims about its signer, decoded
+// from either dialect, together with the server's own string to sign. The
+// checks after decoding (key, signature, time, nonce, token, permission) are
+// the same for both dialects, so they live in one place: authenticate.
+type authClaims struct {
+	accessKeyID   string
+	signature     string // as the client sent it
+	timestamp     time.Time
+	nonce         string
+	securityToken string
+	// tokenParam names where the dialect carries the STS token, for the
+	// MissingParameter answer when a credential needs one.
+	tokenParam   string
+	stringToSign string
+	// sign computes the dialect's signature of stringToSign with a secret.
+	sign func(stringToSign, secret string) string
+}
+
+// signedRequest is the dialect-specific half of authentication: the RPC
+// dialect of signature version 1.0 (rpcV1Request) or ACS3-HMAC-SHA256
+// (acs3Request).
+type signedRequest interface {
+	// claims checks the dialect's own signature parameters and decodes
+	// them; an error is the gateway's answer to a malformed request.
+	claims() (*authClaims, *apiError)
+	// stringToSign is the server's string to sign of the request, also for
+	// an injected SignatureDoesNotMatch.
+	stringToSign() string
+}
+
+// rpcV1Request is a request signed the RPC way: every parameter, the
+// signature included, in the query or the form body.
+type rpcV1Request struct {
+	method string
+	params url.Values
+}
+
+func (q rpcV1Request) stringToSign() string { return StringToSign(q.method, q.params) }
+
+func (q rpcV1Request) claims() (*authClaims, *apiError) {
+	v := q.params
 	for _, p := range []string{"Format", "AccessKeyId", "SignatureMethod", "SignatureVersion", "SignatureNonce", "Timestamp", "Signature"} {
 		if v.Get(p) == "" {
-			return errMissingParameter(p)
+			return nil, errMissingParameter(p)
 		}
 	}
 	if !strings.EqualFold(v.Get("Format"), "JSON") {
 		// The real service would answer XML; the simulator only speaks the
 		// JSON that the SDK asks for.
-		return newAPIError(http.StatusBadRequest, "InvalidParameter.Format",
+		return nil, newAPIError(http.StatusBadRequest, "InvalidParameter.Format",
 			`The specified parameter "Format" is not valid. The simulator answers JSON only.`)
 	}
 	if v.Get("SignatureMethod") != "HMAC-SHA1" {
-		return newAPIError(http.StatusBadRequest, "InvalidSignatureMethod",
-			"Specified signature method is not valid. Only HMAC-SHA1 is supported.")
+		return nil, errInvalidSignatureMethod("HMAC-SHA1")
 	}
 	if v.Get("SignatureVersion") != "1.0" {
-		return newAPIError(http.StatusBadRequest, "InvalidSignatureVersion",
+		return nil, newAPIError(http.StatusBadRequest, "InvalidSignatureVersion",
 			"Specified signature version is not valid. Only 1.0 is supported.")
 	}
 	ts, err := time.Parse(timestampLayout, v.Get("Timestamp"))
 	if err != nil {
-		return newAPIError(http.StatusBadRequest, "InvalidTimeStamp.Format",
-			"Specified time stamp or date value is not well formatted.")
+		return nil, errInvalidTimestampFormat()
 	}
-	cred, ok := s.cfg.Credentials[v.Get("AccessKeyId")]
+	return &authClaims{
+		accessKeyID:   v.Get("AccessKeyId"),
+		signature:     v.Get("Signature"),
+		timestamp:     ts,
+		nonce:         v.Get("SignatureNonce"),
+		securityToken: v.Get("SecurityToken"),
+		tokenParam:    "SecurityToken",
+		stringToSign:  q.stringToSign(),
+		sign:          Sign,
+	}, nil
+}
+
+// authenticate runs the gateway's checks: the dialect's own parameters, then
+// the access key, the signature, the timestamp, the nonce, the security
+// token and the permission, in that order. It returns nil if the request
+// may reach the action.
+func (s *Sim) authenticate(action string, req signedRequest) *apiError {
+	c, e := req.claims()
+	if e != nil {
+		return e
+	}
+	cred, ok := s.cfg.Credentials[c.accessKeyID]
 	if !ok {
 		return errAccessKeyNotFound()
 	}
-	sts := StringToSign(method, v)
-	if !hmac.Equal([]byte(Sign(sts, cred.Secret)), []byte(v.Get("Signature"))) {
-		return errSignatureDoesNotMatch(sts)
+	if !hmac.Equal([]byte(c.sign(c.stringToSign, cred.Secret)), []byte(c.signature)) {
+		return errSignatureDoesNotMatch(c.stringToSign)
 	}
 	now := s.wall.Now()
-	if d := now.Sub(ts); d > TimestampTolerance || d < -TimestampTolerance {
+	if d := now.Sub(c.timestamp); d > TimestampTolerance || d < -TimestampTolerance {
 		return newAPIError(http.StatusBadRequest, "IllegalTimestamp",
 			`The input parameter "Timestamp" that is mandatory for processing this request is not supplied or is more than 15 minutes away from the server time.`)
 	}
-	if !s.nonces.use(v.Get("SignatureNonce"), now) {
+	// One cache for both dialects: a nonce is spent whichever way it came.
+	if !s.nonces.use(c.nonce, now) {
 		return newAPIError(http.StatusBadRequest, "SignatureNonceUsed", "Specified signature nonce was used already.")
 	}
 	if cred.SecurityToken != "" {
-		tok := v.Get("SecurityToken")
-		if tok == "" {
-			return errMissingParameter("SecurityToken")
+		if c.securityToken == "" {
+			return errMissingParameter(c.tokenParam)
 		}
-		if subtle.ConstantTimeCompare([]byte(tok), []byte(cred.SecurityToken)) != 1 {
+		if subtle.ConstantTimeCompare([]byte(c.securityToken), []byte(cred.SecurityToken)) != 1 {
 			return newAPIError(http.StatusBadRequest, "InvalidSecurityToken.Mismatch",
 				"Specified SecurityToken mismatch with the AccessKey.")
 		}

@@ -3,7 +3,6 @@ package ecssim
 import (
 	"fmt"
 	"net/http"
-	"net/url"
 	"slices"
 )
 
@@ -169,6 +168,26 @@ func errAccessKeyNotFound() *apiError {
 	return newAPIError(http.StatusNotFound, "InvalidAccessKeyId.NotFound", "Specified access key is not found.")
 }
 
+// errInvalidSignatureMethod names the one method the request's dialect
+// supports: HMAC-SHA1 for RPC, ACS3-HMAC-SHA256 for ACS3.
+func errInvalidSignatureMethod(supported string) *apiError {
+	return newAPIError(http.StatusBadRequest, "InvalidSignatureMethod",
+		"Specified signature method is not valid. Only "+supported+" is supported.")
+}
+
+func errInvalidTimestampFormat() *apiError {
+	return newAPIError(http.StatusBadRequest, "InvalidTimeStamp.Format",
+		"Specified time stamp or date value is not well formatted.")
+}
+
+// errIncompleteSignature answers an ACS3 Authorization header that cannot
+// be read (not "<algorithm> Credential=…,SignedHeaders=…,Signature=…") or
+// that leaves out a header the gateway requires to be signed.
+func errIncompleteSignature() *apiError {
+	return newAPIError(http.StatusBadRequest, "IncompleteSignature",
+		"The request signature does not conform to Aliyun standards.")
+}
+
 func errSignatureDoesNotMatch(stringToSign string) *apiError {
 	// The SDK splits the message at "server string to sign is:" and
 	// compares with its own to tell a wrong secret from a signing bug.
@@ -218,11 +237,11 @@ func isInjectableCode(code string) bool {
 }
 
 // injectedError is the answer for an injected code. SignatureDoesNotMatch
-// carries the request's real string to sign, as the gateway's does, so the
-// SDK's hint reads as it would for a wrong secret.
-func injectedError(code, method string, v url.Values) *apiError {
+// carries the request's real string to sign in its own dialect, as the
+// gateway's does, so the SDK's hint reads as it would for a wrong secret.
+func injectedError(code string, req signedRequest) *apiError {
 	if code == "SignatureDoesNotMatch" {
-		return errSignatureDoesNotMatch(StringToSign(method, v))
+		return errSignatureDoesNotMatch(req.stringToSign())
 	}
 	for _, e := range injectableErrors() {
 		if e.Code == code {

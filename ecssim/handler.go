@@ -81,24 +81,31 @@ func writeAPIError(w http.ResponseWriter, r *http.Request, reqID string, e *apiE
 	})
 }
 
-// readParams returns the query parameters merged with a form body's.
-func readParams(r *http.Request) (url.Values, error) {
+// readBody reads a request's body, bounded: the ACS3 dialect hashes it and
+// a form body carries parameters.
+func readBody(r *http.Request) ([]byte, error) {
+	if r.Body == nil {
+		return nil, nil
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxBodyBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading body: %w", err)
+	}
+	if len(body) > maxBodyBytes {
+		return nil, fmt.Errorf("body larger than %d bytes", maxBodyBytes)
+	}
+	return body, nil
+}
+
+// readParams returns the query parameters merged with those of a POST's
+// form body: what the action reads, in either dialect.
+func readParams(r *http.Request, body []byte) (url.Values, error) {
 	v := r.URL.Query()
-	if r.Body == nil || r.Method != http.MethodPost {
+	if r.Method != http.MethodPost || len(body) == 0 {
 		return v, nil
 	}
 	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if ct != "application/x-www-form-urlencoded" {
-		return v, nil
-	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxBodyBytes+1))
-	if err != nil {
-		return nil, fmt.Errorf("reading form body: %w", err)
-	}
-	if len(body) > maxBodyBytes {
-		return nil, fmt.Errorf("form body larger than %d bytes", maxBodyBytes)
-	}
-	if len(body) == 0 {
 		return v, nil
 	}
 	form, err := url.ParseQuery(string(body))
@@ -109,6 +116,53 @@ func readParams(r *http.Request) (url.Values, error) {
 		v[k] = append(v[k], vals...)
 	}
 	return v, nil
+}
+
+// rpcRequest is a request at the RPC endpoint decoded from its dialect:
+// everything after decoding (faults, authentication's shared checks, hooks,
+// the action) is one code path for both.
+type rpcRequest struct {
+	action string
+	params url.Values
+	auth   signedRequest
+}
+
+// decodeRequest finds the dialect, the action and the version, and checks
+// them like the gateway does before anything else.
+func decodeRequest(r *http.Request) (*rpcRequest, *apiError) {
+	body, err := readBody(r)
+	if err != nil {
+		return nil, newAPIError(http.StatusBadRequest, "InvalidParameter", err.Error())
+	}
+	v, err := readParams(r, body)
+	if err != nil {
+		return nil, newAPIError(http.StatusBadRequest, "InvalidParameter", err.Error())
+	}
+	req := &rpcRequest{params: v}
+	var actionName, versionName, version string
+	if isACS3(r, v) {
+		actionName, versionName = headerAction, headerVersion
+		req.action, version = r.Header.Get(headerAction), r.Header.Get(headerVersion)
+		req.auth = newACS3Request(r, body)
+	} else {
+		actionName, versionName = "Action", "Version"
+		req.action, version = v.Get("Action"), v.Get("Version")
+		req.auth = rpcV1Request{method: r.Method, params: v}
+	}
+	if req.action == "" {
+		return nil, errMissingParameter(actionName)
+	}
+	if version == "" {
+		return nil, errMissingParameter(versionName)
+	}
+	if version != APIVersion {
+		return nil, newAPIError(http.StatusBadRequest, "InvalidVersion", "Specified parameter Version is not valid.")
+	}
+	if !isAction(req.action) {
+		return nil, newAPIError(http.StatusNotFound, "InvalidAction.NotFound",
+			"Specified api is not found, please check your url and method.")
+	}
+	return req, nil
 }
 
 // serveRPC answers one ECS RPC request: protocol checks, faults,
@@ -128,28 +182,12 @@ func (s *Sim) serveRPC(w http.ResponseWriter, r *http.Request) {
 			"This http method is not supported."))
 		return
 	}
-	v, err := readParams(r)
-	if err != nil {
-		writeAPIError(w, r, reqID, newAPIError(http.StatusBadRequest, "InvalidParameter", err.Error()))
+	req, e := decodeRequest(r)
+	if e != nil {
+		writeAPIError(w, r, reqID, e)
 		return
 	}
-	action := v.Get("Action")
-	if action == "" {
-		writeAPIError(w, r, reqID, errMissingParameter("Action"))
-		return
-	}
-	if ver := v.Get("Version"); ver == "" {
-		writeAPIError(w, r, reqID, errMissingParameter("Version"))
-		return
-	} else if ver != APIVersion {
-		writeAPIError(w, r, reqID, newAPIError(http.StatusBadRequest, "InvalidVersion", "Specified parameter Version is not valid."))
-		return
-	}
-	if !isAction(action) {
-		writeAPIError(w, r, reqID, newAPIError(http.StatusNotFound, "InvalidAction.NotFound",
-			"Specified api is not found, please check your url and method."))
-		return
-	}
+	action, v := req.action, req.params
 
 	ids := namedInstanceIDs(action, v)
 	s.mu.Lock()
@@ -158,7 +196,7 @@ func (s *Sim) serveRPC(w http.ResponseWriter, r *http.Request) {
 	st.MaxInstanceIDs = max(st.MaxInstanceIDs, len(ids))
 	fd := s.faults.decide(action, s.wall.Now())
 	if fd.code != "" {
-		fd.err = injectedError(fd.code, r.Method, v)
+		fd.err = injectedError(fd.code, req.auth)
 	}
 	var omit map[string]bool
 	if !fd.drop && fd.err == nil {
@@ -186,7 +224,7 @@ func (s *Sim) serveRPC(w http.ResponseWriter, r *http.Request) {
 		writeAPIError(w, r, reqID, fd.err)
 		return
 	}
-	if e := s.authenticate(r.Method, action, v); e != nil {
+	if e := s.authenticate(action, req.auth); e != nil {
 		s.countError(action)
 		writeAPIError(w, r, reqID, e)
 		return
@@ -195,7 +233,7 @@ func (s *Sim) serveRPC(w http.ResponseWriter, r *http.Request) {
 		// Like an injected fault: an error of the call, not a refusal of
 		// the instances it names.
 		s.countError(action)
-		writeAPIError(w, r, reqID, injectedError(code, r.Method, v))
+		writeAPIError(w, r, reqID, injectedError(code, req.auth))
 		return
 	}
 	resp, e := s.dispatch(action, &call{reqID: reqID, v: v, omit: omit})
@@ -269,6 +307,9 @@ type call struct {
 // dispatch checks the region and runs the action.
 func (s *Sim) dispatch(action string, c *call) (any, *apiError) {
 	c.region = c.v.Get("RegionId")
+	if c.region == "" && action == ActionRebootInstance {
+		c.region = s.regionOfInstance(c.v.Get("InstanceId"))
+	}
 	if c.region == "" {
 		return nil, errMissingParameter("RegionId")
 	}
@@ -299,6 +340,21 @@ func (s *Sim) dispatch(action string, c *call) (any, *apiError) {
 		return s.rebootInstances(reqID, region, v)
 	}
 	return nil, newAPIError(http.StatusNotFound, "InvalidAction.NotFound", "Specified api is not found, please check your url and method.")
+}
+
+// regionOfInstance stands in for the regional endpoint of a RebootInstance
+// without RegionId. The API has no RegionId for it: the V1 SDK sends its
+// client's region anyway, the V2 SDK sends none, and real ECS knows the
+// region from the endpoint called. The simulator serves every region at
+// one endpoint, so the instance's own region is the one meant. An unknown
+// instance gets the first region, where the action answers it as unknown.
+func (s *Sim) regionOfInstance(id string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if in := s.byID[id]; in != nil {
+		return in.region
+	}
+	return s.cfg.Regions[0]
 }
 
 // namedInstanceIDs returns the instance IDs a request names in the parameter
