@@ -1,8 +1,12 @@
 // Package ecssim simulates the part of Alibaba Cloud ECS and Cloud Assistant
-// that fleetmend uses, over the real RPC protocol, so the unmodified
-// alibaba-cloud-sdk-go (services/ecs) can talk to it with only the endpoint
-// changed. It is how fleetmend is developed, tested, demonstrated and
-// benchmarked without a cloud account.
+// that fleetmend uses, over the real wire protocol in both of its dialects,
+// so the unmodified SDKs can talk to it with only the endpoint changed: the
+// V1 SDK (github.com/aliyun/alibaba-cloud-sdk-go, services/ecs: RPC style,
+// HMAC-SHA1 signature in the query) and the V2 SDK
+// (github.com/alibabacloud-go/ecs-20140526: action in x-acs-action,
+// ACS3-HMAC-SHA256 signature in the Authorization header). It is how
+// fleetmend is developed, tested, demonstrated and benchmarked without a
+// cloud account. docs/simulator-clients.md lists the SDK versions tested.
 //
 // # Using it
 //
@@ -17,6 +21,13 @@
 //	client, err := ecs.NewClientWithOptions("cn-hangzhou", sdk.NewConfig(),
 //		credentials.NewStaticAKCredentialsProvider(ecssim.DefaultAccessKeyID, ecssim.DefaultAccessKeySecret))
 //	client.Domain = srv.Endpoint() // host:port; the default scheme is HTTP
+//
+// or with the V2 SDK (github.com/alibabacloud-go/darabonba-openapi/v2/utils as openapiutil):
+//
+//	client, err := ecsv2.NewClient(&openapiutil.Config{
+//		AccessKeyId: dara.String(ecssim.DefaultAccessKeyID), AccessKeySecret: dara.String(ecssim.DefaultAccessKeySecret),
+//		Endpoint: dara.String(srv.Endpoint()), Protocol: dara.String("HTTP"), RegionId: dara.String("cn-hangzhou"),
+//	})
 //
 // Server.Endpoint returns host:port (what client.Domain takes); Server.URL
 // returns http://host:port for plain HTTP clients of the /_sim/ paths.
@@ -79,7 +90,7 @@
 //
 // Every request is checked like the gateway does: Action (MissingParameter,
 // 404 InvalidAction.NotFound), Version (InvalidVersion), common parameters,
-// AccessKeyId (404 InvalidAccessKeyId.NotFound), HMAC-SHA1 signature (400
+// AccessKeyId (404 InvalidAccessKeyId.NotFound), signature (400
 // SignatureDoesNotMatch with the server string to sign in the message),
 // Timestamp within 15 minutes of wall-clock time (400 IllegalTimestamp), nonce
 // not reused within 15 minutes (400 SignatureNonceUsed), SecurityToken for
@@ -87,6 +98,34 @@
 // InvalidRegionId.NotFound; 400 RegionId.ApiNotSupported for
 // DescribeCloudAssistantStatus in configured regions). Errors carry the JSON
 // body {"RequestId","HostId","Code","Message","Recommend"}.
+//
+// The two dialects differ only in how a request is decoded; everything after
+// (faults, the checks above, hooks, the actions, the truth counters) is one
+// code path. A request with an Authorization header, or one naming its action
+// only in the x-acs-action header, is an ACS3 request; any other is an RPC
+// request (the V1 SDK sends x-acs-action too, but always with Action in the
+// query and no Authorization).
+//
+//   - RPC: Action, Version and every common parameter (Format=JSON,
+//     AccessKeyId, SignatureMethod=HMAC-SHA1, SignatureVersion=1.0,
+//     SignatureNonce, Timestamp, Signature, SecurityToken) in the query or a
+//     form body, signed together with the action's parameters.
+//   - ACS3: x-acs-action, x-acs-version, x-acs-date (the Timestamp),
+//     x-acs-signature-nonce, x-acs-content-sha256 and x-acs-security-token
+//     headers; Authorization "ACS3-HMAC-SHA256 Credential=<AccessKeyId>,
+//     SignedHeaders=<lower-case, sorted, ;-separated>,Signature=<hex>",
+//     where SignedHeaders must include host, those headers and every other
+//     x-acs-* header sent (else 400 IncompleteSignature, as for an unreadable
+//     Authorization; another ACS3 algorithm is 400 InvalidSignatureMethod).
+//     The canonical request covers the method, path, the query's parameters
+//     (sorted, RFC 3986 encoded), the signed headers and the SHA-256 of the
+//     body as received, so a body that is not the one hashed and signed is
+//     400 SignatureDoesNotMatch. The action's parameters come from the query
+//     and a form body. Missing headers are MissingParameter naming the header.
+//
+// RebootInstance has no RegionId in the API (the V2 SDK sends none): without
+// one, the instance's own region stands for the regional endpoint a real
+// client would call.
 //
 // # The instance model
 //
@@ -132,8 +171,9 @@
 //
 // Truth.UserAgents counts every request at the RPC endpoint (refused ones
 // included) by its User-Agent header, up to MaxUserAgents distinct values
-// (the rest under "(other)"), so a test can check who called: the SDK sends
-// "AlibabaCloud (…) Golang/… Core/…" followed by what the client appended
+// (the rest under "(other)"), so a test can check who called: the V1 SDK
+// sends "AlibabaCloud (…) Golang/… Core/…", the V2 SDK "AlibabaCloud (…)
+// Golang/… Core/0.01 TeaDSL/2", each followed by what the client appended
 // (fleetmend's ecs.Config.UserAgent, e.g. " fleetmend/1.2.3").
 //
 // # Test paths (unsigned, under /_sim/)
