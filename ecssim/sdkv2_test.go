@@ -274,6 +274,16 @@ func TestV2SDKRebootInstance(t *testing.T) {
 	it := truthOf(t, e.sim, id)
 	assert.Equal(t, ecssim.StateStopping, it.State)
 	assert.Equal(t, 1, it.Reboots)
+
+	t.Run("without RegionId the instance's region is meant", func(t *testing.T) {
+		e := newEnv(t, ecssim.Config{Regions: []string{"cn-hangzhou", "cn-beijing"}})
+		there := addInstance(t, e.sim, ecssim.InstanceSpec{Region: "cn-beijing"})
+		// The V1 SDK sends its client's region, where the instance is not.
+		requireServerError(t, reboot(e.client(t), there), http.StatusNotFound, "InvalidInstanceId.NotFound")
+		_, err := e.v2Client(t).RebootInstance(&ecsv2.RebootInstanceRequest{InstanceId: dara.String(there)})
+		require.NoError(t, err)
+		assert.Equal(t, 1, truthOf(t, e.sim, there).Reboots)
+	})
 }
 
 func TestV2SDKRebootInstances(t *testing.T) {
