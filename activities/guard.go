@@ -48,6 +48,9 @@ func BatchWorkflowID(runID string, n int) string { return fmt.Sprintf("%s/batch-
 // GuardStart is the guard workflow's input when it is first started.
 type GuardStart struct {
 	Region string `json:"region"`
+	// EventsPerRun, when set, is the history length at which the guard
+	// continues as new (tests use it to make it do so often).
+	EventsPerRun int `json:"events_per_run,omitempty"`
 }
 
 // BatchRange is the batches From..To of one run (inclusive); To < From is

@@ -11,6 +11,7 @@ import (
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 )
 
@@ -142,16 +143,25 @@ func (a *Activities) continuedAs(ctx context.Context, workflowID, runID string) 
 	return "", temporal.NewApplicationError(fmt.Sprintf("%s run %s continued as new, but its close event does not say as what", workflowID, runID), "fleetmend.GuardUnavailable")
 }
 
-// openBatches names the batches of run runID that are still running. Every
-// batch the run started is in r: the run fences its batches with the guard
-// before it starts them (a batch never started is not found). Visibility
-// is asked too, for a holder whose range a recovered guard could not learn;
-// it may lag, which the range does not.
+// openBatches names the batches of run runID that are still running.
 func (a *Activities) openBatches(ctx context.Context, runID string, r BatchRange) ([]string, error) {
 	c, err := a.temporalClient()
 	if err != nil {
 		return nil, err
 	}
+	open, err := OpenBatches(ctx, c, runID, r, func() { activity.RecordHeartbeat(ctx) })
+	if err != nil {
+		return nil, temporal.NewApplicationError(err.Error(), "fleetmend.GuardUnavailable")
+	}
+	return open, nil
+}
+
+// OpenBatches names the batches of run runID that are still running. Every
+// batch the run started is in r: the run fences its batches with the guard
+// before it starts them (a batch never started is not found). Visibility
+// is asked too, for a holder whose range a recovered guard could not learn;
+// it may lag, which the range does not. beat is called between calls.
+func OpenBatches(ctx context.Context, c client.Client, runID string, r BatchRange, beat func()) ([]string, error) {
 	var open []string
 	seen := map[string]bool{}
 	resp, err := c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
@@ -159,7 +169,7 @@ func (a *Activities) openBatches(ctx context.Context, runID string, r BatchRange
 		PageSize: 1000,
 	})
 	if err != nil {
-		return nil, temporal.NewApplicationError(fmt.Sprintf("list the open batches of %s: %v", runID, err), "fleetmend.GuardUnavailable")
+		return nil, fmt.Errorf("list the open batches of %s: %w", runID, err)
 	}
 	for _, e := range resp.GetExecutions() {
 		id := e.GetExecution().GetWorkflowId()
@@ -177,12 +187,12 @@ func (a *Activities) openBatches(ctx context.Context, runID string, r BatchRange
 		case errors.As(err, &nf):
 			continue
 		case err != nil:
-			return nil, temporal.NewApplicationError(fmt.Sprintf("describe %s: %v", id, err), "fleetmend.GuardUnavailable")
+			return nil, fmt.Errorf("describe %s: %w", id, err)
 		}
 		if d.GetWorkflowExecutionInfo().GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
 			open = append(open, id)
 		}
-		activity.RecordHeartbeat(ctx)
+		beat()
 	}
 	return open, nil
 }

@@ -43,6 +43,9 @@ with the reason.`,
 			Use: sp.use + " <run-id> --reason <why>", Short: sp.short, Long: sp.long, Example: sp.example,
 			Args: cobra.ExactArgs(1),
 			RunE: func(cmd *cobra.Command, args []string) error {
+				if _, err := runIDArg(args); err != nil {
+					return err
+				}
 				if strings.TrimSpace(reason) == "" {
 					return usageErr("--reason is required: say why (it is kept in the run's history and report)")
 				}
@@ -70,6 +73,9 @@ flight (0: as many as the blast radius allows). The new values apply to the next
   starter set fleetmend/cn-hangzhou/manual-20261122T101500Z --concurrent-batches 1 --reason "slow down: API quota"`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if _, err := runIDArg(args); err != nil {
+				return err
+			}
 			req := workflows.SetRequest{BlastRadius: blastRadius, Reason: reason, By: a.username()}
 			if cmd.Flags().Changed("concurrent-batches") {
 				req.ConcurrentBatches = &batches

@@ -39,28 +39,59 @@ func statusName(s enumspb.WorkflowExecutionStatus) string {
 }
 
 func (a *app) statusCommand() *cobra.Command {
-	return &cobra.Command{
-		Use:   "status <run-id>",
-		Short: "Show a run's live progress",
+	var region string
+	cmd := &cobra.Command{
+		Use:   "status <run-id> | --region R",
+		Short: "Show a run's live progress, or who holds a region",
 		Long: `Ask a run for its progress (the "progress" query): instances scanned of the total, unhealthy
 found, batches done and in flight, and the outcome counts so far. Works while the run is going
-and after it has closed (as long as a worker is up to answer).`,
+and after it has closed (as long as a worker is up to answer).
+
+With --region, show the region's lock instead: the run that holds it, since when, its last
+progress, its open batches, and the batches of closed runs whose reboots are verified before
+their instances are repaired again.`,
 		Example: `  starter status fleetmend/cn-hangzhou/manual-20261122T101500Z
-  starter status fleetmend/cn-hangzhou/manual-20261122T101500Z --json | jq .counts`,
-		Args: cobra.ExactArgs(1),
+  starter status fleetmend/cn-hangzhou/manual-20261122T101500Z --json | jq .counts
+  starter status --region cn-hangzhou`,
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if region != "" {
+				if len(args) > 0 {
+					return usageErr("give a run ID or --region, not both")
+				}
+				if err := (scheduleTarget{region: region}).validate(); err != nil {
+					return err
+				}
+				c, err := a.connect()
+				if err != nil {
+					return err
+				}
+				lock, err := a.readLock(cmd.Context(), c, region)
+				if err != nil {
+					return err
+				}
+				if a.jsonOut {
+					return writeJSON(a.out, lock)
+				}
+				printLock(a.out, lock, a.now())
+				return nil
+			}
+			id, err := runIDArg(args)
+			if err != nil {
+				return err
+			}
 			c, err := a.connect()
 			if err != nil {
 				return err
 			}
 			ctx := cmd.Context()
-			status, err := describeRun(ctx, c, args[0])
+			status, err := describeRun(ctx, c, id)
 			if err != nil {
 				return err
 			}
-			v, err := c.QueryWorkflow(ctx, args[0], "", workflows.QueryProgress)
+			v, err := c.QueryWorkflow(ctx, id, "", workflows.QueryProgress)
 			if err != nil {
-				return &exitError{code: exitUsage, err: fmt.Errorf("query progress of %s (is a fleetmend worker running?): %w", args[0], err)}
+				return &exitError{code: exitUsage, err: fmt.Errorf("query progress of %s (is a fleetmend worker running?): %w", id, err)}
 			}
 			var p workflows.Progress
 			if err := v.Get(&p); err != nil {
@@ -72,10 +103,20 @@ and after it has closed (as long as a worker is up to answer).`,
 					workflows.Progress
 				}{statusName(status), p})
 			}
-			fmt.Fprintf(a.out, "%s: %s\n%s\n", args[0], statusName(status), render.ProgressLine(p))
+			fmt.Fprintf(a.out, "%s: %s\n%s\n", id, statusName(status), render.ProgressLine(p))
 			return nil
 		},
 	}
+	cmd.Flags().StringVar(&region, "region", "", "show who holds this region instead of a run's progress")
+	return cmd
+}
+
+// runIDArg is the one run ID a command takes, refused when missing or blank.
+func runIDArg(args []string) (string, error) {
+	if len(args) != 1 || strings.TrimSpace(args[0]) == "" {
+		return "", usageErr("a run ID is required (the workflow ID `starter run` printed, e.g. fleetmend/cn-hangzhou/manual-20261122T101500Z)")
+	}
+	return args[0], nil
 }
 
 func (a *app) reportCommand() *cobra.Command {
@@ -91,6 +132,9 @@ query). Exit code 1 when the report has failures.`,
   starter report fleetmend/cn-hangzhou/manual-20261122T101500Z --json | jq '.rows[] | select(.outcome=="failed")'`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if _, err := runIDArg(args); err != nil {
+				return err
+			}
 			if csv && a.jsonOut {
 				return usageErr("use --json or --csv, not both")
 			}
@@ -162,6 +206,9 @@ half-rebooted. With --wait (the default) it waits for the run to close and print
   starter cancel fleetmend/cn-hangzhou/manual-20261122T101500Z --wait=false`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if _, err := runIDArg(args); err != nil {
+				return err
+			}
 			c, err := a.connect()
 			if err != nil {
 				return err

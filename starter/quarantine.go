@@ -79,7 +79,11 @@ func (a *app) quarantineListCommand() *cobra.Command {
 					}
 					var fails []string
 					for _, at := range r.Attempts {
-						fails = append(fails, fmt.Sprintf("%s %s (%s)", at.At.UTC().Format(time.RFC3339), at.Reason, at.RunID))
+						f := at.At.UTC().Format(time.RFC3339) + " " + at.Reason
+						if at.RunID != "" {
+							f += " (" + at.RunID + ")" // the guard keeps the run of the last failure
+						}
+						fails = append(fails, f)
 					}
 					return fmt.Sprintf("%s\t%v\t%s\t%s", r.InstanceID, r.Quarantined, until, strings.Join(fails, "; "))
 				})

@@ -291,6 +291,7 @@ func (r *run) acquire(ctx workflow.Context) (string, error) {
 		}
 		r.st.Phase = "waiting"
 		r.st.Waiting = fmt.Sprintf("waiting for %s of %s to finish before acting (that run closed without releasing the region)", shortList(res.WaitFor), res.Holder.RunID)
+		r.warnOnce("waited", r.st.Waiting)
 		workflow.SetCurrentDetails(ctx, r.st.Waiting)
 		workflow.GetLogger(ctx).Info("region held by a closed run's open batches; waiting", "Holder", res.Holder.RunID, "Batches", res.WaitFor)
 		if r.wantContinueAsNew(ctx) {
@@ -488,7 +489,10 @@ func quarantineDetail(rec activities.InstanceRecord, in RegionInput) string {
 		if i > 0 {
 			b.WriteString(";")
 		}
-		fmt.Fprintf(&b, " %s %s by %s", a.At.UTC().Format(time.RFC3339), a.Reason, a.RunID)
+		fmt.Fprintf(&b, " %s %s", a.At.UTC().Format(time.RFC3339), a.Reason)
+		if a.RunID != "" {
+			fmt.Fprintf(&b, " by %s", a.RunID)
+		}
 	}
 	fmt.Fprintf(&b, ". Left alone until %s, or `starter quarantine clear --region %s --instance %s`",
 		rec.Until.UTC().Format(time.RFC3339), in.Region, rec.InstanceID)

@@ -21,9 +21,10 @@ import (
 // bytes (failed instances pruned, oldest last failure first), everything
 // else in count.
 const (
-	// maxLedgerBytes bounds the ledger's estimated JSON size: at 2 failures
-	// an instance takes about 75 bytes (some 4,300 instances), at the
-	// 20 failures a run may count (MaxQuarantineAfter) about 290 (1,100).
+	// maxLedgerBytes bounds the ledger's estimated JSON size: measured
+	// (TestGuardStateStaysSmallAtItsBounds), it keeps some 5,200 instances
+	// at 2 failures each and 1,150 at the 20 a run may count
+	// (MaxQuarantineAfter), in about 300 KB of state.
 	maxLedgerBytes      = 320 << 10
 	maxFailsKept        = MaxQuarantineAfter
 	guardEventsPerRun   = 2000
@@ -60,6 +61,9 @@ type GuardState struct {
 	// Numbering is the last batch number of recent holders, by workflow ID:
 	// a new run under the same ID numbers its batches after them.
 	Numbering []Numbering `json:"numbering,omitempty"`
+	// EventsPerRun, when set (50..2000), continues the guard as new at that
+	// history length instead of the default 2,000: for tests.
+	EventsPerRun int `json:"events_per_run,omitempty"`
 }
 
 // Numbering is the last batch number a run (workflow ID) used.
@@ -109,22 +113,32 @@ func decodeFail(v int64) (time.Time, string) {
 // anew after one was terminated or cancelled recovers that one's state
 // before it answers.
 func RegionGuard(ctx workflow.Context, st GuardState) error {
-	g := &guard{st: st, ready: true}
+	// Updates delivered with the start may be handled as soon as their
+	// handler is registered: whether the guard must recover first is
+	// decided before.
+	recovering := workflow.GetInfo(ctx).ContinuedExecutionRunID == "" &&
+		workflow.GetVersion(ctx, guardRecovery, workflow.DefaultVersion, 1) == 1
+	g := &guard{st: st, ready: !recovering}
 	g.migrate()
 	if err := g.register(ctx); err != nil {
 		return err
 	}
-	if workflow.GetInfo(ctx).ContinuedExecutionRunID == "" &&
-		workflow.GetVersion(ctx, guardRecovery, workflow.DefaultVersion, 1) == 1 {
-		g.ready = false
+	if recovering {
 		if err := g.recover(ctx); err != nil {
-			return nil // cancelled while recovering
+			if ctx.Err() != nil {
+				return nil // cancelled while recovering
+			}
+			return fmt.Errorf("recover the guard of %s: %w", g.st.Region, err)
 		}
 		g.ready = true
 	}
+	limit := guardEventsPerRun
+	if n := g.st.EventsPerRun; n >= MinEventsPerRun && n < limit {
+		limit = n
+	}
 	if err := workflow.Await(ctx, func() bool {
 		info := workflow.GetInfo(ctx)
-		return info.GetContinueAsNewSuggested() || info.GetCurrentHistoryLength() >= guardEventsPerRun
+		return info.GetContinueAsNewSuggested() || info.GetCurrentHistoryLength() >= limit
 	}); err != nil {
 		return nil // cancelled: an operator retired the guard; the next one recovers its state
 	}

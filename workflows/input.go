@@ -69,7 +69,7 @@ const (
 	MinQuarantineWindow        = time.Hour
 	MaxQuarantineWindow        = 90 * 24 * time.Hour
 	DefaultStuckAfter          = time.Hour
-	MinStuckAfter              = time.Minute
+	MinStuckAfter              = 10 * time.Second
 	MaxStuckAfter              = 7 * 24 * time.Hour
 	DefaultEventsPerRun        = 8000
 	MinEventsPerRun            = 50
@@ -165,7 +165,7 @@ type RegionInput struct {
 	EventsPerRun int `json:"events_per_run,omitempty"`
 	// StuckAfter is how long the holder of a busy region may go without
 	// progress (paused runs excepted) before this run, finding the region
-	// busy, reports it stuck; 1m..168h (default 1h).
+	// busy, reports it stuck; 10s..168h (default 1h).
 	StuckAfter Duration `json:"stuck_after,omitempty"`
 
 	// Carry is the state handed from one run of the previous engine to the

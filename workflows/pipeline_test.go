@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/mock"
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/converter"
@@ -160,10 +161,7 @@ func TestAmountParsesCountsAndShares(t *testing.T) {
 // second run is refused with the holder's name, a takeover from a closed
 // holder works only once, and the ledger quarantines after N failures.
 func TestGuardGrantsOneRunAtATime(t *testing.T) {
-	var ts testsuite.WorkflowTestSuite
-	ts.SetLogger(quietLogger())
-	env := ts.NewTestWorkflowEnvironment()
-	env.RegisterWorkflow(RegionGuard)
+	env := guardEnv(t, activities.RecoverResult{})
 	type step struct {
 		name string
 		arg  any
@@ -200,16 +198,19 @@ func TestGuardGrantsOneRunAtATime(t *testing.T) {
 			require.Equal(t, []string{modelID(2)}, v.(activities.ClearResult).Cleared)
 		}},
 	}
+	answered := 0
 	for i, st := range steps {
 		env.RegisterDelayedCallback(func() {
 			env.UpdateWorkflow(st.name, "", &testsuite.TestUpdateCallback{
 				OnAccept:   func() {},
-				OnReject:   func(err error) { st.want(nil, err) },
-				OnComplete: st.want,
+				OnReject:   func(err error) { answered++; st.want(nil, err) },
+				OnComplete: func(v any, err error) { answered++; st.want(v, err) },
 			}, st.arg)
 		}, time.Duration(i+1)*time.Second)
 	}
+	queried := false
 	env.RegisterDelayedCallback(func() {
+		queried = true
 		v, err := env.QueryWorkflow(activities.GuardQueryLedger, activities.LedgerQuery{Now: at.Add(2 * time.Hour), After: 2, Window: 24 * time.Hour})
 		require.NoError(t, err)
 		var view activities.LedgerView
@@ -230,4 +231,21 @@ func TestGuardGrantsOneRunAtATime(t *testing.T) {
 	}, time.Minute)
 	env.ExecuteWorkflow(RegionGuard, GuardState{Region: "cn-hangzhou"})
 	require.True(t, env.IsWorkflowCompleted())
+	require.NoError(t, env.GetWorkflowError())
+	require.Equal(t, len(steps), answered, "every update was answered")
+	require.True(t, queried)
+}
+
+// guardEnv is a test environment with the region guard, whose recovery
+// finds rec.
+func guardEnv(t *testing.T, rec activities.RecoverResult) *testsuite.TestWorkflowEnvironment {
+	t.Helper()
+	var ts testsuite.WorkflowTestSuite
+	ts.SetLogger(quietLogger())
+	env := ts.NewTestWorkflowEnvironment()
+	env.RegisterWorkflow(RegionGuard)
+	a := &activities.Activities{}
+	env.RegisterActivity(a)
+	env.OnActivity(a.RecoverGuard, mock.Anything, mock.Anything).Return(rec, nil)
+	return env
 }

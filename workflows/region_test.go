@@ -674,3 +674,109 @@ func TestRegionRejectsInvalidInputNamingTheField(t *testing.T) {
 		})
 	}
 }
+
+// TestTakeoverWaitsThenVerifiesWhatTheClosedRunRebooted: the guard says a
+// closed holder's batches are still open; the run waits, saying so, then
+// takes the region over and verifies the instances that holder rebooted
+// instead of repairing them: one heals (remediated), one never does
+// (inherited-no-heartbeat, a failed attempt in the ledger), neither is
+// installed on or rebooted; the rest of the region is repaired.
+func (s *regionSuite) TestTakeoverWaitsThenVerifiesWhatTheClosedRunRebooted() {
+	for i := range 30 {
+		s.fleet.add(i, ecs.StateRunning, false, false)
+	}
+	s.fleet.byID[modelID(0)].healthy = true // its reboot by the closed run worked
+	asked := 0
+	s.fleet.grant = func(in activities.AcquireInput) activities.AcquireResult {
+		asked++
+		closed := activities.Holder{RunID: "fleetmend/cn-hangzhou/closed", Execution: "c1"}
+		if asked < 3 {
+			return activities.AcquireResult{Holder: closed, WaitFor: []string{"fleetmend/cn-hangzhou/closed/batch-7"}}
+		}
+		return activities.AcquireResult{Granted: true, TookOver: closed.RunID, FirstBatch: 8,
+			Inherit: []activities.RebootRef{{RunID: closed.RunID, Batches: activities.BatchRange{From: 7, To: 7}, VerifyDeadline: time.Minute}}}
+	}
+	var inherited []activities.Inherited
+	for _, n := range []int{0, 1} {
+		inherited = append(inherited, activities.Inherited{RunID: "fleetmend/cn-hangzhou/closed", Batch: 7,
+			VerifyTarget: activities.VerifyTarget{ID: modelID(n), Problem: ProblemAgentMissing, Action: "installed, rebooted", Rebooted: true, Since: s.env.Now()},
+			Deadline:     s.env.Now().Add(time.Hour)})
+	}
+	s.fleet.inherited = activities.InheritResult{Instances: inherited, Batches: 1}
+	rep := s.run(quick("cn-hangzhou"))
+	s.Equal(3, asked, "asked again until the closed run's batches closed")
+	warnings := strings.Join(rep.Warnings, "\n")
+	s.Contains(warnings, "waiting for fleetmend/cn-hangzhou/closed/batch-7 of fleetmend/cn-hangzhou/closed")
+	s.Contains(warnings, "took the region over from fleetmend/cn-hangzhou/closed")
+	s.Contains(warnings, "verifying 2 instances that fleetmend/cn-hangzhou/closed (batches 7..7) rebooted")
+	s.NotContains(s.fleet.installedIDs(), modelID(0))
+	s.NotContains(s.fleet.installedIDs(), modelID(1), "verified, not repaired, before its deadline")
+	s.NotContains(s.fleet.rebootedIDs(), modelID(1))
+	rows := s.rowsOf(rep)
+	s.Equal(OutcomeRemediated, rows[modelID(0)].Outcome)
+	s.Contains(rows[modelID(0)].Action, "by batch 7 of fleetmend/cn-hangzhou/closed")
+	s.Equal(ReasonInheritedNoHeartbeat, rows[modelID(1)].Reason, "%+v", rows[modelID(1)])
+	s.Equal(1, rep.Counts.InheritedNoHeartbeat)
+	s.Zero(rep.Counts.BudgetFailures(), "another run's failed reboot spends nothing of this run's budget")
+	s.Equal(28, rep.Counts.Remediated-1, "the other 28 were repaired")
+	s.Len(s.fleet.records, 1)
+	s.Equal(modelID(1), s.fleet.records[0].Failed[0].InstanceID, "one failed attempt in the ledger")
+	s.NotEmpty(s.fleet.records[0].ID, "an idempotent ledger update")
+	for _, f := range s.fleet.fences {
+		s.GreaterOrEqual(f.Batches.To, 8, "batches numbered after the closed run's")
+	}
+	first := 0
+	for _, r := range rep.Rows {
+		if r.Batch > 0 && (first == 0 || r.Batch < first) {
+			first = r.Batch
+		}
+	}
+	s.Equal(8, first, "the first batch is numbered after the closed run's batch 7")
+}
+
+// TestLostRegionStopsTheRun: a guard that no longer names the run as
+// holder refuses its fence; the run starts no batch and fails with one
+// line, and does not release what it does not hold.
+func (s *regionSuite) TestLostRegionStopsTheRun() {
+	for i := range 10 {
+		s.fleet.add(i, ecs.StateRunning, false, false)
+	}
+	s.fleet.afterSegment = func(activities.SegmentInput) { s.fleet.holder = "fleetmend/cn-hangzhou/other" }
+	s.env.ExecuteWorkflow(RemediateRegion, quick("cn-hangzhou"))
+	err := s.env.GetWorkflowError()
+	s.Require().Error(err)
+	s.Contains(err.Error(), "stopped: lost the region cn-hangzhou: the region is held by fleetmend/cn-hangzhou/other")
+	s.Empty(s.fleet.installedIDs())
+	s.Empty(s.fleet.releases, "a run does not release a region it lost")
+}
+
+// TestUnlockFinishesBatchesAndReleases: a paused run is unlocked; its
+// batch in flight is resumed and finishes its reboot, which is verified;
+// nothing else starts; the run closes unlocked and releases the region.
+func (s *regionSuite) TestUnlockFinishesBatchesAndReleases() {
+	for i := range 60 {
+		s.fleet.add(i, ecs.StateRunning, false, false)
+	}
+	in := quick("cn-hangzhou")
+	in.BlastRadius = "20"
+	update := func(name string, arg any) {
+		s.env.UpdateWorkflow(name, "", &testsuite.TestUpdateCallback{OnAccept: func() {}, OnReject: func(err error) { s.Fail(err.Error()) },
+			OnComplete: func(_ any, err error) { s.NoError(err) }}, arg)
+	}
+	s.env.RegisterDelayedCallback(func() { update(UpdatePause, ControlRequest{Reason: "freeze", By: "alice"}) }, 2*time.Second)
+	s.env.RegisterDelayedCallback(func() {
+		s.Empty(s.fleet.rebootedIDs(), "paused: the batch in flight waits before its reboot")
+		update(UpdateUnlock, ControlRequest{Reason: "INC-1: paused since Friday", By: "bob"})
+	}, 6*time.Hour)
+	rep := s.run(in)
+	s.Equal(20, len(s.fleet.rebootedIDs()), "the batch in flight finished its reboot")
+	s.Equal(20, rep.Counts.Remediated, "and it was verified")
+	s.Equal(40, rep.Counts.NotAttempted)
+	s.Contains(rep.Stopped, "unlocked by bob: INC-1: paused since Friday")
+	s.NotEmpty(s.fleet.releases, "released at the end")
+	actions := []string{}
+	for _, c := range rep.Controls {
+		actions = append(actions, c.Action+" by "+c.By)
+	}
+	s.Equal([]string{"pause by alice", "unlock by bob"}, actions)
+}

@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/fleetmend/fleetmend/activities"
+	"github.com/fleetmend/fleetmend/ecs"
 	"github.com/fleetmend/fleetmend/ecssim"
 	"github.com/fleetmend/fleetmend/internal/e2e"
 	"github.com/fleetmend/fleetmend/internal/metrics"
@@ -176,4 +177,60 @@ func TestWorkersSplitRegions(t *testing.T) {
 		}
 		require.Positive(t, activitiesSeen, region)
 	}
+}
+
+// TestStuckHolderIsReportedByMetricsAndTheNextRun: a holder whose install
+// call hangs makes no progress; the next run, finding the region busy,
+// says the holder is stuck, and /metrics shows it; once a run gets the
+// region again the gauge goes back to 0.
+func TestStuckHolderIsReportedByMetricsAndTheNextRun(t *testing.T) {
+	bin := e2e.BuildWorker(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	st, err := stack.Start(ctx, stack.Options{IP: "127.0.0.1", UIPort: -1, Region: e2e.Region, TimeScale: 60, SimSeed: 17, Logger: zap.NewNop(),
+		Fleet: ecssim.FleetSpec{Size: 100, Seed: 57, Missing: 0.3}})
+	require.NoError(t, err)
+	defer st.Close()
+	addr := e2e.FreeAddr(t)
+	e2e.StartWorkerWith(t, bin, st, "--regions", e2e.Region, "--metrics-addr", addr)
+	require.Eventually(t, func() bool { return metrics.Probe(ctx, addr) == nil }, 30*time.Second, 50*time.Millisecond)
+	// Under the activity's heartbeat timeout, so the call is not retried:
+	// the holder just waits.
+	require.NoError(t, st.Sim.SetFaults(ecssim.Faults{Latency: 25 * time.Second, Actions: []string{ecs.ActionInstallCloudAssistant}}))
+	in := e2e.Input()
+	in.MaxUnhealthyPercent = 100
+	holder, err := st.StartRun(ctx, "fleetmend/cn-hangzhou/stuck", in)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		v, err := st.Client.QueryWorkflow(ctx, holder.GetID(), "", workflows.QueryProgress)
+		var p workflows.Progress
+		return err == nil && v.Get(&p) == nil && p.Locked && p.BatchesInFlight > 0
+	}, time.Minute, 50*time.Millisecond, "the holder has the region and waits for its install")
+	stuck := in
+	stuck.StuckAfter = workflows.Duration(10 * time.Second)
+	var rep workflows.Report
+	deadline := time.Now().Add(40 * time.Second)
+	for i := 0; ; i++ {
+		run, err := st.StartRun(ctx, fmt.Sprintf("fleetmend/cn-hangzhou/next-%d", i), stuck)
+		require.NoError(t, err)
+		require.NoError(t, run.Get(ctx, &rep))
+		require.True(t, rep.Skipped, "the holder still has the region")
+		if strings.Contains(strings.Join(rep.Warnings, "\n"), "made no progress for") {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "a run that finds the region busy says its holder is stuck")
+		time.Sleep(500 * time.Millisecond) // polling: the next run asks again
+	}
+	require.Contains(t, strings.Join(rep.Warnings, "\n"), "holder "+holder.GetID()+" made no progress for")
+	gauge := map[string]string{"region": e2e.Region}
+	// tally hands values to the registry every second.
+	require.Eventually(t, func() bool { return e2e.Sum(e2e.Scrape(t, addr), activities.MetricHolderStuck, gauge) == 1 },
+		10*time.Second, 100*time.Millisecond, "/metrics shows the stuck holder")
+
+	require.NoError(t, st.Sim.SetFaults(ecssim.Faults{}))
+	require.NoError(t, holder.Get(ctx, &workflows.Report{}))
+	after := e2e.RunToReport(t, st, "fleetmend/cn-hangzhou/after", in, nil)
+	require.False(t, after.Skipped)
+	require.Eventually(t, func() bool { return e2e.Sum(e2e.Scrape(t, addr), activities.MetricHolderStuck, gauge) == 0 },
+		10*time.Second, 100*time.Millisecond, "the region is held by a run that moves again")
 }

@@ -379,8 +379,8 @@ func Scrape(t *testing.T, addr string) map[string]*dto.MetricFamily {
 	return fams
 }
 
-// Sum adds the values of a counter (or a histogram's counts) whose labels
-// include want.
+// Sum adds the values of a counter (or a histogram's counts, or a gauge)
+// whose labels include want.
 func Sum(fams map[string]*dto.MetricFamily, name string, want map[string]string) float64 {
 	f := fams[name]
 	if f == nil {
@@ -406,6 +406,8 @@ func Sum(fams map[string]*dto.MetricFamily, name string, want map[string]string)
 			total += m.GetCounter().GetValue()
 		case m.GetHistogram() != nil:
 			total += float64(m.GetHistogram().GetSampleCount())
+		case m.GetGauge() != nil:
+			total += m.GetGauge().GetValue()
 		}
 	}
 	return total

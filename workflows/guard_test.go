@@ -1,0 +1,221 @@
+package workflows
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/fleetmend/fleetmend/activities"
+)
+
+// guardSteps sends updates to a guard one second apart and checks each
+// answer; after the last, check runs on the guard's state and the guard is
+// cancelled. Every update must be answered.
+func guardSteps(t *testing.T, env *testsuite.TestWorkflowEnvironment, start GuardState, steps []guardStep, check func(GuardState)) {
+	t.Helper()
+	answered := 0
+	for i, st := range steps {
+		env.RegisterDelayedCallback(func() {
+			env.UpdateWorkflow(st.name, st.id, &testsuite.TestUpdateCallback{
+				OnAccept:   func() {},
+				OnReject:   func(err error) { answered++; st.want(nil, err) },
+				OnComplete: func(v any, err error) { answered++; st.want(v, err) },
+			}, st.arg)
+		}, time.Duration(i+1)*time.Second)
+	}
+	checked := false
+	env.RegisterDelayedCallback(func() {
+		v, err := env.QueryWorkflow(activities.GuardQueryState)
+		require.NoError(t, err)
+		var st GuardState
+		require.NoError(t, v.Get(&st))
+		check(st)
+		checked = true
+		env.CancelWorkflow()
+	}, time.Duration(len(steps)+1)*time.Second)
+	env.ExecuteWorkflow(RegionGuard, start)
+	require.True(t, env.IsWorkflowCompleted())
+	require.NoError(t, env.GetWorkflowError())
+	require.Equal(t, len(steps), answered, "every update was answered")
+	require.True(t, checked)
+}
+
+type guardStep struct {
+	name, id string
+	arg      any
+	want     func(any, error)
+}
+
+func granted(t *testing.T, want bool, holder string, more ...func(activities.AcquireResult)) func(any, error) {
+	return func(v any, err error) {
+		require.NoError(t, err)
+		res := v.(activities.AcquireResult)
+		require.Equal(t, want, res.Granted, "%+v", res)
+		require.Equal(t, holder, res.Holder.RunID)
+		for _, m := range more {
+			m(res)
+		}
+	}
+}
+
+func fenced(t *testing.T, ok bool, reason string) func(any, error) {
+	return func(v any, err error) {
+		require.NoError(t, err)
+		res := v.(activities.FenceResult)
+		require.Equal(t, ok, res.OK, "%+v", res)
+		require.Contains(t, res.Reason, reason)
+	}
+}
+
+// TestGuardHandsOverWhatAClosedHolderLeft: the holder's fences tell the
+// guard its batches (a continue-as-new successor goes on, a reset copy
+// that would start a known batch again is refused); a takeover hands the
+// next holder the batches to verify first; a verified release clears
+// them; a new run under a used workflow ID numbers its batches after the
+// old ones.
+func TestGuardHandsOverWhatAClosedHolderLeft(t *testing.T) {
+	env := guardEnv(t, activities.RecoverResult{})
+	deadline := 10 * time.Minute
+	a := activities.AcquireRequest{RunID: "run-a", Execution: "a1", VerifyDeadline: deadline}
+	steps := []guardStep{
+		{name: activities.GuardUpdateAcquire, arg: a, want: granted(t, true, "run-a", func(r activities.AcquireResult) {
+			require.Equal(t, 1, r.FirstBatch)
+			require.Empty(t, r.Inherit)
+		})},
+		{name: activities.GuardUpdateFence, arg: activities.FenceRequest{RunID: "run-a", Execution: "a1", Current: "a1", Batches: activities.BatchRange{From: 1, To: 5}}, want: fenced(t, true, "")},
+		{name: activities.GuardUpdateFence, arg: activities.FenceRequest{RunID: "run-a", Execution: "a1", Current: "a2", Batches: activities.BatchRange{From: 3, To: 8}}, want: fenced(t, true, "")},
+		{name: activities.GuardUpdateFence, arg: activities.FenceRequest{RunID: "run-a", Execution: "a1", Current: "a3", Batches: activities.BatchRange{From: 1, To: 4}}, want: fenced(t, false, "would start batch 4 again")},
+		{name: activities.GuardUpdateFence, arg: activities.FenceRequest{RunID: "run-b", Execution: "b1", Current: "b1", Batches: activities.BatchRange{From: 1, To: 1}}, want: fenced(t, false, "held by run-a")},
+		{name: activities.GuardUpdateAcquire, arg: activities.AcquireRequest{RunID: "run-b", Execution: "b1"}, want: granted(t, false, "run-a", func(r activities.AcquireResult) {
+			require.Equal(t, activities.BatchRange{From: 3, To: 8}, r.Holder.Batches, "the batches a takeover waits for")
+			require.Equal(t, "a2", r.Holder.Current)
+		})},
+		{name: activities.GuardUpdateAcquire, arg: activities.AcquireRequest{RunID: "run-b", Execution: "b1", TakeoverFrom: "a-other"}, want: granted(t, false, "run-a")},
+		{name: activities.GuardUpdateAcquire, arg: activities.AcquireRequest{RunID: "run-b", Execution: "b1", TakeoverFrom: "a1", VerifyDeadline: deadline}, want: granted(t, true, "run-b", func(r activities.AcquireResult) {
+			require.Equal(t, "run-a", r.TookOver)
+			require.Len(t, r.Inherit, 1)
+			require.Equal(t, "run-a", r.Inherit[0].RunID)
+			require.Equal(t, activities.BatchRange{From: 3, To: 8}, r.Inherit[0].Batches)
+			require.Equal(t, deadline, r.Inherit[0].VerifyDeadline)
+		})},
+		{name: activities.GuardUpdateRelease, arg: activities.ReleaseRequest{RunID: "run-b", Execution: "b-other"}, want: func(v any, err error) {
+			require.NoError(t, err)
+			require.False(t, v.(bool), "another execution of run-b does not hold it")
+		}},
+		{name: activities.GuardUpdateRelease, arg: activities.ReleaseRequest{RunID: "run-b", Execution: "b1", Verified: true}, want: func(v any, err error) {
+			require.NoError(t, err)
+			require.True(t, v.(bool))
+		}},
+		{name: activities.GuardUpdateAcquire, arg: activities.AcquireRequest{RunID: "run-a", Execution: "a9"}, want: granted(t, true, "run-a", func(r activities.AcquireResult) {
+			require.Empty(t, r.Inherit, "run-b verified everything it inherited")
+			require.Equal(t, 9, r.FirstBatch, "after the batches run-a's earlier execution started")
+		})},
+	}
+	guardSteps(t, env, GuardState{Region: "cn-hangzhou"}, steps, func(st GuardState) {
+		require.Equal(t, "a9", st.Holder.Execution)
+		require.Contains(t, strings.Join(st.Log, "\n"), "run-b took the region over from run-a")
+	})
+}
+
+// TestGuardRecoversWhatTheGuardBeforeItKnew: a guard started anew takes
+// the state the previous guard run answered, and an open run that says it
+// holds the region, before it grants anything; updates sent meanwhile wait.
+func TestGuardRecoversWhatTheGuardBeforeItKnew(t *testing.T) {
+	at := time.Now().UTC().Add(-time.Hour)
+	prev := GuardState{Region: "cn-hangzhou", Holder: &activities.Holder{RunID: "run-x", Execution: "x1", Current: "x1"},
+		Ledger: []LedgerEntry{{InstanceID: modelID(1), Fails: []int64{encodeFail(at, ReasonNoHeartbeat)}, Run: 0}}, Runs: []string{"run-w"}}
+	raw, err := json.Marshal(prev)
+	require.NoError(t, err)
+	t.Run("from the previous guard run", func(t *testing.T) {
+		env := guardEnv(t, activities.RecoverResult{From: "g1", FromStatus: "terminated", State: raw})
+		guardSteps(t, env, GuardState{Region: "cn-hangzhou"}, []guardStep{
+			{name: activities.GuardUpdateAcquire, arg: activities.AcquireRequest{RunID: "run-y", Execution: "y1"}, want: granted(t, false, "run-x")},
+		}, func(st GuardState) {
+			require.Len(t, st.Ledger, 1)
+			require.Contains(t, strings.Join(st.Log, "\n"), "recovered from run g1 (terminated): holder run-x, 1 ledger instances")
+		})
+	})
+	t.Run("from the open runs", func(t *testing.T) {
+		env := guardEnv(t, activities.RecoverResult{Lost: "run g1 could not be read: its state is lost",
+			Holders: []activities.OpenRun{{RunID: "run-z", Execution: "z1", Current: "z2", Batches: activities.BatchRange{From: 4, To: 6}}}})
+		guardSteps(t, env, GuardState{Region: "cn-hangzhou"}, []guardStep{
+			{name: activities.GuardUpdateAcquire, arg: activities.AcquireRequest{RunID: "run-y", Execution: "y1"}, want: granted(t, false, "run-z", func(r activities.AcquireResult) {
+				require.Equal(t, activities.BatchRange{From: 4, To: 6}, r.Holder.Batches)
+			})},
+		}, func(st GuardState) {
+			log := strings.Join(st.Log, "\n")
+			require.Contains(t, log, "lost: run g1 could not be read")
+			require.Contains(t, log, "open run run-z holds the region: it keeps it")
+		})
+	})
+}
+
+// TestGuardStateStaysSmallAtItsBounds fills the ledger far past its bound
+// (6,000 instances with 20 failures each, then as many with 2): the
+// guard's whole state, what continue-as-new carries and a replacing guard
+// recovers, stays under Temporal's 512 KB warning, keeps the instances
+// that failed last, and answers their failures.
+func TestGuardStateStaysSmallAtItsBounds(t *testing.T) {
+	for _, fails := range []int{maxFailsKept, 2} {
+		t.Run(fmt.Sprintf("%d failures each", fails), func(t *testing.T) {
+			env := guardEnv(t, activities.RecoverResult{})
+			base := time.Now().UTC().Add(-24 * time.Hour)
+			const instances, perUpdate = 6000, 200
+			var steps []guardStep
+			for u := range instances / perUpdate {
+				var req activities.RecordRequest
+				req.ID = fmt.Sprintf("fill/%d", u)
+				for i := u * perUpdate; i < (u+1)*perUpdate; i++ {
+					for f := range fails {
+						req.Failed = append(req.Failed, activities.FailedAttempt{InstanceID: modelID(i), Attempt: activities.Attempt{
+							RunID: fmt.Sprintf("fleetmend/cn-hangzhou/scheduled-2026-11-%02dT00:00:00Z", 1+u%28),
+							At:    base.Add(time.Duration(i)*time.Second + time.Duration(f)*time.Millisecond), Reason: ReasonNoHeartbeat}})
+					}
+				}
+				steps = append(steps, guardStep{name: activities.GuardUpdateRecord, arg: req, want: func(_ any, err error) { require.NoError(t, err) }})
+			}
+			guardSteps(t, env, GuardState{Region: "cn-hangzhou"}, steps, func(st GuardState) {
+				raw, err := json.Marshal(st)
+				require.NoError(t, err)
+				require.Less(t, len(raw), 512<<10, "the guard's state stays under the 512 KB warning")
+				require.Less(t, len(st.Ledger), instances, "the bound pruned the ledger")
+				last := st.Ledger[len(st.Ledger)-1]
+				require.Equal(t, modelID(instances-1), last.InstanceID, "the instance that failed last is kept")
+				require.Len(t, last.Fails, fails)
+				t.Logf("%d failures each: %d of %d instances kept, state %d bytes", fails, len(st.Ledger), instances, len(raw))
+			})
+		})
+	}
+}
+
+// TestGuardAppliesARecordOnce: the same record update ID (a retried
+// activity) records once; a legacy ledger entry still answers.
+func TestGuardAppliesARecordOnce(t *testing.T) {
+	env := guardEnv(t, activities.RecoverResult{})
+	at := time.Now().UTC().Add(-time.Hour)
+	req := activities.RecordRequest{ID: "record/r1/1", Failed: []activities.FailedAttempt{
+		{InstanceID: modelID(1), Attempt: activities.Attempt{RunID: "r1", At: at, Reason: ReasonInstallFailed}}}}
+	ok := func(_ any, err error) { require.NoError(t, err) }
+	legacy := GuardState{Region: "cn-hangzhou", Ledger: []LedgerEntry{{InstanceID: modelID(2), Attempts: []activities.Attempt{
+		{RunID: "old", At: at, Reason: ReasonNoHeartbeat}, {RunID: "older", At: at.Add(time.Minute), Reason: ReasonNoHeartbeat}}}}}
+	guardSteps(t, env, legacy, []guardStep{
+		{name: activities.GuardUpdateRecord, arg: req, want: ok},
+		{name: activities.GuardUpdateRecord, arg: req, want: ok},
+		{name: activities.GuardUpdateRecord, id: "record/r1/1", arg: req, want: ok},
+	}, func(st GuardState) {
+		g := &guard{st: st}
+		v, err := g.view(activities.LedgerQuery{Now: time.Now().UTC(), After: 2, Window: 24 * time.Hour})
+		require.NoError(t, err)
+		require.Len(t, v.Records, 2)
+		require.Len(t, v.Records[0].Attempts, 1, "one attempt however often the update came")
+		require.Equal(t, ReasonInstallFailed, v.Records[0].Attempts[0].Reason)
+		require.Equal(t, "r1", v.Records[0].Attempts[0].RunID)
+		require.True(t, v.Records[1].Quarantined, "the legacy entry's two failures still count")
+		require.Equal(t, "older", v.Records[1].Attempts[1].RunID)
+	})
+}
