@@ -35,6 +35,7 @@ func numericFlags() []numericFlag {
 		{Name: "max-report-bytes", Allowed: "16384..1572864", Below: "16383", Min: "16384", Max: "1572864", Above: "1572865"},
 		{Name: "max-unhealthy-percent", Allowed: "1..100", Below: "-1", Min: "1", Max: "100", Above: "101"},
 		quarantineAfter, quarantineWindow,
+		{Name: "stuck-after", Allowed: "10s..168h", Below: "9s", Min: "10s", Max: "168h", Above: "169h"},
 	}
 	progress := numflagtest.Flag{Name: "progress-interval", Allowed: "100ms..1m", Below: "10ms", Min: "100ms", Max: "1m", Above: "2m"}
 	limit := numflagtest.Flag{Name: "limit", Allowed: "1..1000", Below: "-1", Min: "1", Max: "1000", Above: "1001"}

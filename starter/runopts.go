@@ -39,6 +39,7 @@ type runFlags struct {
 	excludeIDsFile       string
 	quarantineAfter      int
 	quarantineWindow     time.Duration
+	stuckAfter           time.Duration
 }
 
 // register adds the run flags; a schedule registers its own --region and
@@ -80,10 +81,13 @@ func (f *runFlags) register(fs *pflag.FlagSet, forRun bool) {
 	fs.StringVar(&f.excludeIDs, "exclude-ids", "", "comma-separated instance IDs never to touch")
 	fs.StringVar(&f.excludeIDsFile, "exclude-ids-file", "", "file with instance IDs never to touch, one per line (# comments allowed)")
 	numVar(fs, numflag.NewInt(&f.quarantineAfter, "quarantine-after", workflows.DefaultQuarantineAfter, numflag.Range[int]{Min: 1, Max: workflows.MaxQuarantineAfter}),
-		"failed repairs of an instance within --quarantine-window that quarantine it (left alone until the window passes or `starter quarantine clear`)")
+		"failed repairs of an instance within --quarantine-window that quarantine it (left alone until the window passes, or until starter quarantine clear)")
 	numVar(fs, numflag.NewDuration(&f.quarantineWindow, "quarantine-window", workflows.DefaultQuarantineWindow,
 		numflag.Range[time.Duration]{Min: workflows.MinQuarantineWindow, Max: workflows.MaxQuarantineWindow}),
 		"the window --quarantine-after counts failures in")
+	numVar(fs, numflag.NewDuration(&f.stuckAfter, "stuck-after", workflows.DefaultStuckAfter,
+		numflag.Range[time.Duration]{Min: workflows.MinStuckAfter, Max: workflows.MaxStuckAfter}),
+		"when the region is busy, report its holder stuck if it made no progress for this long (paused runs excepted)")
 }
 
 // fieldFlags maps RegionInput's JSON fields (named in validation errors)
@@ -96,7 +100,7 @@ func fieldFlags() [][2]string {
 		{"max_report_rows", "--max-report-rows"}, {"max_report_bytes", "--max-report-bytes"}, {"blast_radius", "--blast-radius"},
 		{"error_budget", "--error-budget"}, {"max_unhealthy_percent", "--max-unhealthy-percent"},
 		{"override_max_unhealthy", "--override-max-unhealthy"}, {"exclude_tag", "--exclude-tag"}, {"exclude_instance_ids", "--exclude-ids"},
-		{"quarantine_after", "--quarantine-after"}, {"quarantine_window", "--quarantine-window"},
+		{"quarantine_after", "--quarantine-after"}, {"quarantine_window", "--quarantine-window"}, {"stuck_after", "--stuck-after"},
 	}
 }
 
@@ -121,6 +125,7 @@ func (f *runFlags) input(kind, startedBy string, dryRun bool) (workflows.RegionI
 		BlastRadius: f.blastRadius, ErrorBudget: f.errorBudget, MaxUnhealthyPercent: f.maxUnhealthyPercent,
 		OverrideMaxUnhealthy: f.overrideMaxUnhealthy, ExcludeTag: f.excludeTag, ExcludeInstanceIDs: excluded,
 		QuarantineAfter: f.quarantineAfter, QuarantineWindow: workflows.Duration(f.quarantineWindow),
+		StuckAfter: workflows.Duration(f.stuckAfter),
 	}
 	// The flags have refused anything outside their ranges; the workflow's
 	// own validation stays the last word (e.g. for settings that depend on
