@@ -115,16 +115,21 @@ func appError(what string, err error) error {
 	})
 }
 
-// definitelyNotExecuted reports whether the service refused a request
-// before acting on it: throttling and ServiceUnavailable. Anything else
-// (a timeout, a dropped connection, a 500) may have been carried out.
+// definitelyNotExecuted reports whether a call was certainly not carried
+// out: it never left (not sent), or ECS refused it before acting
+// (validation, state checks, throttling, ServiceUnavailable). Anything else
+// (a timeout, a dropped connection, a 500, a caller that stopped waiting)
+// may have been carried out.
 func definitelyNotExecuted(err error) bool {
 	var e *ecs.Error
 	if !errors.As(err, &e) {
 		return false
 	}
-	if e.Class == ecs.Permanent || e.Class == ecs.InstanceLevel {
-		return true // refused by validation or state checks
+	switch e.Class {
+	case ecs.NotSent, ecs.Permanent, ecs.InstanceLevel:
+		return true // never sent, or refused by validation or state checks
+	case ecs.Interrupted:
+		return false
 	}
 	return e.Code == "ServiceUnavailable" || strings.HasPrefix(e.Code, "Throttling")
 }

@@ -368,14 +368,17 @@ func TestRetryAfterDeathBeforeTheAnswer(t *testing.T) {
 	require.Zero(t, f.truth(t, lost).Reboots, "an unconfirmed reboot is never sent again")
 }
 
-// TestBootMarksTellALostRebootFromALandedOne plays the retry after a worker
-// died between storing its intent (with boot marks) and hearing ECS, for
-// three instances: one whose reboot never reached ECS (Running, StartTime
-// unchanged, well after the mark), one whose reboot landed and is over
-// (Running, started since the mark) and one that had started in the mark's
-// own minute (cannot be told). The simulator's count of reboots is the
-// judge: one reboot each for the first two, none for the third.
-func TestBootMarksTellALostRebootFromALandedOne(t *testing.T) {
+// TestRetryNeverSendsARebootAgain: an earlier attempt died between
+// storing its intent (with boot marks) and hearing ECS, for three
+// instances: one whose reboot never reached ECS (Running, StartTime
+// unchanged), one whose reboot landed and is over (Running, started since
+// the mark) and one that had started in the mark's own minute. Only the
+// second is evidence of a reboot; the documents do not say that a Running
+// instance with an unchanged StartTime was not rebooted, so neither of the
+// others is rebooted again: they are unconfirmed, verified like any other,
+// and repaired by the next run if their agent stays silent. The
+// simulator's count of reboots is the judge.
+func TestRetryNeverSendsARebootAgain(t *testing.T) {
 	f := newFixture(t)
 	lost := f.add(t, ecssim.InstanceSpec{})
 	done := f.add(t, ecssim.InstanceSpec{})
@@ -404,11 +407,34 @@ func TestBootMarksTellALostRebootFromALandedOne(t *testing.T) {
 	require.NoError(t, err)
 	var out activities.RebootOutcome
 	require.NoError(t, v.Get(&out))
-	require.ElementsMatch(t, []string{lost, done}, out.Rebooted)
-	require.Equal(t, []string{fresh}, out.Unconfirmed)
-	require.Equal(t, 1, f.truth(t, lost).Reboots, "a reboot that never reached ECS is sent by the retry")
+	require.Equal(t, []string{done}, out.Rebooted)
+	require.ElementsMatch(t, []string{lost, fresh}, out.Unconfirmed)
+	require.Zero(t, f.truth(t, lost).Reboots, "no reboot is sent again on a guess")
 	require.Equal(t, 1, f.truth(t, done).Reboots, "a reboot that landed is not sent again")
-	require.Zero(t, f.truth(t, fresh).Reboots, "a reboot that cannot be told apart is never sent again")
+	require.Zero(t, f.truth(t, fresh).Reboots)
+}
+
+// TestOptOutTagIsReadRightBeforeActing: an instance a team tags after the
+// scan is neither installed on nor rebooted; the others are.
+func TestOptOutTagIsReadRightBeforeActing(t *testing.T) {
+	f := newFixture(t)
+	tagged := f.add(t, ecssim.InstanceSpec{})
+	other := f.add(t, ecssim.InstanceSpec{})
+	require.NoError(t, f.sim.SetTag(tagged, "fleetmend:exclude", "team-db"))
+	v, err := f.env().ExecuteActivity(f.acts.InstallAgents, activities.InstallInput{Region: region, InstanceIDs: []string{tagged, other}, ExcludeTag: "fleetmend:exclude"})
+	require.NoError(t, err)
+	var inst activities.InstallResult
+	require.NoError(t, v.Get(&inst))
+	require.Equal(t, []string{other}, inst.Installed)
+	require.Len(t, inst.Rejected, 1)
+	require.True(t, inst.Rejected[0].Excluded)
+	v, err = f.env().ExecuteActivity(f.acts.RebootIfStillUnhealthy, activities.RebootInput{Region: region, InstanceIDs: []string{tagged, other}, ExcludeTag: "fleetmend:exclude"})
+	require.NoError(t, err)
+	var out activities.RebootOutcome
+	require.NoError(t, v.Get(&out))
+	require.Equal(t, []string{other}, out.Rebooted)
+	require.Zero(t, f.truth(t, tagged).Installs+f.truth(t, tagged).Reboots, "the tagged instance is never touched")
+	require.Equal(t, 1, f.truth(t, other).Reboots)
 }
 
 func TestRefusedRebootCallWithdrawsItsIntent(t *testing.T) {

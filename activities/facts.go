@@ -29,6 +29,13 @@ type Facts struct {
 	// even when asked about it alone: its agent is neither healthy nor
 	// broken as far as anyone knows, and it is never acted on.
 	Unknown bool `json:"unknown,omitempty"`
+	// Excluded: it carries the run's opt-out tag now (read when the facts
+	// were asked with one), whatever it carried at the scan.
+	Excluded bool `json:"excluded,omitempty"`
+	// StartTime and Seen are the instance's last start (to the minute) and
+	// ECS's clock, when the state came from DescribeInstances.
+	StartTime time.Time `json:"start_time,omitzero"`
+	Seen      time.Time `json:"seen,omitzero"`
 }
 
 // plainBeat heartbeats without details, for activities that keep none.
@@ -57,19 +64,67 @@ const maxIsolationRounds = 5
 // so facts looks up which instances still exist and asks again without the
 // missing ones: one bad instance never hides the others.
 //
+// With an opt-out tag spec, the states come from DescribeInstances, which
+// answers each instance's tags with its state in the same call: an
+// instance tagged since the scan is Excluded.
+//
 // beat is called between API calls; it must heartbeat the caller's current
 // details, because a heartbeat replaces the details stored on the server.
-func facts(ctx context.Context, c *ecs.Client, ids []string, osType string, beat func()) ([]Facts, error) {
+func facts(ctx context.Context, c *ecs.Client, ids []string, excludeTag string, beat func()) ([]Facts, error) {
+	if excludeTag != "" {
+		return instanceFacts(ctx, c, ids, excludeTag, beat)
+	}
+	out, index := blankFacts(ids)
+	states := func(ids []string) error { return describeStates(ctx, c, ids, out, index, beat) }
+	if err := states(ids); err != nil {
+		return nil, err
+	}
+	return withAgents(ctx, c, out, index, "", beat, states)
+}
+
+// instanceFacts is facts with the states, tags and start times read by
+// DescribeInstances, then the agent status: the agent is the last thing
+// read, so a decision on these facts rests on the freshest health.
+func instanceFacts(ctx context.Context, c *ecs.Client, ids []string, excludeTag string, beat func()) ([]Facts, error) {
+	out, index := blankFacts(ids)
+	states := func(ids []string) error { return describeStatesAndTags(ctx, c, ids, excludeTag, out, index, beat) }
+	if err := states(ids); err != nil {
+		return nil, err
+	}
+	return withAgents(ctx, c, out, index, "", beat, states)
+}
+
+func blankFacts(ids []string) ([]Facts, map[string]int) {
 	out := make([]Facts, len(ids))
 	index := make(map[string]int, len(ids))
 	for i, id := range ids {
 		out[i] = Facts{InstanceID: id}
 		index[id] = i
 	}
-	if err := describeStates(ctx, c, ids, out, index, beat); err != nil {
-		return nil, err
+	return out, index
+}
+
+// describeStatesAndTags reads the states and tags of ids with
+// DescribeInstances (≤ 100 a call), marking those with the opt-out tag.
+func describeStatesAndTags(ctx context.Context, c *ecs.Client, ids []string, excludeTag string, out []Facts, index map[string]int, beat func()) error {
+	for chunk := range slices.Chunk(ids, ecs.MaxDescribeInstancesIDs) {
+		beat()
+		infos, _, err := describeInstances(ctx, c, chunk)
+		if err != nil {
+			return err
+		}
+		for _, id := range chunk {
+			info, ok := infos[id]
+			f := &out[index[id]]
+			f.Exists = ok
+			if ok {
+				f.State = info.State
+				f.Excluded = HasTag(info.Tags, excludeTag)
+				f.StartTime, f.Seen = info.StartTime, info.Seen
+			}
+		}
 	}
-	return withAgents(ctx, c, out, index, osType, beat)
+	return nil
 }
 
 // factsFromPage is facts for instances whose state a DescribeInstanceStatus
@@ -81,12 +136,12 @@ func factsFromPage(ctx context.Context, c *ecs.Client, page []ecs.InstanceStatus
 		out[i] = Facts{InstanceID: s.InstanceID, Exists: true, State: s.State}
 		index[s.InstanceID] = i
 	}
-	return withAgents(ctx, c, out, index, osType, beat)
+	return withAgents(ctx, c, out, index, osType, beat, func(ids []string) error { return describeStates(ctx, c, ids, out, index, beat) })
 }
 
 // withAgents adds agent status to facts whose states are known, isolating
-// instances that vanish in between.
-func withAgents(ctx context.Context, c *ecs.Client, out []Facts, index map[string]int, osType string, beat func()) ([]Facts, error) {
+// instances that vanish in between; states re-reads who exists.
+func withAgents(ctx context.Context, c *ecs.Client, out []Facts, index map[string]int, osType string, beat func(), states func([]string) error) ([]Facts, error) {
 	for round := 0; ; round++ {
 		var existing []string
 		for _, f := range out {
@@ -105,7 +160,7 @@ func withAgents(ctx context.Context, c *ecs.Client, out []Facts, index map[strin
 		for _, id := range existing {
 			out[index[id]].Exists = false
 		}
-		if err := describeStates(ctx, c, existing, out, index, beat); err != nil {
+		if err := states(existing); err != nil {
 			return nil, err
 		}
 	}

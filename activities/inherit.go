@@ -39,7 +39,7 @@ type VerifyTarget struct {
 // that closed without verifying them: they are carried in the run's
 // state. A takeover that would inherit more waits out the deadline
 // instead (see AcquireResult.Inherit).
-const MaxInherited = 2000
+const MaxInherited = 1000
 
 // InheritInput names the batches to read back.
 type InheritInput struct {

@@ -14,6 +14,9 @@ import (
 type InstallInput struct {
 	Region      string   `json:"region"`
 	InstanceIDs []string `json:"instance_ids"`
+	// ExcludeTag is the run's opt-out tag: an instance that carries it when
+	// re-checked right before the call is left alone.
+	ExcludeTag string `json:"exclude_tag,omitempty"`
 }
 
 // Rejection is an instance an action was not carried out on, and why.
@@ -27,6 +30,8 @@ type Rejection struct {
 	Recovered bool `json:"recovered,omitempty"`
 	// Unknown: ECS's answer did not cover the instance's agent status.
 	Unknown bool `json:"unknown,omitempty"`
+	// Excluded: it carried the opt-out tag when re-checked.
+	Excluded bool `json:"excluded,omitempty"`
 }
 
 // InstallResult says which instances took the install call.
@@ -44,6 +49,8 @@ func rejectFromFacts(f Facts) (Rejection, bool) {
 		return Rejection{InstanceID: f.InstanceID, Code: "InvalidInstance.NotFound", Reason: "instance no longer exists", Vanished: true}, true
 	case f.State != ecs.StateRunning:
 		return Rejection{InstanceID: f.InstanceID, Code: "IncorrectInstanceStatus", Reason: "instance is " + string(f.State), State: f.State}, true
+	case f.Excluded:
+		return Rejection{InstanceID: f.InstanceID, Code: "fleetmend.Excluded", Reason: "carries the opt-out tag when checked right before the call; never touched", State: f.State, Excluded: true}, true
 	case f.Unknown:
 		return Rejection{InstanceID: f.InstanceID, Code: "fleetmend.Unanswered", Reason: "ECS did not answer for its agent status; not acted on", State: f.State, Unknown: true}, true
 	case f.Healthy:
@@ -74,7 +81,7 @@ func (a *Activities) InstallAgents(ctx context.Context, in InstallInput) (Instal
 	pending := append([]string(nil), in.InstanceIDs...)
 	refusedWith := -1 // how many instances the last refused call carried
 	for len(pending) > 0 {
-		keep, err := recheck(ctx, c, pending, &res.Rejected)
+		keep, err := recheck(ctx, c, pending, in.ExcludeTag, &res.Rejected)
 		if err != nil {
 			return InstallResult{}, err
 		}
@@ -83,7 +90,7 @@ func (a *Activities) InstallAgents(ctx context.Context, in InstallInput) (Instal
 		}
 		if len(keep) == refusedWith {
 			// The re-check does not explain the refusal: ask one at a time.
-			return a.installOneByOne(ctx, c, keep, res)
+			return a.installOneByOne(ctx, c, keep, in.ExcludeTag, res)
 		}
 		activity.RecordHeartbeat(ctx)
 		res.Calls++
@@ -104,8 +111,8 @@ func (a *Activities) InstallAgents(ctx context.Context, in InstallInput) (Instal
 
 // recheck reads fresh facts for ids, appends a rejection for every instance
 // that must not be acted on, and returns the others.
-func recheck(ctx context.Context, c *ecs.Client, ids []string, rejected *[]Rejection) ([]string, error) {
-	fs, err := facts(ctx, c, ids, "", plainBeat(ctx))
+func recheck(ctx context.Context, c *ecs.Client, ids []string, excludeTag string, rejected *[]Rejection) ([]string, error) {
+	fs, err := facts(ctx, c, ids, excludeTag, plainBeat(ctx))
 	if err != nil {
 		return nil, err
 	}
@@ -120,9 +127,9 @@ func recheck(ctx context.Context, c *ecs.Client, ids []string, rejected *[]Rejec
 	return keep, nil
 }
 
-func (a *Activities) installOneByOne(ctx context.Context, c *ecs.Client, ids []string, res InstallResult) (InstallResult, error) {
+func (a *Activities) installOneByOne(ctx context.Context, c *ecs.Client, ids []string, excludeTag string, res InstallResult) (InstallResult, error) {
 	for _, id := range ids {
-		keep, err := recheck(ctx, c, []string{id}, &res.Rejected)
+		keep, err := recheck(ctx, c, []string{id}, excludeTag, &res.Rejected)
 		if err != nil {
 			return InstallResult{}, err
 		}

@@ -2,6 +2,7 @@ package activities
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -17,6 +18,9 @@ import (
 type RebootInput struct {
 	Region      string   `json:"region"`
 	InstanceIDs []string `json:"instance_ids"`
+	// ExcludeTag is the run's opt-out tag: an instance that carries it when
+	// checked right before the call is not rebooted.
+	ExcludeTag string `json:"exclude_tag,omitempty"`
 }
 
 // RebootOutcome is RebootIfStillUnhealthy's answer.
@@ -61,52 +65,45 @@ type bootMark struct {
 	Seen      time.Time `json:"seen"`
 }
 
-// rebootSettle is how long, on ECS's clock, after a mark the retry waits
-// before it believes a Running instance with an unchanged StartTime: a
-// reboot ECS accepted shows as Stopping at once, the wait covers a lagging
-// read. It is 15 s longer than a request of the client can live (connect
-// plus read timeout, 5 s + 10 s by default), so no call of the earlier
-// attempt can still be on its way; at least 30 s.
-func rebootSettle(c *ecs.Client) time.Duration {
-	return max(30*time.Second, c.RequestLifetime()+15*time.Second)
-}
-
-// landing is what a retry can tell about a reboot an earlier attempt sent
-// without hearing the answer.
-type landing int
-
-const (
-	landedUnknown landing = iota // cannot be told: leave it alone
-	landedYes                    // it happened (the instance went down or started since)
-	landedNo                     // it did not: the instance may be rebooted now
-	landedWait                   // too soon after the call to tell
-)
-
-// landed decides from the mark taken before the call and a fresh read. The
-// rule that makes "no" safe: ECS's StartTime is to the minute, so a reboot
-// that happened after the mark (at Seen) would start the instance at
-// Seen's minute or later. If the instance had started in an earlier minute
-// than Seen's and still shows that same StartTime, it has not rebooted.
-func landed(mark bootMark, now ecs.InstanceInfo, settle time.Duration) landing {
+// landed says whether a reboot an earlier attempt sent, without hearing
+// ECS's answer, evidently happened: the instance is going down or coming
+// up (a reboot passes through Stopping and Starting), or it started after
+// the mark taken right before the call. Anything else is not evidence that
+// it did not: whether ECS moves StartTime on a reboot, and how soon, is
+// not in the documents fleetmend rests on, so such an instance is left
+// alone (unconfirmed) and never rebooted again on a guess.
+func landed(mark bootMark, now ecs.InstanceInfo) bool {
 	switch {
 	case now.State == ecs.StateStopping || now.State == ecs.StateStarting:
-		return landedYes
-	case now.State != ecs.StateRunning || mark.StartTime.IsZero() || mark.Seen.IsZero() || now.StartTime.IsZero():
-		return landedUnknown
-	case now.StartTime.After(mark.StartTime):
-		return landedYes
-	case !now.StartTime.Equal(mark.StartTime) || !mark.Seen.Truncate(time.Minute).After(mark.StartTime):
-		return landedUnknown // started in the mark's own minute: a reboot could hide in it
-	case now.Seen.Before(mark.Seen.Add(settle)):
-		return landedWait
+		return true
+	case now.State != ecs.StateRunning || mark.StartTime.IsZero() || now.StartTime.IsZero():
+		return false
 	}
-	return landedNo
+	return now.StartTime.After(mark.StartTime)
 }
 
+// Bounds on the time between deciding to reboot and sending the call.
+const (
+	// maxDecisionAge: agent health read longer ago than this is read again
+	// before the call (a wait for the pool, a slow read).
+	maxDecisionAge = 10 * time.Second
+	// sendWithin: the call must leave within this of the intent being
+	// stored, the moment the server confirmed the attempt is current. It
+	// is well under the activities' 30 s heartbeat timeout, so no retry of
+	// this activity can have started before the call leaves; a call that
+	// waits longer for a client of the pool is not sent, and the decision
+	// is taken again.
+	sendWithin = 5 * time.Second
+	// maxDecisionRounds bounds how often a decision is taken again.
+	maxDecisionRounds = 5
+)
+
 // RebootIfStillUnhealthy re-checks every instance right before acting and
-// reboots only those that exist, are Running and whose agent is still not
-// healthy. It never reboots an instance twice, even when a worker dies
-// mid-call and Temporal retries the activity: see rebootIntent.
+// reboots only those that exist, are Running, do not carry the opt-out tag
+// and whose agent is still not healthy. It never reboots an instance
+// twice, even when a worker dies mid-call and Temporal retries the
+// activity: see rebootIntent. The call leaves within sendWithin of the
+// intent being stored, on facts at most maxDecisionAge old.
 func (a *Activities) RebootIfStillUnhealthy(ctx context.Context, in RebootInput) (RebootOutcome, error) {
 	if n := len(in.InstanceIDs); n < 1 || n > ecs.MaxRebootIDs {
 		return RebootOutcome{}, temporal.NewNonRetryableApplicationError(
@@ -122,12 +119,30 @@ func (a *Activities) RebootIfStillUnhealthy(ctx context.Context, in RebootInput)
 			return RebootOutcome{}, temporal.NewNonRetryableApplicationError("read reboot intent of the previous attempt", "fleetmend.CorruptIntent", err)
 		}
 	}
+	for round := 1; ; round++ {
+		out, err := a.rebootOnce(ctx, c, in, prior, round == maxDecisionRounds)
+		if !errors.Is(err, errDecideAgain) {
+			return out, err
+		}
+	}
+}
+
+// errDecideAgain says the facts a decision rested on grew too old before
+// the call could leave: read them again.
+var errDecideAgain = errors.New("decide again on fresh facts")
+
+// rebootOnce decides and, if the decision still holds when the call can
+// leave, reboots. last: the final round, which sends however long reading
+// took (its facts are still fresh by the pool's measure).
+func (a *Activities) rebootOnce(ctx context.Context, c *ecs.Client, in RebootInput, prior rebootIntent, last bool) (RebootOutcome, error) {
 	// Heartbeats during the re-check must carry the prior intent, or they
 	// would erase it on the server.
-	fs, err := facts(ctx, c, in.InstanceIDs, "", func() { activity.RecordHeartbeat(ctx, prior) })
+	beat := func() { activity.RecordHeartbeat(ctx, prior) }
+	fs, err := instanceFacts(ctx, c, in.InstanceIDs, in.ExcludeTag, beat)
 	if err != nil {
 		return RebootOutcome{}, err
 	}
+	decided := time.Now()
 	var out RebootOutcome
 	var toReboot []string
 	var pending []Facts // attempted earlier, answer never heard
@@ -139,10 +154,9 @@ func (a *Activities) RebootIfStillUnhealthy(ctx context.Context, in RebootInput)
 			out.InTransit = append(out.InTransit, f.InstanceID)
 		case slices.Contains(prior.Attempted, f.InstanceID):
 			// An earlier attempt may have sent the reboot without hearing
-			// the answer. Rebooting again is exactly what must not happen;
-			// the marks decide below whether it happened.
+			// the answer. Rebooting again is exactly what must not happen.
 			pending = append(pending, f)
-		case f.Running() && !f.Unknown && f.Healthy:
+		case f.Running() && !f.Unknown && !f.Excluded && f.Healthy:
 			out.Healthy = append(out.Healthy, f.InstanceID)
 		default:
 			if r, no := rejectFromFacts(f); no {
@@ -152,30 +166,42 @@ func (a *Activities) RebootIfStillUnhealthy(ctx context.Context, in RebootInput)
 			toReboot = append(toReboot, f.InstanceID)
 		}
 	}
-	again, err := a.settle(ctx, c, prior, pending, &out)
-	if err != nil {
+	if err := a.settle(ctx, c, prior, pending, &out); err != nil {
 		return RebootOutcome{}, err
 	}
-	toReboot = append(toReboot, again...)
 	if len(toReboot) == 0 {
 		return out, nil
 	}
-	marks, err := readMarks(ctx, c, toReboot, prior.Marks)
-	if err != nil {
-		return RebootOutcome{}, err
+	// The boot marks come with the state the decision rests on.
+	marks := maps.Clone(prior.Marks)
+	if marks == nil {
+		marks = make(map[string]bootMark, len(toReboot))
+	}
+	for _, f := range fs {
+		if slices.Contains(toReboot, f.InstanceID) {
+			marks[f.InstanceID] = bootMark{StartTime: f.StartTime, Seen: f.Seen}
+		}
+	}
+	if time.Since(decided) > maxDecisionAge && !last {
+		return RebootOutcome{}, errDecideAgain
 	}
 	intent := rebootIntent{Attempted: appendNew(prior.Attempted, toReboot), Confirmed: prior.Confirmed, Marks: marks}
 	if err := a.recordIntent(ctx, intent); err != nil {
 		// Without a stored intent a retry could reboot twice; reboot nothing.
+		// The heartbeat also fails when this attempt is no longer the
+		// current one: then it must not send.
 		return RebootOutcome{}, temporal.NewApplicationErrorWithCause("reboot not sent: "+err.Error(), "fleetmend.IntentNotRecorded", err)
 	}
-	results, err := c.RebootInstances(ctx, toReboot, false)
+	results, err := c.RebootInstances(ecs.WithStartBy(ctx, time.Now().Add(sendWithin)), toReboot, false)
 	if err != nil {
 		if definitelyNotExecuted(err) {
-			// ECS refused the whole call, so nothing was rebooted: withdraw
-			// the intent so the retry may try these instances again. If the
-			// withdrawal is not stored, the retry will leave them alone.
-			_ = a.recordIntent(ctx, prior)
+			// Not sent, or refused whole by ECS: nothing was rebooted, so
+			// withdraw the intent (if the withdrawal is not stored, the
+			// retry leaves these instances alone, unconfirmed).
+			withdrawn := a.recordIntent(ctx, prior) == nil
+			if ecs.ClassOf(err) == ecs.NotSent && withdrawn && ctx.Err() == nil && !last {
+				return RebootOutcome{}, errDecideAgain // waited too long for the pool
+			}
 		}
 		return RebootOutcome{}, appError("reboot "+joinIDs(toReboot), err)
 	}
@@ -215,89 +241,33 @@ func (a *Activities) RebootIfStillUnhealthy(ctx context.Context, in RebootInput)
 }
 
 // settle sorts the instances an earlier attempt sent without hearing the
-// answer: those whose reboot landed are Rebooted, those that show it did
-// not and still need it are returned to be rebooted now, the rest are
+// answer: those whose reboot evidently landed are Rebooted, the rest are
 // Unconfirmed (never rebooted again; verify tells whether the agent came
-// back). While it is too soon to tell, it reads again, heartbeating.
-func (a *Activities) settle(ctx context.Context, c *ecs.Client, prior rebootIntent, pending []Facts, out *RebootOutcome) ([]string, error) {
-	settle := rebootSettle(c)
-	maxRounds := 2 * int(settle/settlePoll)
-	var again []string
-	for round := 0; len(pending) > 0; round++ {
-		ids := make([]string, len(pending))
-		for i, f := range pending {
-			ids[i] = f.InstanceID
-		}
-		byID, _, err := describeInstances(ctx, c, ids)
-		if err != nil {
-			return nil, err
-		}
-		var wait []Facts
-		for _, f := range pending {
-			now, seen := byID[f.InstanceID]
-			verdict := landedUnknown
-			if seen { // no mark (an older intent) leaves only "going down or up" to tell
-				verdict = landed(prior.Marks[f.InstanceID], now, settle)
-			}
-			if verdict == landedWait && round >= maxRounds {
-				verdict = landedUnknown
-			}
-			switch verdict {
-			case landedYes:
-				out.Rebooted = append(out.Rebooted, f.InstanceID)
-				if now.State != ecs.StateRunning {
-					out.InTransit = append(out.InTransit, f.InstanceID)
-				}
-			case landedNo:
-				switch r, no := rejectFromFacts(f); {
-				case f.Running() && !f.Unknown && f.Healthy:
-					out.Healthy = append(out.Healthy, f.InstanceID)
-				case no:
-					out.Rejected = append(out.Rejected, r)
-				default:
-					again = append(again, f.InstanceID)
-				}
-			case landedWait:
-				wait = append(wait, f)
-			default:
-				out.Unconfirmed = append(out.Unconfirmed, f.InstanceID)
-			}
-		}
-		pending = wait
-		if len(pending) == 0 {
-			break
-		}
-		activity.RecordHeartbeat(ctx, prior)
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(settlePoll):
-		}
+// back, and the next run repairs it if not).
+func (a *Activities) settle(ctx context.Context, c *ecs.Client, prior rebootIntent, pending []Facts, out *RebootOutcome) error {
+	if len(pending) == 0 {
+		return nil
 	}
-	return again, nil
-}
-
-// settlePoll is how often settle reads again while it is too soon to
-// tell. On real ECS the clock runs at wall speed, so the settle time passes
-// within settle/settlePoll rounds; settle gives up (unconfirmed) after
-// twice that, should ECS's clock not move.
-const settlePoll = time.Second
-
-// readMarks reads the StartTime and ECS's clock for ids right before their
-// reboot, keeping the marks of earlier attempts.
-func readMarks(ctx context.Context, c *ecs.Client, ids []string, prior map[string]bootMark) (map[string]bootMark, error) {
-	infos, _, err := describeInstances(ctx, c, ids)
+	ids := make([]string, len(pending))
+	for i, f := range pending {
+		ids[i] = f.InstanceID
+	}
+	byID, _, err := describeInstances(ctx, c, ids)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	marks := maps.Clone(prior)
-	if marks == nil {
-		marks = make(map[string]bootMark, len(infos))
+	for _, id := range ids {
+		now, seen := byID[id]
+		if seen && landed(prior.Marks[id], now) {
+			out.Rebooted = append(out.Rebooted, id)
+			if now.State != ecs.StateRunning {
+				out.InTransit = append(out.InTransit, id)
+			}
+			continue
+		}
+		out.Unconfirmed = append(out.Unconfirmed, id)
 	}
-	for id, in := range infos {
-		marks[id] = bootMark{StartTime: in.StartTime, Seen: in.Seen}
-	}
-	return marks, nil
+	return nil
 }
 
 // appendNew appends the ids not already in list, to a copy.

@@ -91,6 +91,9 @@ func (a *Activities) ScanPage(ctx context.Context, in ScanInput) (ScanResult, er
 type CheckInput struct {
 	Region      string   `json:"region"`
 	InstanceIDs []string `json:"instance_ids"`
+	// ExcludeTag, when set, reads the tags too: instances that carry it now
+	// are Excluded.
+	ExcludeTag string `json:"exclude_tag,omitempty"`
 }
 
 // CheckResult is fresh facts, one per requested instance, in request order.
@@ -108,7 +111,7 @@ func (a *Activities) CheckInstances(ctx context.Context, in CheckInput) (CheckRe
 	if err != nil {
 		return CheckResult{}, err
 	}
-	fs, err := facts(ctx, c, in.InstanceIDs, "", plainBeat(ctx))
+	fs, err := facts(ctx, c, in.InstanceIDs, in.ExcludeTag, plainBeat(ctx))
 	if err != nil {
 		return CheckResult{}, err
 	}

@@ -299,7 +299,8 @@ func (s *segment) listed(ctx context.Context, c *ecs.Client) error {
 			out[i] = Facts{InstanceID: id, Exists: true, State: ecs.StateRunning}
 			index[id] = i
 		}
-		fs, err := withAgents(ctx, c, out, index, "", plainBeat(ctx))
+		beat := plainBeat(ctx)
+		fs, err := withAgents(ctx, c, out, index, "", beat, func(ids []string) error { return describeStates(ctx, c, ids, out, index, beat) })
 		if err != nil {
 			return err
 		}

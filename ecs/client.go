@@ -2,6 +2,7 @@ package ecs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -97,16 +98,32 @@ func (c *Client) prepare(r *requests.RpcRequest) {
 
 // do runs fn with a pooled SDK client. The SDK has no context support, so the
 // request runs in its own goroutine and do returns as soon as ctx ends; the
-// SDK client goes back to the pool only when its request has finished.
+// SDK client goes back to the pool only when its request has finished. A
+// call whose context ends, or whose start-by time (WithStartBy) passes,
+// before it gets a client is not sent (NotSent); one whose context ends
+// while it is under way is Interrupted: it may have reached ECS.
 func (c *Client) do(ctx context.Context, action string, fn func(*sdkecs.Client) error) error {
 	if err := ctx.Err(); err != nil {
-		return wrap(action, err)
+		return notSent(action, err)
 	}
 	var sc *sdkecs.Client
+	wait := ctx.Done()
+	var late <-chan time.Time
+	if by, ok := ctx.Value(startByKey{}).(time.Time); ok {
+		t := time.NewTimer(time.Until(by))
+		defer t.Stop()
+		late = t.C
+	}
 	select {
 	case sc = <-c.pool:
-	case <-ctx.Done():
-		return wrap(action, ctx.Err())
+	case <-wait:
+		return notSent(action, ctx.Err())
+	case <-late:
+		return notSent(action, errStartBy)
+	}
+	if by, ok := ctx.Value(startByKey{}).(time.Time); ok && time.Now().After(by) {
+		c.pool <- sc
+		return notSent(action, errStartBy)
 	}
 	done := make(chan error, 1)
 	go func() {
@@ -122,8 +139,26 @@ func (c *Client) do(ctx context.Context, action string, fn func(*sdkecs.Client) 
 	case err := <-done:
 		return err
 	case <-ctx.Done():
-		return wrap(action, ctx.Err())
+		return &Error{Action: action, Class: Interrupted, Message: "stopped waiting for the answer: " + ctx.Err().Error(), Err: ctx.Err()}
 	}
+}
+
+// startByKey holds a call's start-by time in its context.
+type startByKey struct{}
+
+// errStartBy is why a call was not sent when its start-by time passed.
+var errStartBy = errors.New("no client of the pool was free before the call's start-by time")
+
+// WithStartBy returns a context whose calls are sent only if they can start
+// by t: a call still waiting for a client of the pool then is not sent. A
+// caller that decided on facts read at some moment uses it to bound the
+// time between deciding and sending.
+func WithStartBy(ctx context.Context, t time.Time) context.Context {
+	return context.WithValue(ctx, startByKey{}, t)
+}
+
+func notSent(action string, err error) error {
+	return &Error{Action: action, Class: NotSent, Message: "not sent: " + err.Error(), Err: err}
 }
 
 // outcomeOf names a call's outcome for metrics: "OK", the ECS error code,

@@ -315,10 +315,34 @@ func TestContextCancelReturnsPromptly(t *testing.T) {
 	select {
 	case err := <-errc:
 		require.ErrorIs(t, err, context.Canceled)
-		require.True(t, ecs.IsPermanent(err), "a cancelled call is not retried")
+		require.Equal(t, ecs.Interrupted, ecs.ClassOf(err), "a call cut off on its way may have reached ECS")
+		require.True(t, ecs.IsRetryable(err), "whoever retries finds out whether it did")
 	case <-time.After(3 * time.Second):
 		t.Fatal("cancelled call did not return")
 	}
+}
+
+// TestCallsWaitingForThePoolAreNotSent: with the pool's only client busy,
+// a call whose context ends, or whose start-by time passes, while it waits
+// is not sent (the simulator sees no such call), and says so.
+func TestCallsWaitingForThePoolAreNotSent(t *testing.T) {
+	f := newSim(t, 1)
+	c := f.newClient(t, ecs.Config{PoolSize: 1})
+	require.NoError(t, f.sim.SetFaults(ecssim.Faults{Latency: 2 * time.Second, Actions: []string{ecs.ActionDescribeInstanceStatus}}))
+	busy := make(chan error, 1)
+	go func() { _, err := c.ListInstanceStatus(context.Background(), ecs.ListInput{}); busy <- err }()
+	require.Eventually(t, func() bool { return f.calls(ecs.ActionDescribeInstanceStatus) == 1 }, 5*time.Second, 5*time.Millisecond)
+
+	_, err := c.RebootInstances(ecs.WithStartBy(context.Background(), time.Now().Add(100*time.Millisecond)), []string{f.sim.InstanceIDs("cn-hangzhou")[0]}, false)
+	require.Error(t, err)
+	require.Equal(t, ecs.NotSent, ecs.ClassOf(err), "%v", err)
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	_, err = c.RebootInstances(ctx, []string{f.sim.InstanceIDs("cn-hangzhou")[0]}, false)
+	require.Equal(t, ecs.NotSent, ecs.ClassOf(err), "%v", err)
+	require.True(t, ecs.IsRetryable(err))
+	require.NoError(t, <-busy)
+	require.Zero(t, f.calls(ecs.ActionRebootInstances), "neither reboot reached ECS")
 }
 
 // TestConcurrentCallersRaceFree runs 16 goroutines through one Client
@@ -430,6 +454,6 @@ func TestClassifyCodeTable(t *testing.T) {
 		require.Equal(t, tc.want, ecs.ClassifyCode(tc.code, tc.status), "%s/%d", tc.code, tc.status)
 	}
 	require.True(t, ecs.IsRetryable(context.DeadlineExceeded))
-	require.True(t, ecs.IsPermanent(context.Canceled))
+	require.Equal(t, ecs.Interrupted, ecs.ClassOf(context.Canceled))
 	require.True(t, ecs.IsPermanent(errors.New("something odd")))
 }

@@ -27,6 +27,16 @@ const (
 	// Permanent: bad parameter, limit exceeded, forbidden, bad signature,
 	// unknown key or region. Retrying the same call cannot succeed.
 	Permanent Class = "permanent"
+	// NotSent: the call never left this process: the caller's context
+	// ended, or its start-by time passed (see WithStartBy), while it waited
+	// for a client of the pool. Nothing was carried out; it may be tried
+	// again.
+	NotSent Class = "not-sent"
+	// Interrupted: the caller stopped waiting (its context ended: a worker
+	// stopping, an activity timing out) while the request was on its way
+	// or being answered. ECS may or may not carry it out; whoever retries
+	// must find out which, as for a transport failure.
+	Interrupted Class = "interrupted"
 )
 
 // Error is every error a call of this package returns (limit errors are
@@ -106,7 +116,12 @@ func ClassOf(err error) Class {
 }
 
 // IsRetryable, IsInstanceLevel and IsPermanent are shorthands for ClassOf.
-func IsRetryable(err error) bool     { return ClassOf(err) == Retryable }
+// A call that was not sent or was interrupted is retryable: it failed for
+// its caller's reasons, not ECS's.
+func IsRetryable(err error) bool {
+	c := ClassOf(err)
+	return c == Retryable || c == NotSent || c == Interrupted
+}
 func IsInstanceLevel(err error) bool { return ClassOf(err) == InstanceLevel }
 func IsPermanent(err error) bool     { return ClassOf(err) == Permanent }
 
@@ -216,8 +231,8 @@ func classifyRaw(err error) Class {
 	var opErr *net.OpError
 	switch {
 	case errors.Is(err, context.Canceled):
-		// The caller gave up; retrying on its behalf would be wrong.
-		return Permanent
+		// The caller gave up: it was not ECS that refused.
+		return Interrupted
 	case errors.Is(err, context.DeadlineExceeded),
 		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
 		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET),

@@ -32,7 +32,7 @@ func numericFlags() []numericFlag {
 		{Name: "verify-deadline", Allowed: "10s..2h", Below: "9s", Min: "10s", Max: "2h", Above: "121m"},
 		{Name: "verify-poll-interval", Allowed: "100ms..5m", Below: "99ms", Min: "100ms", Max: "5m", Above: "6m"},
 		{Name: "max-report-rows", Allowed: "0..5000", Below: "-1", Min: "0", Max: "5000", Above: "5001", ZeroOK: true},
-		{Name: "max-report-bytes", Allowed: "16384..1572864", Below: "16383", Min: "16384", Max: "1572864", Above: "1572865"},
+		{Name: "max-report-bytes", Allowed: "16384..262144", Below: "16383", Min: "16384", Max: "262144", Above: "262145"},
 		{Name: "max-unhealthy-percent", Allowed: "1..100", Below: "-1", Min: "1", Max: "100", Above: "101"},
 		quarantineAfter, quarantineWindow,
 		{Name: "stuck-after", Allowed: "10s..168h", Below: "9s", Min: "10s", Max: "168h", Above: "169h"},

@@ -37,6 +37,10 @@ type BatchInput struct {
 	// holds the region (as Lease, the execution it was granted to).
 	Engine int    `json:"engine,omitempty"`
 	Lease  string `json:"lease,omitempty"`
+	// ExcludeTag is the run's opt-out tag, read again right before the
+	// install and the reboot (engine 3): an instance tagged since the scan
+	// is left alone.
+	ExcludeTag string `json:"exclude_tag,omitempty"`
 }
 
 // BatchResult has one row per decided instance, in input order. An engine 2
@@ -206,6 +210,8 @@ func (b *batchRun) reject(r activities.Rejection, failReason string) {
 	switch {
 	case r.Vanished:
 		b.decide(r.InstanceID, OutcomeFailed, ReasonVanished, r.Reason)
+	case r.Excluded:
+		b.decide(r.InstanceID, OutcomeExcluded, "", r.Reason)
 	case r.Recovered:
 		b.decide(r.InstanceID, OutcomeAlreadyHealthy, "", r.Reason)
 	case r.Unknown:
@@ -356,7 +362,7 @@ func (b *batchRun) check(ctx workflow.Context) ([]string, bool) {
 	ids := b.ids()
 	var check activities.CheckResult
 	err := workflow.ExecuteActivity(readActivity(ctx, b.in.Engine, fmt.Sprintf("re-check %d instances before acting: %s", len(ids), shortList(ids))),
-		a.CheckInstances, activities.CheckInput{Region: b.in.Region, InstanceIDs: ids}).Get(ctx, &check)
+		a.CheckInstances, activities.CheckInput{Region: b.in.Region, InstanceIDs: ids, ExcludeTag: b.in.ExcludeTag}).Get(ctx, &check)
 	if err != nil {
 		if !b.accountStop(ids, err) {
 			b.failAll(ids, ReasonBatchError, err)
@@ -370,6 +376,8 @@ func (b *batchRun) check(ctx workflow.Context) ([]string, bool) {
 			b.decide(f.InstanceID, OutcomeFailed, ReasonVanished, "instance no longer exists")
 		case f.State != ecs.StateRunning:
 			b.decide(f.InstanceID, OutcomeNotRunning, "", "instance is "+string(f.State))
+		case f.Excluded:
+			b.decide(f.InstanceID, OutcomeExcluded, "", "carries the opt-out tag "+b.in.ExcludeTag+" (tagged since the scan); never touched")
 		case f.Unknown:
 			b.decide(f.InstanceID, OutcomeUnknown, "", "ECS did not answer for its agent status; not acted on")
 		case f.Healthy:
@@ -388,7 +396,7 @@ func (b *batchRun) install(ctx workflow.Context, ids []string) ([]string, bool) 
 	var a *activities.Activities
 	var inst activities.InstallResult
 	err := workflow.ExecuteActivity(apiActivity(ctx, fmt.Sprintf("install agent on %d instances: %s", len(ids), shortList(ids))),
-		a.InstallAgents, activities.InstallInput{Region: b.in.Region, InstanceIDs: ids}).Get(ctx, &inst)
+		a.InstallAgents, activities.InstallInput{Region: b.in.Region, InstanceIDs: ids, ExcludeTag: b.in.ExcludeTag}).Get(ctx, &inst)
 	if err != nil {
 		if !b.accountStop(ids, err) {
 			b.failAll(ids, ReasonInstallFailed, err)
@@ -424,7 +432,7 @@ func (b *batchRun) reboot(ctx workflow.Context, ids []string) (activities.Reboot
 	var a *activities.Activities
 	var rb activities.RebootOutcome
 	err := workflow.ExecuteActivity(apiActivity(ctx, fmt.Sprintf("reboot the instances of %d still unhealthy after install: %s", len(ids), shortList(ids))),
-		a.RebootIfStillUnhealthy, activities.RebootInput{Region: b.in.Region, InstanceIDs: ids}).Get(ctx, &rb)
+		a.RebootIfStillUnhealthy, activities.RebootInput{Region: b.in.Region, InstanceIDs: ids, ExcludeTag: b.in.ExcludeTag}).Get(ctx, &rb)
 	if err != nil {
 		if b.accountStop(ids, err) {
 			// Nothing was rebooted: verifying would wait a whole deadline

@@ -3,6 +3,7 @@ package workflows
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -151,6 +152,10 @@ func (r *run) registerControls(ctx workflow.Context) error {
 
 func (r *run) control(ctx workflow.Context, action, by, reason, detail string) {
 	r.st.Controls.Events = append(r.st.Controls.Events, ControlEvent{At: workflow.Now(ctx), Action: action, By: by, Reason: reason, Detail: detail})
+	if n := len(r.st.Controls.Events); n > maxControlEvents {
+		// The history keeps every one (each is an Update); the report the last.
+		r.st.Controls.Events = slices.Clone(r.st.Controls.Events[n-maxControlEvents:])
+	}
 	workflow.GetLogger(ctx).Info("operator control", "Action", action, "By", by, "Reason", reason, "Detail", detail)
 }
 
@@ -474,7 +479,12 @@ func (r *run) applyLedger(ctx workflow.Context) error {
 		case rec.Quarantined:
 			r.addRow(Row{InstanceID: c.ID, Problem: c.Problem, Outcome: OutcomeQuarantined, Detail: quarantineDetail(rec, r.in)})
 		default:
-			r.st.HadRecords = append(r.st.HadRecords, c.ID)
+			if len(r.st.HadRecords) < maxHadRecords {
+				// Beyond the bound a repaired instance's old record stays
+				// until it leaves the window (it can only quarantine it
+				// sooner if it fails again).
+				r.st.HadRecords = append(r.st.HadRecords, c.ID)
+			}
 			kept = append(kept, c)
 		}
 	}

@@ -90,6 +90,17 @@ func (m *fleetModel) add(n int, state ecs.InstanceState, healthy, everBeat bool)
 	return in
 }
 
+// addMany adds n instances at once (sorting once), each set up by fn.
+func (m *fleetModel) addMany(n int, fn func(i int, in *modelInstance)) {
+	for i := range n {
+		in := &modelInstance{id: modelID(i), zone: "cn-hangzhou-a"}
+		fn(i, in)
+		m.byID[in.id] = in
+		m.order = append(m.order, in.id)
+	}
+	sort.Strings(m.order)
+}
+
 func (m *fleetModel) live() []string {
 	var out []string
 	for _, id := range m.order {

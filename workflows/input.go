@@ -74,7 +74,7 @@ const (
 	DefaultEventsPerRun        = 8000
 	MinEventsPerRun            = 50
 	MaxEventsPerRun            = 10000
-	MaxQueue                   = 20000
+	MaxQueue                   = 10000
 	ErrInvalidInput            = "fleetmend.InvalidInput"
 	instanceIDPatternText      = `^i-[a-z0-9]{8,30}$`
 	maxInstanceIDsInMessage    = 3

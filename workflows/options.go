@@ -105,3 +105,17 @@ func fenceActivity(ctx workflow.Context) workflow.Context {
 		RetryPolicy:            &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute},
 	})
 }
+
+// pollActivity is the options of the run's shared verify poll (engine 3):
+// it retries its calls for a few poll intervals, then gives the run back
+// control, which enforces the verify deadlines whatever the polls do and
+// polls again.
+func pollActivity(ctx workflow.Context, interval time.Duration, summary string) workflow.Context {
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout:    activityStartToClose,
+		ScheduleToCloseTimeout: max(2*time.Minute, 4*interval),
+		HeartbeatTimeout:       activityHeartbeatTimeout,
+		RetryPolicy:            &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 30 * time.Second},
+		Summary:                summary,
+	})
+}

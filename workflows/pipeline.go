@@ -48,10 +48,10 @@ func (r *run) pipeline(ctx workflow.Context) error {
 		}
 		if handOn() {
 			stopPolls = true
-			// Batch numbers fenced but not used are skipped: the next run
-			// starts above them, so the guard sees its numbers go up.
-			r.st.NextBatch = max(r.st.NextBatch, r.st.Fenced+1)
 			return errHandOn
+		}
+		if r.fenced() && len(r.st.Ledger.Failed)+len(r.st.Ledger.Healed) >= maxPendingLedger {
+			r.finishLedger(ctx) // the ledger waiting to be written stays small
 		}
 		err := workflow.Await(ctx, func() bool { return r.canDispatch(ctx) || r.finished() || handOn() })
 		if err != nil {
@@ -87,6 +87,8 @@ func (r *run) canDispatch(ctx workflow.Context) bool {
 		return false
 	case r.wantContinueAsNew(ctx):
 		return false
+	case r.fenced() && !r.carryLimits():
+		return false
 	}
 	return r.inRepair()+r.nextSize() <= max(1, c.BlastRadius)
 }
@@ -100,6 +102,9 @@ func (r *run) room() int {
 	n = min(n, (len(r.st.Queue)+size-1)/size)
 	if c.ConcurrentBatches > 0 {
 		n = min(n, c.ConcurrentBatches-len(r.inFlight))
+	}
+	if r.fenced() {
+		n = min(n, maxBatchesInFlight-len(r.inFlight), (maxVerifying-len(r.st.Verifying))/size)
 	}
 	return max(0, n)
 }
@@ -120,14 +125,14 @@ func (r *run) dispatch(ctx, dctx workflow.Context) {
 	r.st.Attempted += n
 	opts := batchOptions(r.runID, r.in, num, ids, r.sa)
 	id := opts.WorkflowID
-	engine := engineV2
+	engine, tag := engineV2, ""
 	if r.fenced() {
-		engine = engineV3
+		engine, tag = engineV3, r.in.ExcludeTag
 	}
 	fut := workflow.ExecuteChildWorkflow(workflow.WithChildOptions(dctx, opts), RemediateBatch, BatchInput{
 		Region: r.in.Region, RunID: r.runID, Number: num, Instances: targets,
 		RebootPolicy: r.in.RebootPolicy, RebootGrace: *r.in.RebootGrace,
-		VerifyDeadline: r.in.VerifyDeadline, VerifyPollInterval: r.in.VerifyPollInterval, Engine: engine, Lease: r.st.Lease,
+		VerifyDeadline: r.in.VerifyDeadline, VerifyPollInterval: r.in.VerifyPollInterval, Engine: engine, Lease: r.st.Lease, ExcludeTag: tag,
 	})
 	r.inFlight = append(r.inFlight, inFlight{number: num, targets: targets, id: id})
 	r.st.PeakInRepair = max(r.st.PeakInRepair, r.inRepair())
@@ -191,8 +196,12 @@ func (r *run) verifier(ctx workflow.Context, stop *bool) {
 		}
 		r.polling = true
 		var res activities.PollResult
-		err := workflow.ExecuteActivity(readActivity(ctx, engineV2, fmt.Sprintf("verify the agents of %d instances (all batches): %s", len(ids), shortList(ids))),
-			a.PollAgents, activities.PollInput{Region: r.in.Region, InstanceIDs: ids}).Get(ctx, &res)
+		summary := fmt.Sprintf("verify the agents of %d instances (all batches): %s", len(ids), shortList(ids))
+		actx := readActivity(ctx, engineV2, summary)
+		if r.fenced() {
+			actx = pollActivity(ctx, r.in.VerifyPollInterval.D(), summary)
+		}
+		err := workflow.ExecuteActivity(actx, a.PollAgents, activities.PollInput{Region: r.in.Region, InstanceIDs: ids}).Get(ctx, &res)
 		r.polling = false
 		if err != nil {
 			if code, ok := accountLevel(err); ok {
@@ -200,6 +209,9 @@ func (r *run) verifier(ctx workflow.Context, stop *bool) {
 				r.stop(ctx, "stopped: "+errText(err), code, ReasonStopped)
 			} else {
 				workflow.GetLogger(ctx).Warn("agent poll failed; polling again", "Error", err)
+				if r.fenced() {
+					r.expireUnverified(ctx, err)
+				}
 			}
 			continue
 		}
@@ -245,6 +257,26 @@ func (r *run) onPoll(ctx workflow.Context, res activities.PollResult) {
 			}
 			kept = append(kept, v)
 		}
+	}
+	r.st.Verifying = kept
+	r.checkBudget(ctx)
+	r.upsertCounts(ctx)
+}
+
+// expireUnverified fails, as unverified, the instances whose verify
+// deadline has passed while the polls could not read their agents: the
+// deadline holds whatever the polls do, so the run ends and frees its
+// region instead of waiting for an answer for ever.
+func (r *run) expireUnverified(ctx workflow.Context, err error) {
+	now := workflow.Now(ctx)
+	kept := r.st.Verifying[:0]
+	for _, v := range r.st.Verifying {
+		if now.Before(v.Deadline) {
+			kept = append(kept, v)
+			continue
+		}
+		r.decideVerified(ctx, v, OutcomeFailed, ReasonUnverified,
+			fmt.Sprintf("its agent could not be read by its verify deadline (%s): the agent status polls failed: %s", r.in.VerifyDeadline, errText(err)), "")
 	}
 	r.st.Verifying = kept
 	r.checkBudget(ctx)

@@ -60,6 +60,10 @@ func RemediateRegion(ctx workflow.Context, in RegionInput) (Report, error) {
 
 func remediateRegionV2(ctx workflow.Context, in RegionInput, engine int) (Report, error) {
 	in = in.WithDefaults()
+	if engine < engineV3 && in.MaxReportBytes > MaxMaxReportBytes {
+		// Runs recorded before the bound was lowered go on with the new one.
+		in.MaxReportBytes = MaxMaxReportBytes
+	}
 	if err := in.Validate(); err != nil {
 		return Report{}, invalidInput("RemediateRegion", err)
 	}
@@ -164,7 +168,7 @@ type RunState struct {
 	Zones   []activities.ZoneCount `json:"zones,omitempty"`
 	Total   int                    `json:"total"`
 	// Queue is the candidates not yet handed to a batch, in scan order.
-	Queue     []activities.Candidate `json:"queue,omitempty"`
+	Queue     Queue                  `json:"queue,omitempty"`
 	Verifying []Verifying            `json:"verifying,omitempty"`
 	// HadRecords are queued instances with failures in the ledger: if
 	// repaired, their record is cleared.
@@ -308,9 +312,17 @@ func (r *run) continueAsNew(ctx workflow.Context, err error) (error, bool) {
 	if !errors.Is(err, errHandOn) {
 		return nil, false
 	}
+	if r.fenced() {
+		// What the ledger must learn is written now, not carried.
+		r.finishLedger(ctx)
+		r.st.NextBatch = max(r.st.NextBatch, r.st.Fenced+1)
+	}
 	r.upsertCounts(ctx)
 	next := r.in
 	next.State = r.st
+	if r.fenced() {
+		r.fit(ctx, &next)
+	}
 	workflow.GetLogger(ctx).Info("continuing as new", "Phase", r.st.Phase, "Queued", len(r.st.Queue), "Verifying", len(r.st.Verifying))
 	return workflow.NewContinueAsNewError(ctx, RemediateRegion, next), true
 }
@@ -407,9 +419,14 @@ func (r *run) notAttempted(reason, detail string) {
 }
 
 func (r *run) addRow(row Row) {
+	r.countOnly(row)
+	r.st.Rows.add(row, *r.in.MaxReportRows, r.in.MaxReportBytes)
+}
+
+// countOnly counts a row's outcome without keeping the row.
+func (r *run) countOnly(row Row) {
 	r.st.Counts.addOutcome(row)
 	r.metrics.WithTags(map[string]string{"outcome": row.Outcome, "reason": row.Reason}).Counter(MetricInstanceOutcomes).Inc(1)
-	r.st.Rows.add(row, *r.in.MaxReportRows, r.in.MaxReportBytes)
 }
 
 func (r *run) warn(msg string) {

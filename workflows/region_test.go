@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"slices"
 	"strings"
@@ -636,7 +637,7 @@ func TestRegionRejectsInvalidInputNamingTheField(t *testing.T) {
 		{"kind", func(in *RegionInput) { in.Kind = "cron" }, `kind is "cron", allowed values are manual, scheduled`},
 		{"pages", func(in *RegionInput) { in.PagesPerRun = 1001 }, "pages_per_run is 1001, allowed range is 1..1000"},
 		{"rows", func(in *RegionInput) { n := 9999; in.MaxReportRows = &n }, "max_report_rows is 9999, allowed range is 0..5000"},
-		{"bytes", func(in *RegionInput) { in.MaxReportBytes = 1 }, "max_report_bytes is 1, allowed range is 16384..1572864"},
+		{"bytes", func(in *RegionInput) { in.MaxReportBytes = 1 }, "max_report_bytes is 1, allowed range is 16384..262144"},
 		{"id format", func(in *RegionInput) { in.InstanceIDs = []string{"i-abcdefgh12", "web-01"} }, `instance_ids[1] "web-01" is not an ECS instance ID`},
 		{"id repeat", func(in *RegionInput) { in.InstanceIDs = []string{"i-abcdefgh12", "i-abcdefgh12"} }, `instance_ids[1] "i-abcdefgh12" repeats instance_ids[0]`},
 		{"too many ids", func(in *RegionInput) { in.InstanceIDs = make([]string, 5001) }, "instance_ids has 5001 entries, allowed at most 5000"},
@@ -779,4 +780,98 @@ func (s *regionSuite) TestUnlockFinishesBatchesAndReleases() {
 		actions = append(actions, c.Action+" by "+c.By)
 	}
 	s.Equal([]string{"pause by alice", "unlock by bob"}, actions)
+}
+
+// TestLargestInputsKeepTheCarriedStateSmall runs the largest region the
+// CLI takes on (200,000 instances, 20% unhealthy, a tenth of those never
+// healing), with a blast radius of 50%, the longest exclude list, the
+// biggest report and a continue-as-new every twenty seconds: every
+// continue-as-new input stays under 512 KB (Temporal's warning), and the
+// batches in flight stay under the cap, far under Temporal's 2,000
+// pending children. What does not fit is reported deferred, never lost.
+func (s *regionSuite) TestLargestInputsKeepTheCarriedStateSmall() {
+	const size = 200000
+	s.fleet.addMany(size, func(i int, in *modelInstance) {
+		in.state = ecs.StateRunning
+		in.healthy = i%5 != 0
+		in.everBeat = in.healthy
+		in.installFails = i%50 == 0
+	})
+	in := quick("cn-hangzhou")
+	in.BlastRadius = "50%"
+	rows := MaxReportRows
+	in.MaxReportRows = &rows
+	in.MaxReportBytes = MaxMaxReportBytes
+	in.ErrorBudget = "100%"
+	for i := 1; len(in.ExcludeInstanceIDs) < MaxExcludedInstanceIDs; i += 5 {
+		in.ExcludeInstanceIDs = append(in.ExcludeInstanceIDs, modelID(i))
+	}
+	inFlight, most := 0, 0
+	watch := func(env *testsuite.TestWorkflowEnvironment, after time.Duration) {
+		// The test environment keeps no history length: Temporal's own
+		// suggestion stands in for it, after each scan segment while the
+		// scan goes (no time passes in it), twenty seconds into every run
+		// after.
+		if after == 0 {
+			env.SetOnActivityCompletedListener(func(info *activity.Info, _ converter.EncodedValue, _ error) {
+				if info.ActivityType.Name == "ScanSegment" {
+					env.SetContinueAsNewSuggested(true)
+				}
+			})
+		} else {
+			env.RegisterDelayedCallback(func() { env.SetContinueAsNewSuggested(true) }, after)
+		}
+		env.SetOnChildWorkflowStartedListener(func(*workflow.Info, workflow.Context, converter.EncodedValues) {
+			inFlight++
+			most = max(most, inFlight)
+		})
+		env.SetOnChildWorkflowCompletedListener(func(*workflow.Info, converter.EncodedValue, error) { inFlight-- })
+	}
+	watch(s.env, 0)
+	s.env.ExecuteWorkflow(RemediateRegion, in)
+	largest, legs := 0, 1
+	env := s.env
+	for {
+		s.Require().True(env.IsWorkflowCompleted())
+		err := env.GetWorkflowError()
+		var can *workflow.ContinueAsNewError
+		if !errors.As(err, &can) {
+			s.Require().NoError(err, "leg %d", legs)
+			break
+		}
+		payload := can.Input.GetPayloads()
+		s.Require().Len(payload, 1)
+		largest = max(largest, len(payload[0].GetData()))
+		s.Require().Less(len(payload[0].GetData()), 512<<10, "continue-as-new input %d is %d bytes", legs, len(payload[0].GetData()))
+		var next RegionInput
+		s.Require().NoError(testConverterDecode(can, &next))
+		legs++
+		s.Require().Less(legs, 200)
+		inFlight = 0
+		clock := env.Now() // the next run goes on where this one ended
+		env = s.NewTestWorkflowEnvironment()
+		env.SetStartTime(clock)
+		s.fleet.wire(env)
+		if next.State.Scan.Done {
+			watch(env, 20*time.Second)
+		} else {
+			watch(env, 0)
+		}
+		env.ExecuteWorkflow(RemediateRegion, next)
+	}
+	var rep Report
+	s.Require().NoError(env.GetWorkflowResult(&rep))
+	raw, err := json.Marshal(rep)
+	s.Require().NoError(err)
+	s.Less(len(raw), 512<<10, "the report too")
+	s.LessOrEqual(largest, maxCarryBytes, "every continue-as-new input within the bound")
+	s.LessOrEqual(most, maxBatchesInFlight, "batches in flight are capped whatever the blast radius")
+	s.Equal(40000, rep.Counts.Unhealthy())
+	attempted := rep.Counts.Remediated + rep.Counts.Failed
+	s.Equal(40000, attempted+rep.Counts.NotAttempted+rep.Counts.Excluded, "every unhealthy instance accounted for")
+	s.Positive(rep.Counts.NotAttempted, "what one run cannot carry is deferred to the next")
+	s.Greater(legs, 40, "it continued as new after every scan segment, and in the repairs")
+	s.Equal(len(s.fleet.installedIDs()), attempted, "each attempted instance installed once")
+	s.T().Logf("200,000 instances, blast radius 50%%: %d runs, largest continue-as-new input %d bytes, report %d bytes, at most %d batches in flight; %d remediated, %d failed, %d deferred",
+		legs, largest, len(raw), most, rep.Counts.Remediated, rep.Counts.Failed, rep.Counts.NotAttempted)
 }

@@ -27,6 +27,9 @@ const (
 	// ReasonRebootUnconfirmed: no fresh heartbeat, and a worker died between
 	// sending the reboot and hearing ECS, so it was not rebooted again.
 	ReasonRebootUnconfirmed = "reboot-unconfirmed"
+	// ReasonUnverified: its verify deadline passed while the agent status
+	// polls failed, so whether it healed is unknown.
+	ReasonUnverified = "unverified"
 	// ReasonInheritedNoHeartbeat: rebooted by a run that closed without
 	// verifying it, and no heartbeat by its deadline in this one.
 	ReasonInheritedNoHeartbeat = "inherited-no-heartbeat"
@@ -90,10 +93,12 @@ type Counts struct {
 	// InheritedNoHeartbeat: see ReasonInheritedNoHeartbeat. Not spent from
 	// the budget: another run's reboot did not work.
 	InheritedNoHeartbeat int `json:"inherited_no_heartbeat,omitempty"`
-	Vanished             int `json:"vanished"`
-	BatchError           int `json:"batch_error"`
-	AccountError         int `json:"account_error,omitempty"`
-	NotAttempted         int `json:"not_attempted"`
+	// Unverified: see ReasonUnverified. Not spent from the budget either.
+	Unverified   int `json:"unverified,omitempty"`
+	Vanished     int `json:"vanished"`
+	BatchError   int `json:"batch_error"`
+	AccountError int `json:"account_error,omitempty"`
+	NotAttempted int `json:"not_attempted"`
 	// Work done.
 	Batches   int `json:"batches"`
 	Installed int `json:"installed"`
@@ -142,6 +147,8 @@ func (c *Counts) addOutcome(r Row) {
 			c.RebootUnconfirmed++
 		case ReasonInheritedNoHeartbeat:
 			c.InheritedNoHeartbeat++
+		case ReasonUnverified:
+			c.Unverified++
 		case ReasonVanished:
 			c.Vanished++
 		case ReasonBatchError:

@@ -1,5 +1,7 @@
 package workflows
 
+import "slices"
+
 // Limits of a report's rows. Temporal refuses payloads over 2 MB and warns
 // from 512 KB; a report is a workflow result and, at continue-as-new, part
 // of the next run's input, so its rows are capped in bytes, not only in
@@ -7,7 +9,7 @@ package workflows
 const (
 	DefaultMaxReportBytes = 256 << 10
 	MinMaxReportBytes     = 16 << 10
-	MaxMaxReportBytes     = 1536 << 10
+	MaxMaxReportBytes     = 256 << 10
 	// maxDetailLen keeps one error text from eating the budget.
 	maxDetailLen = 300
 	// rowOverhead is a row's JSON keys, quotes and batch number.
@@ -99,4 +101,41 @@ func (b *rowBook) leastImportant() int {
 		}
 	}
 	return best
+}
+
+// shrink leaves out rows, least important first (and the newest of a
+// priority first, as add does), until at least n bytes of JSON are freed
+// or no row is left. It returns how many rows it left out.
+func (b *rowBook) shrink(n int) int {
+	order := make([]int, len(b.Rows))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(x, y int) int {
+		if px, py := rowPriority(b.Rows[x]), rowPriority(b.Rows[y]); px != py {
+			return px - py
+		}
+		return y - x
+	})
+	drop := make([]bool, len(b.Rows))
+	freed, dropped := 0, 0
+	for _, i := range order {
+		if freed >= n {
+			break
+		}
+		drop[i] = true
+		freed += rowSize(b.Rows[i])
+		b.Floor = max(b.Floor, rowPriority(b.Rows[i]))
+		dropped++
+	}
+	kept := b.Rows[:0]
+	for i, r := range b.Rows {
+		if !drop[i] {
+			kept = append(kept, r)
+		}
+	}
+	b.Rows = kept
+	b.Bytes -= freed
+	b.Omitted += dropped
+	return dropped
 }
