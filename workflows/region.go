@@ -168,8 +168,8 @@ type RunState struct {
 	Zones   []activities.ZoneCount `json:"zones,omitempty"`
 	Total   int                    `json:"total"`
 	// Queue is the candidates not yet handed to a batch, in scan order.
-	Queue     Queue                  `json:"queue,omitempty"`
-	Verifying []Verifying            `json:"verifying,omitempty"`
+	Queue     Queue       `json:"queue,omitempty"`
+	Verifying []Verifying `json:"verifying,omitempty"`
 	// HadRecords are queued instances with failures in the ledger: if
 	// repaired, their record is cleared.
 	HadRecords []string `json:"had_records,omitempty"`
