@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fleetmend/fleetmend/internal/temporalcfg"
 	"github.com/fleetmend/fleetmend/workflows"
 )
 
@@ -151,13 +152,15 @@ func TestSchemaScript(t *testing.T) {
 	if out, err := runScript(t, "temporal-schema.sh", bin, env); err != nil {
 		t.Fatalf("temporal-schema.sh: %v\n%s", err, out)
 	}
-	want := []string{
-		"--db temporal create",
-		"--db temporal setup-schema -v 0.0",
-		"--db temporal update-schema -d /etc/temporal/schema/postgresql/v12/temporal/versioned",
-		"--db temporal_visibility create",
-		"--db temporal_visibility setup-schema -v 0.0",
-		"--db temporal_visibility update-schema -d /etc/temporal/schema/postgresql/v12/visibility/versioned",
+	// The databases and schema directories of internal/temporalcfg, as
+	// the cluster test sets them up with the server module's own files.
+	dir := temporalcfg.AdminToolsSchemaRoot + "/" + temporalcfg.SchemaDir
+	var want []string
+	for _, db := range [][2]string{{temporalcfg.Database, temporalcfg.PersistenceSchema}, {temporalcfg.VisibilityDatabase, temporalcfg.VisibilitySchema}} {
+		want = append(want,
+			"--db "+db[0]+" create",
+			"--db "+db[0]+" setup-schema -v 0.0",
+			"--db "+db[0]+" update-schema -d "+dir+"/"+db[1]+"/versioned")
 	}
 	if got := logLines(t, log); !slices.Equal(got, want) {
 		t.Errorf("temporal-sql-tool calls:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))

@@ -5,11 +5,11 @@
 # applies the new migrations. Runs in temporalio/admin-tools (docker-compose.yml).
 #
 # temporal-sql-tool reads the connection from SQL_PLUGIN, SQL_HOST, SQL_PORT,
-# SQL_USER and SQL_PASSWORD.
+# SQL_USER and SQL_PASSWORD. DBNAME and VISIBILITY_DBNAME name the two
+# databases, SCHEMA_DIR the plugin's schema directory in the image.
 set -eu
 
-: "${SQL_PLUGIN:?}" "${SQL_HOST:?}" "${SQL_USER:?}"
-SCHEMA_DIR=${SCHEMA_DIR:-/etc/temporal/schema/postgresql/v12}
+: "${SQL_PLUGIN:?}" "${SQL_HOST:?}" "${SQL_USER:?}" "${DBNAME:?}" "${VISIBILITY_DBNAME:?}" "${SCHEMA_DIR:?}"
 ATTEMPTS=${SETUP_ATTEMPTS:-30}
 PAUSE=${SETUP_PAUSE_SECONDS:-2}
 
@@ -26,7 +26,7 @@ retry() {
 	done
 }
 
-for db in temporal:temporal temporal_visibility:visibility; do
+for db in "$DBNAME:temporal" "$VISIBILITY_DBNAME:visibility"; do
 	name=${db%%:*}
 	dir=${db#*:}
 	echo "temporal-schema: database $name"
