@@ -351,8 +351,16 @@ func FreeAddr(t *testing.T) string {
 // StartWorkerWith starts the worker binary with extra flags.
 func StartWorkerWith(t *testing.T, bin string, st *stack.Stack, extra ...string) *exec.Cmd {
 	t.Helper()
-	args := append([]string{"--temporal-address", st.Server.FrontendHostPort(), "--temporal-namespace", st.Server.Namespace(),
-		"--ecs-endpoint", st.SimServer.Endpoint(), "--ecs-scheme", "HTTP", "--log-level", "warn"}, extra...)
+	return StartWorkerAt(t, bin, st.Server.FrontendHostPort(), st.Server.Namespace(), st.SimServer.Endpoint(), extra...)
+}
+
+// StartWorkerAt starts the worker binary against any Temporal frontend
+// (e.g. a cluster of separate server processes) and simulator endpoint,
+// with the simulator's keys; the test's cleanup kills it if it still runs.
+func StartWorkerAt(t *testing.T, bin, frontend, namespace, simEndpoint string, extra ...string) *exec.Cmd {
+	t.Helper()
+	args := append([]string{"--temporal-address", frontend, "--temporal-namespace", namespace,
+		"--ecs-endpoint", simEndpoint, "--ecs-scheme", "HTTP", "--log-level", "warn"}, extra...)
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(),
 		"ALIBABA_CLOUD_ACCESS_KEY_ID="+ecssim.DefaultAccessKeyID, "ALIBABA_CLOUD_ACCESS_KEY_SECRET="+ecssim.DefaultAccessKeySecret,

@@ -12,6 +12,7 @@ package pgschema
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"path"
 
 	"go.temporal.io/server/common/config"
@@ -43,16 +44,22 @@ type Store struct {
 }
 
 // Persistence and Visibility are the two stores on the connection cfg
-// (whose DatabaseName is ignored): temporalcfg's schema directories,
-// databases named db and visDB.
+// (address, user, password, attributes): temporalcfg's plugin and schema
+// directories, databases named db and visDB.
 func Persistence(cfg config.SQL, db string) Store {
-	cfg.DatabaseName = db
-	return Store{SQL: &cfg, Schema: path.Join(temporalcfg.SchemaDir, temporalcfg.PersistenceSchema), Want: v12.Version}
+	return Store{SQL: onPlugin(cfg, db), Schema: path.Join(temporalcfg.SchemaDir, temporalcfg.PersistenceSchema), Want: v12.Version}
 }
 
 func Visibility(cfg config.SQL, visDB string) Store {
-	cfg.DatabaseName = visDB
-	return Store{SQL: &cfg, Schema: path.Join(temporalcfg.SchemaDir, temporalcfg.VisibilitySchema), Want: v12.VisibilityVersion}
+	return Store{SQL: onPlugin(cfg, visDB), Schema: path.Join(temporalcfg.SchemaDir, temporalcfg.VisibilitySchema), Want: v12.VisibilityVersion}
+}
+
+func onPlugin(cfg config.SQL, db string) *config.SQL {
+	cfg.PluginName = temporalcfg.SQLPlugin
+	cfg.ConnectProtocol = "tcp"
+	cfg.DatabaseName = db
+	cfg.ConnectAttributes = maps.Clone(cfg.ConnectAttributes)
+	return &cfg
 }
 
 // Result says what Setup found and left.

@@ -9,7 +9,6 @@ import (
 
 	"github.com/fleetmend/fleetmend/internal/pgschema"
 	"github.com/fleetmend/fleetmend/internal/pgtest"
-	"github.com/fleetmend/fleetmend/internal/temporalcfg"
 )
 
 // TestSetupIsIdempotent: on a fresh PostgreSQL, Setup creates both
@@ -18,8 +17,7 @@ import (
 func TestSetupIsIdempotent(t *testing.T) {
 	pg := pgtest.Start(t, pgtest.Options{})
 	conn := config.SQL{
-		PluginName: temporalcfg.SQLPlugin, ConnectAddr: pg.Addr(), ConnectProtocol: "tcp",
-		User: pgtest.User, Password: pg.Password(), ConnectAttributes: map[string]string{"sslmode": "disable"},
+		ConnectAddr: pg.Addr(), User: pgtest.User, Password: pg.Password(), ConnectAttributes: map[string]string{"sslmode": "disable"},
 	}
 	logger := log.NewNoopLogger()
 	stores := []pgschema.Store{pgschema.Persistence(conn, "fm"), pgschema.Visibility(conn, "fm_visibility")}

@@ -251,7 +251,9 @@ func (s *Server) URL(db string) string {
 // port, waiting until it accepts connections.
 func (s *Server) Restart() {
 	s.t.Helper()
-	if out, err := s.run("pg_ctl", "-D", s.data, "-m", "fast", "-w", "-t", strconv.Itoa(int(ctlTimeout.Seconds())), "restart"); err != nil {
+	// -l as for start: without it the new server writes to pg_ctl's
+	// output, which run would then wait on forever.
+	if out, err := s.run("pg_ctl", "-D", s.data, "-l", s.logFile, "-m", "fast", "-w", "-t", strconv.Itoa(int(ctlTimeout.Seconds())), "restart"); err != nil {
 		s.t.Fatalf("pgtest: pg_ctl restart: %v\n%s\n%s", err, out, tail(s.log(), 40))
 	}
 }
