@@ -34,11 +34,18 @@ func TestFlagTableIsComplete(t *testing.T) {
 // numeric flag refusing a value below and above its range, 0 (unless 0
 // means something) and a word with exit code 2 and one line naming the
 // flag and the range — before any server starts (each case would
-// otherwise start Temporal on the default ports and not exit).
+// otherwise start Temporal on the default ports and not exit); and a
+// --postgres URL that is not one, refused the same way.
 func TestDevstackBinary(t *testing.T) {
 	bin := numflagtest.Build(t, "devstack")
 	t.Run("--version", func(t *testing.T) {
 		numflagtest.CheckVersion(t, numflagtest.Run(t, bin, numflagtest.CleanEnv(), "--version"), "devstack")
+	})
+	t.Run("--postgres=mysql://", func(t *testing.T) {
+		r := numflagtest.Run(t, bin, numflagtest.CleanEnv(), "--postgres", "mysql://fm:s3cr3t@db/fm")
+		numflagtest.CheckRefused(t, r, "devstack: --postgres: ", `scheme "mysql"`)
+		require.NotContains(t, r.Stderr, "s3cr3t", "the password is never shown")
+		require.NotContains(t, r.Stdout, "starting Temporal server", "it started the stack")
 	})
 	for _, f := range numericFlags() {
 		for _, v := range f.Refused() {

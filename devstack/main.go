@@ -23,6 +23,7 @@ import (
 
 	"github.com/fleetmend/fleetmend/ecssim"
 	"github.com/fleetmend/fleetmend/internal/config/numflag"
+	"github.com/fleetmend/fleetmend/internal/devserver"
 	"github.com/fleetmend/fleetmend/internal/logging"
 	"github.com/fleetmend/fleetmend/internal/render"
 	"github.com/fleetmend/fleetmend/internal/stack"
@@ -61,7 +62,9 @@ func newFlagSet(o *cliOptions, out io.Writer) *flag.FlagSet {
 			"Examples:\n"+
 			"  go run ./devstack --demo          # remediate a simulated 500-instance fleet, watch it in the UI\n"+
 			"  go run ./devstack --demo --exit   # same, exit when the report is printed\n"+
-			"  go run ./devstack                 # just the stack; start runs with the starter CLI\n\nFlags:\n")
+			"  go run ./devstack                 # just the stack; start runs with the starter CLI\n"+
+			"  go run ./devstack --postgres postgres://fleetmend:secret@db.example:5432/fleetmend?sslmode=require\n"+
+			"                                    # the same stack, its state in a shared PostgreSQL\n\nFlags:\n")
 		numflag.PrintFlags(fs.Output(), fs)
 	}
 	s := &o.stackOpts
@@ -71,6 +74,8 @@ func newFlagSet(o *cliOptions, out io.Writer) *flag.FlagSet {
 	fs.BoolVar(&o.exit, "exit", false, "with --demo: exit after the report instead of keeping the UI up")
 	fs.StringVar(&s.DataDir, "data-dir", ".fleetmend", "directory of the Temporal SQLite database (kept across restarts)")
 	fs.BoolVar(&o.ephemeral, "ephemeral", false, "keep the Temporal database in memory (nothing survives a restart)")
+	fs.StringVar(&s.Postgres, "postgres", "", "keep Temporal's state in this PostgreSQL database instead of SQLite, e.g.\n"+
+		"postgres://user:password@db.example:5432/fleetmend?sslmode=require (schema set up if missing)")
 	fs.StringVar(&s.IP, "ip", "127.0.0.1", "address to listen on")
 	numflag.Register(fs, numflag.NewInt(&s.FrontendPort, "port", 7233, port), "Temporal frontend (gRPC) port (0: any free port)")
 	numflag.Register(fs, numflag.NewInt(&s.UIPort, "ui-port", 8233, numflag.Range[int]{Min: -1, Max: 65535}), "Temporal Web UI port (0: any free port, -1: no UI)")
@@ -110,6 +115,19 @@ func parseFlags(args []string, out io.Writer) (cliOptions, error) {
 	}
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if s.Postgres != "" {
+		if _, err := devserver.ParsePostgresURL(s.Postgres); err != nil {
+			return o, fmt.Errorf("--postgres: %w", err)
+		}
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		for _, other := range []string{"ephemeral", "data-dir"} {
+			if set[other] {
+				return o, fmt.Errorf("--postgres and --%s exclude each other: the state is either in PostgreSQL or in SQLite", other)
+			}
+		}
+		s.DataDir = ""
 	}
 	if o.ephemeral {
 		s.DataDir = ""
@@ -152,11 +170,23 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	defer st.Close()
-	db := "in memory"
-	if o.stackOpts.DataDir != "" {
-		db = o.stackOpts.DataDir + "/temporal.db"
+	fmt.Fprintf(out, "\n  Temporal frontend  %s   (namespace %q, database %s)\n", st.Server.FrontendHostPort(), st.Server.Namespace(), st.Server.Database())
+	if schema := st.Server.PostgresSchema(); schema != nil {
+		var dbs []string
+		for _, r := range schema {
+			how := "found"
+			switch {
+			case r.Created:
+				how = "created"
+			case r.Before == "":
+				how = "set up"
+			case r.Before != r.After:
+				how = "migrated from " + r.Before
+			}
+			dbs = append(dbs, fmt.Sprintf("%s %s (%s)", r.Database, r.After, how))
+		}
+		fmt.Fprintf(out, "  PostgreSQL schema  %s\n", strings.Join(dbs, ", "))
 	}
-	fmt.Fprintf(out, "\n  Temporal frontend  %s   (namespace %q, database %s)\n", st.Server.FrontendHostPort(), st.Server.Namespace(), db)
 	if ui := st.Server.UIURL(); ui != "" {
 		fmt.Fprintf(out, "  Temporal Web UI    %s\n", ui)
 	}

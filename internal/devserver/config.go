@@ -139,19 +139,25 @@ func randomName() (string, error) {
 	return hex.EncodeToString(b), nil
 }
 
-// newTemporalServer builds (but does not start) the server with all four
-// services in this process.
-func newTemporalServer(cfg settings, sqlCfg *config.SQL) (temporal.Server, error) {
-	frontendAddr := net.JoinHostPort(cfg.connectIP, strconv.Itoa(cfg.ports.frontend))
-	internalAddr := func(port int) string { return net.JoinHostPort(internalIP, strconv.Itoa(port)) }
-
-	conf := &config.Config{}
-	conf.Persistence = config.Persistence{
+// sqliteStores is the persistence configuration for SQLite: one store for
+// both persistence and visibility.
+func sqliteStores(sqlCfg *config.SQL) config.Persistence {
+	return config.Persistence{
 		DefaultStore:     sqliteplugin.PluginName,
 		VisibilityStore:  sqliteplugin.PluginName,
 		NumHistoryShards: numHistoryShards,
 		DataStores:       map[string]config.DataStore{sqliteplugin.PluginName: {SQL: sqlCfg}},
 	}
+}
+
+// newTemporalServer builds (but does not start) the server with all four
+// services in this process.
+func newTemporalServer(cfg settings, stores config.Persistence) (temporal.Server, error) {
+	frontendAddr := net.JoinHostPort(cfg.connectIP, strconv.Itoa(cfg.ports.frontend))
+	internalAddr := func(port int) string { return net.JoinHostPort(internalIP, strconv.Itoa(port)) }
+
+	conf := &config.Config{}
+	conf.Persistence = stores
 	conf.ClusterMetadata = &cluster.Config{
 		EnableGlobalNamespace:    false,
 		FailoverVersionIncrement: 10,
@@ -195,6 +201,12 @@ func newTemporalServer(cfg settings, sqlCfg *config.SQL) (temporal.Server, error
 	// Global.PProf.Port 0 (no pprof listener).
 
 	dc := dynamicconfig.StaticClient(defaultDynamicConfig())
+	if cfg.pg != nil {
+		// PostgreSQL keeps IDs in VARCHAR(255) columns: refuse longer ones
+		// at the API instead of at the database, as the compose stack's
+		// dynamic config does (SQLite does not enforce the length).
+		dc[dynamicconfig.MaxIDLengthLimit.Key()] = 255
+	}
 	for k, v := range cfg.DynamicConfig {
 		dc[dynamicconfig.MakeKey(k)] = v
 	}

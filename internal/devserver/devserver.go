@@ -6,13 +6,17 @@
 // from go.temporal.io/server and github.com/temporalio/ui-server/v2 (whose web
 // assets are embedded in that module).
 //
-// Two modes:
+// Three modes:
 //
 //   - Options.DBFile == "": an in-memory SQLite database, gone when the
 //     process exits. Meant for tests.
 //   - Options.DBFile == path: a SQLite file. The schema is created on first
 //     use; a later Start on the same file (in this or another process) resumes
 //     the workflows, timers and schedules stored in it.
+//   - Options.Postgres == URL: an existing PostgreSQL server (a team's
+//     shared, persistent dev stack). The databases are created and their
+//     schema set up with the server's own schema tool if missing, migrated
+//     if older, and left alone otherwise; restarts resume as with a file.
 //
 // Process-wide side effects inherited from the upstream SQLite plugin (they
 // are not state of this package, but callers should know them): the plugin
@@ -37,9 +41,12 @@ import (
 
 	uiserver "github.com/temporalio/ui-server/v2/server"
 	enums "go.temporal.io/api/enums/v1"
+	"go.temporal.io/server/common/config"
 	"go.temporal.io/server/temporal"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+
+	"github.com/fleetmend/fleetmend/internal/pgschema"
 )
 
 const (
@@ -93,6 +100,15 @@ type Options struct {
 	// logger this package cannot redirect); the devserver logs the UI's
 	// address and lifecycle here instead.
 	Logger *zap.Logger
+	// Postgres, when set, is a PostgreSQL URL
+	// (postgres://user:password@host[:port]/database[?sslmode=...]) to keep
+	// Temporal's state in instead of SQLite; DBFile must then be "". The
+	// URL's database holds the persistence, "<database>_visibility" the SQL
+	// visibility; both are created if missing (the user needs CREATEDB for
+	// that) and their schemas set up or migrated to this server's version
+	// at every Start. A running server holds an advisory lock on the
+	// database, so a second dev server on it is refused.
+	Postgres string
 	// DynamicConfig overrides Temporal dynamic config values, keyed as in a
 	// dynamic config YAML file (e.g. "limit.maxIDLength"). They are applied
 	// on top of this package's defaults (see defaultDynamicConfig).
@@ -109,7 +125,10 @@ type Server struct {
 	serverLogLevel   zap.AtomicLevel
 
 	temporal temporal.Server
-	dbLock   *dbLock // nil for an in-memory DB
+	database string  // where the state is, to show
+	dbLock   *dbLock // nil for an in-memory DB or PostgreSQL
+	pgLock   *pgLock // nil but on PostgreSQL
+	schema   []pgschema.Result
 	ui       *uiserver.Server
 	uiExited chan struct{} // closed when the UI's blocking Start returns
 	uiErr    error         // Start's result; read only after uiExited is closed
@@ -126,6 +145,7 @@ type settings struct {
 	connectIP      string // where a client on this host connects to them
 	ports          ports
 	serverLogLevel zap.AtomicLevel
+	pg             *PostgresTarget // nil: SQLite
 }
 
 type ports struct {
@@ -150,7 +170,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	srv, err := buildServer(cfg)
+	srv, pgLock, schema, err := buildServer(ctx, cfg)
 	if err != nil {
 		_ = lock.release()
 		return nil, err
@@ -162,7 +182,10 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		logger:           cfg.Logger,
 		serverLogLevel:   cfg.serverLogLevel,
 		temporal:         srv,
+		database:         dbDescription(cfg),
 		dbLock:           lock,
+		pgLock:           pgLock,
+		schema:           schema,
 	}
 	if err := s.finishStart(ctx, cfg); err != nil {
 		// Release ports and goroutines; the start error is the one that matters.
@@ -173,25 +196,47 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		zap.String("frontend", s.frontendHostPort),
 		zap.String("ui", s.uiURL),
 		zap.String("namespace", s.namespace),
-		zap.String("db", dbDescription(cfg.DBFile)),
+		zap.String("db", s.database),
 		zap.Duration("startup", time.Since(startedAt)))
 	return s, nil
 }
 
-// buildServer prepares the database and starts the Temporal server.
-func buildServer(cfg settings) (temporal.Server, error) {
-	sqlCfg, err := prepareDatabase(cfg)
-	if err != nil {
-		return nil, err
+// buildServer prepares the database and starts the Temporal server. On
+// PostgreSQL it also takes the database's lock, which it returns.
+func buildServer(ctx context.Context, cfg settings) (_ temporal.Server, _ *pgLock, _ []pgschema.Result, err error) {
+	var stores config.Persistence
+	var lock *pgLock
+	var schema []pgschema.Result
+	if cfg.pg != nil {
+		persistence, visibility, results, err := preparePostgres(*cfg.pg, serverLogger(cfg.Logger, cfg.serverLogLevel))
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		schema = results
+		if lock, err = lockPostgres(ctx, *cfg.pg); err != nil {
+			return nil, nil, nil, err
+		}
+		defer func() {
+			if err != nil {
+				_ = lock.release()
+			}
+		}()
+		stores = postgresStores(persistence, visibility)
+	} else {
+		sqlCfg, err := prepareDatabase(cfg)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		stores = sqliteStores(sqlCfg)
 	}
-	srv, err := newTemporalServer(cfg, sqlCfg)
+	srv, err := newTemporalServer(cfg, stores)
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
 	if err := callRecovering("start Temporal server", srv.Start); err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
-	return srv, nil
+	return srv, lock, schema, nil
 }
 
 // finishStart runs the steps that need a serving frontend.
@@ -228,6 +273,14 @@ func (s *Server) UIURL() string { return s.uiURL }
 // Namespace is the namespace that Start registered.
 func (s *Server) Namespace() string { return s.namespace }
 
+// Database says where Temporal's state is: "in-memory", the SQLite file, or
+// the PostgreSQL URL without its password.
+func (s *Server) Database() string { return s.database }
+
+// PostgresSchema is what Start found and did to the persistence and the
+// visibility database's schema; nil on SQLite.
+func (s *Server) PostgresSchema() []pgschema.Result { return s.schema }
+
 // Stop stops the UI and then the server (services in reverse start order,
 // waiting for them). It is idempotent: later calls return the first call's
 // result. After Stop returns, the same DBFile can be passed to a new Start.
@@ -250,8 +303,11 @@ func (s *Server) Stop() error {
 		if err := callRecovering("stop Temporal server", s.temporal.Stop); err != nil {
 			errs = append(errs, err)
 		}
-		// Only now may another server open the file.
+		// Only now may another server open the database.
 		if err := s.dbLock.release(); err != nil {
+			errs = append(errs, err)
+		}
+		if err := s.pgLock.release(); err != nil {
 			errs = append(errs, err)
 		}
 		s.stopErr = errors.Join(errs...)
@@ -298,6 +354,16 @@ func resolveSettings(opts Options) (settings, error) {
 	if cfg.UIPort < -1 || cfg.UIPort > 65535 {
 		return settings{}, fmt.Errorf("devserver: invalid UI port %d (use -1 to disable the UI)", cfg.UIPort)
 	}
+	if cfg.Postgres != "" {
+		if cfg.DBFile != "" {
+			return settings{}, errors.New("devserver: a DB file and a PostgreSQL URL exclude each other")
+		}
+		pg, err := ParsePostgresURL(cfg.Postgres)
+		if err != nil {
+			return settings{}, fmt.Errorf("devserver: PostgreSQL URL: %w", err)
+		}
+		cfg.pg = &pg
+	}
 	if cfg.DBFile != "" {
 		abs, err := filepath.Abs(cfg.DBFile)
 		if err != nil {
@@ -316,11 +382,15 @@ func resolveSettings(opts Options) (settings, error) {
 	return cfg, nil
 }
 
-func dbDescription(dbFile string) string {
-	if dbFile == "" {
+func dbDescription(cfg settings) string {
+	switch {
+	case cfg.pg != nil:
+		return cfg.pg.Redacted
+	case cfg.DBFile == "":
 		return "in-memory"
+	default:
+		return cfg.DBFile
 	}
-	return dbFile
 }
 
 // callRecovering runs f and turns a panic into an error. The server's logger

@@ -387,6 +387,10 @@ func TestStartRejectsBadOptions(t *testing.T) {
 	require.NoError(t, err)
 	defer busy.Close()
 	busyPort := busy.Addr().(*net.TCPAddr).Port
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	refused := closed.Addr().String()
+	require.NoError(t, closed.Close())
 
 	for name, opts := range map[string]Options{
 		"bad IP":             {IP: "not-an-ip"},
@@ -394,6 +398,10 @@ func TestStartRejectsBadOptions(t *testing.T) {
 		"UI port busy":       {UIPort: busyPort},
 		"bad UI port":        {UIPort: -2},
 		"DB dir missing":     {DBFile: filepath.Join(t.TempDir(), "missing", "x.db")},
+		"file and postgres":  {DBFile: filepath.Join(t.TempDir(), "x.db"), Postgres: "postgres://u@127.0.0.1/db"},
+		"not postgres":       {Postgres: "sqlite:///x.db"},
+		// Nothing listens there: the schema setup fails, nothing hangs.
+		"postgres down": {Postgres: "postgres://u:p@" + refused + "/db?sslmode=disable"},
 		// SQLite visibility has 3 preallocated Int columns per namespace.
 		"too many ints": {SearchAttributes: map[string]enums.IndexedValueType{
 			"I1": enums.INDEXED_VALUE_TYPE_INT, "I2": enums.INDEXED_VALUE_TYPE_INT,

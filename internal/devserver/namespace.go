@@ -2,16 +2,19 @@ package devserver
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"time"
 
 	enums "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/operatorservice/v1"
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/server/common/dynamicconfig"
 	"go.uber.org/zap"
+	"google.golang.org/protobuf/types/known/durationpb"
 )
 
 // ensureNamespaceReady waits until the frontend serves the namespace and
@@ -27,11 +30,16 @@ func ensureNamespaceReady(ctx context.Context, hostPort string, cfg settings) er
 	}
 	defer c.Close()
 
-	// The namespace row was written before start, so this normally
-	// succeeds at once; it proves the frontend can read it.
-	if _, err := c.WorkflowService().DescribeNamespace(ctx, &workflowservice.DescribeNamespaceRequest{
-		Namespace: cfg.Namespace,
-	}); err != nil {
+	// On SQLite the namespace row was written before start, so this
+	// normally succeeds at once; it proves the frontend can read it. On
+	// PostgreSQL a fresh database has no namespace yet: it is registered
+	// through the API.
+	_, err = c.WorkflowService().DescribeNamespace(ctx, &workflowservice.DescribeNamespaceRequest{Namespace: cfg.Namespace})
+	var notFound *serviceerror.NamespaceNotFound
+	if cfg.pg != nil && errors.As(err, &notFound) {
+		err = registerNamespace(ctx, c, cfg.Namespace)
+	}
+	if err != nil {
 		return fmt.Errorf("devserver: describe namespace %q: %w", cfg.Namespace, err)
 	}
 	if len(cfg.SearchAttributes) == 0 {
@@ -79,6 +87,32 @@ func ensureNamespaceReady(ctx context.Context, hostPort string, cfg settings) er
 		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("devserver: waiting for new search attributes to propagate: %w", ctx.Err())
+	}
+}
+
+// registerNamespace registers ns and waits until the frontend serves it
+// (its namespace cache is refreshed every namespaceCacheRefresh): listing
+// its workflows succeeds.
+func registerNamespace(ctx context.Context, c client.Client, ns string) error {
+	_, err := c.WorkflowService().RegisterNamespace(ctx, &workflowservice.RegisterNamespaceRequest{
+		Namespace: ns, WorkflowExecutionRetentionPeriod: durationpb.New(namespaceRetention),
+	})
+	var exists *serviceerror.NamespaceAlreadyExists
+	if err != nil && !errors.As(err, &exists) {
+		return fmt.Errorf("register namespace: %w", err)
+	}
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		_, err := c.WorkflowService().ListWorkflowExecutions(ctx, &workflowservice.ListWorkflowExecutionsRequest{Namespace: ns, PageSize: 1})
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for the new namespace to be served: %w (last error: %v)", ctx.Err(), err)
+		case <-tick.C:
+		}
 	}
 }
 

@@ -30,7 +30,10 @@ import (
 // Options configures the stack.
 type Options struct {
 	// DataDir holds the Temporal SQLite database; "" keeps it in memory.
-	DataDir      string
+	DataDir string
+	// Postgres is a PostgreSQL URL to keep Temporal's state in instead
+	// (devserver.Options.Postgres); DataDir is then unused.
+	Postgres     string
 	IP           string
 	FrontendPort int
 	UIPort       int // -1: no UI
@@ -72,8 +75,8 @@ type Stack struct {
 // themselves. The stack must have been started with a DataDir: an
 // in-memory database does not survive a stop.
 func (st *Stack) RestartServer(ctx context.Context) error {
-	if st.serverOpts.DBFile == "" {
-		return errors.New("restart needs a stack with a DataDir (the in-memory database does not survive a stop)")
+	if st.serverOpts.DBFile == "" && st.serverOpts.Postgres == "" {
+		return errors.New("restart needs a stack with a DataDir or PostgreSQL (the in-memory database does not survive a stop)")
 	}
 	_, port, err := net.SplitHostPort(st.Server.FrontendHostPort())
 	if err != nil {
@@ -120,14 +123,14 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 		}
 	}()
 	dbFile := ""
-	if o.DataDir != "" {
+	if o.DataDir != "" && o.Postgres == "" {
 		if err := os.MkdirAll(o.DataDir, 0o755); err != nil {
 			return nil, fmt.Errorf("create data directory: %w", err)
 		}
 		dbFile = filepath.Join(o.DataDir, "temporal.db")
 	}
 	st.serverOpts = devserver.Options{
-		DBFile: dbFile, IP: o.IP, FrontendPort: o.FrontendPort, UIPort: o.UIPort,
+		DBFile: dbFile, Postgres: o.Postgres, IP: o.IP, FrontendPort: o.FrontendPort, UIPort: o.UIPort,
 		Namespace: o.Namespace, SearchAttributes: SearchAttributes(), Logger: o.Logger.Named("temporal"),
 	}
 	st.Server, err = devserver.Start(ctx, st.serverOpts)
