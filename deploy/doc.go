@@ -8,7 +8,9 @@
 // the file with every profile (in-process: no docker-compose binary), every
 // image must be pinned, the services, profiles and start order must be the
 // documented ones, the setup job must register exactly the search attributes
-// of package workflows, and the Dockerfile must build the binaries with the
-// Go version go.mod names. Only sh is needed besides Go (to run the scripts
+// of package workflows, the Temporal server and its schema and setup jobs
+// must run with internal/temporalcfg's settings (those the cluster test,
+// e2e/cluster, runs the server with), and the Dockerfile must build the
+// binaries with the Go version go.mod names. Only sh is needed besides Go (to run the scripts
 // against fake tools).
 package deploy

@@ -186,6 +186,7 @@ func (c *Cluster) start(h *Host) {
 		"--dynamic-config", c.dynCf, "--log-level", "warn")
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "TEMPORALSVC_POSTGRES_PASSWORD=" + c.pg.Password()}
 	cmd.Stdout, cmd.Stderr = logFile, logFile
+	dieWithTest(cmd)
 	require.NoError(c.t, cmd.Start(), "start %s", h.Name)
 	exited := make(chan struct{})
 	go func() {

@@ -147,9 +147,11 @@ func ensureDatabase(cfg *config.SQL, logger log.Logger) (bool, error) {
 	return true, nil
 }
 
-// reachable connects to cfg's database and lists its tables.
-func reachable(cfg *config.SQL, logger log.Logger) error {
-	conn, err := sqltool.NewConnection(cfg, logger)
+// reachable connects to cfg's database and lists its tables. It is a
+// probe whose failure is expected for a new database, so the connection's
+// own error logs ("database ... does not exist") are not shown.
+func reachable(cfg *config.SQL, _ log.Logger) error {
+	conn, err := sqltool.NewConnection(cfg, log.NewNoopLogger())
 	if err != nil {
 		return err
 	}

@@ -14,6 +14,7 @@
 package pgtest
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -259,8 +260,17 @@ func (s *Server) Restart() {
 }
 
 // run runs one of PostgreSQL's tools as the server's user.
+//
+// Every run is bounded: pg_ctl has its own -t, and the context and
+// WaitDelay make sure that a tool that hangs, or a server that keeps the
+// tool's output open, fails the test instead of holding it until go
+// test's timeout, which would skip the cleanup and leave the server
+// running.
 func (s *Server) run(tool string, args ...string) (string, error) {
-	cmd := exec.Command(filepath.Join(s.bin, tool), args...)
+	ctx, cancel := context.WithTimeout(context.Background(), ctlTimeout+30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(s.bin, tool), args...)
+	cmd.WaitDelay = 5 * time.Second
 	cmd.Dir = s.dir
 	cmd.Env = []string{"PATH=" + s.bin + string(os.PathListSeparator) + os.Getenv("PATH"), "LC_ALL=C", "TZ=UTC"}
 	if s.cred != nil {
