@@ -91,7 +91,7 @@ const (
 	Worker   Service = "worker"
 )
 
-// Services are the services a cluster runs, in the order they start.
+// Services are the services a cluster runs, each on hosts of its own.
 func Services() []Service { return []Service{History, Matching, Frontend, Worker} }
 
 // Ports are the ports of one service host.
