@@ -88,11 +88,13 @@ func TestEndToEndSurvivesWorkerKill(t *testing.T) {
 // TestWorkerKilledWhileItsRebootIsInFlight forces the kill the reboot
 // intent alone cannot resolve: RebootInstances is slowed down in the
 // simulator, and the worker is killed while its call waits there, so ECS
-// never processes it. The retried activity reads the instances' StartTime
-// against the boot marks stored with the intent: unchanged, long after the
-// mark, so the reboot never happened, and it sends it. The simulator is the
-// judge: every fixable instance remediated with exactly one reboot, none
-// left reboot-unconfirmed.
+// never processes it. The retried activity finds the instances Running,
+// their StartTime unchanged: no evidence that the reboot happened, and no
+// document says that this proves it did not, so it does not send it again;
+// they are verified and reported reboot-unconfirmed. The next run repairs
+// them. The simulator is the judge: no instance rebooted twice, the
+// unconfirmed ones not rebooted by the first run, and each remediated by
+// the second with exactly one reboot.
 func TestWorkerKilledWhileItsRebootIsInFlight(t *testing.T) {
 	bin := e2e.BuildWorker(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -121,10 +123,18 @@ func TestWorkerKilledWhileItsRebootIsInFlight(t *testing.T) {
 	// e2e.CheckAgainstTruth holds every instance to at most one reboot, and
 	// every fixable one to remediated unless reported unconfirmed.
 	e2e.CheckAgainstTruth(t, st.Sim, rep)
-	require.Zero(t, rep.Counts.RebootUnconfirmed, "the lost call is told apart from a landed one: %+v", rep.Counts)
+	require.Positive(t, rep.Counts.RebootUnconfirmed, "the lost call is never sent again on a guess: %+v", rep.Counts)
+	for _, r := range rep.Rows {
+		if r.Reason == workflows.ReasonRebootUnconfirmed {
+			tr, _ := st.Sim.Instance(r.InstanceID)
+			require.Zero(t, tr.Reboots, "%s: its only reboot call never reached ECS", r.InstanceID)
+		}
+	}
 	require.Positive(t, rep.Counts.Remediated)
 	require.GreaterOrEqual(t, st.Sim.Truth().Actions[ecs.ActionRebootInstances].Errors, 1, "the killed call never reached ECS's logic")
-	t.Logf("report: %+v", rep.Counts)
+	repaired := e2e.RepairUnconfirmed(t, st, rep)
+	require.Len(t, repaired, rep.Counts.RebootUnconfirmed, "the next run repairs every unconfirmed instance, one reboot each")
+	t.Logf("report: %+v; repaired by the next run: %d", rep.Counts, len(repaired))
 }
 
 // TestWorkerStopsGracefullyOnSIGTERM starts the worker binary and sends it
