@@ -482,3 +482,49 @@ func TestVerifyWaitsForFreshHeartbeatOrDeadline(t *testing.T) {
 	require.Equal(t, ecs.StateRunning, res.Unhealthy[0].State)
 	require.GreaterOrEqual(t, res.Polls, 2, "kept polling until the deadline")
 }
+
+// TestFailedSegmentResumesFromItsLastCompletedPage: with a fifth of the
+// listing and lookup calls failing, a segment ends at the first failure
+// with what the pages before it found, and the next segment goes on from
+// there: every instance is classified exactly once over the whole chain,
+// and the calls stay near the minimum (a failed call costs itself and the
+// page it was for, not the whole segment).
+func TestFailedSegmentResumesFromItsLastCompletedPage(t *testing.T) {
+	f := newFixture(t)
+	const n = 1000
+	for range n {
+		f.add(t, ecssim.InstanceSpec{})
+	}
+	require.NoError(t, f.sim.SetFaults(ecssim.Faults{ErrorRate: 0.2, Actions: []string{ecs.ActionDescribeCloudAssistantStatus, ecs.ActionDescribeInstances}}))
+	seen := map[string]int{}
+	token, segments, partial, failed, calls := "", 0, 0, 0, 0
+	for segments = 1; segments < 200; segments++ {
+		v, err := f.env().ExecuteActivity(f.acts.ScanSegment, activities.SegmentInput{Region: region, OSType: ecs.OSLinux, NextToken: token, MaxPages: 100})
+		if err != nil {
+			failed++ // nothing finished: the workflow retries it with backoff
+			continue
+		}
+		var res activities.SegmentResult
+		require.NoError(t, v.Get(&res))
+		calls += res.Calls
+		if res.Interrupted != "" {
+			partial++
+		}
+		for _, c := range res.Candidates {
+			seen[c.ID]++
+		}
+		if res.Done {
+			break
+		}
+		require.NotEqual(t, token, res.NextToken, "a kept segment moves on")
+		token = res.NextToken
+	}
+	require.Len(t, seen, n, "every instance found")
+	for id, k := range seen {
+		require.Equal(t, 1, k, "%s classified twice", id)
+	}
+	require.Positive(t, partial, "some segments ended early and were resumed")
+	minimum := n/ecs.MaxPageSize + n/ecs.MaxDescribeInstancesIDs
+	t.Logf("%d segments (%d ended early, %d attempts failed whole), %d calls in kept segments for a minimum of %d", segments, partial, failed, calls, minimum)
+	require.Less(t, calls, 2*minimum, "far from reading every segment again")
+}

@@ -127,6 +127,9 @@ type SegmentResult struct {
 	Zones      []ZoneCount `json:"zones,omitempty"` // sorted by zone
 	Candidates []Candidate `json:"candidates,omitempty"`
 	Skipped    []Skipped   `json:"skipped,omitempty"`
+	// Interrupted says why the segment ended before MaxPages: a call
+	// failed after some pages were done. NextToken resumes after them.
+	Interrupted string `json:"interrupted,omitempty"`
 }
 
 // segment accumulates a segment's findings; lookups run concurrently, so
@@ -171,72 +174,130 @@ func (a *Activities) ScanSegment(ctx context.Context, in SegmentInput) (SegmentR
 	return s.result(), nil
 }
 
-// chain follows the token chain for up to MaxPages pages.
+// chain follows the token chain for up to MaxPages pages. The pages are
+// looked up in groups of whole pages (100 instances: two full pages), each
+// group while the next pages are read. When a call fails, the segment ends
+// with what the groups before it found and the token the first unfinished
+// group started at, so the next segment resumes from the last completed
+// page instead of reading the whole segment again; only a failure before
+// any group finished fails the attempt (and is retried with backoff).
 func (s *segment) chain(ctx context.Context, c *ecs.Client) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
 	slots := make(chan struct{}, lookupParallelism)
-	var errMu sync.Mutex
-	var firstErr error
-	fail := func(err error) {
-		errMu.Lock()
-		defer errMu.Unlock()
-		if firstErr == nil {
-			firstErr = err
-			cancel()
-		}
-	}
-	lookup := func(agents []ecs.AgentStatus) {
+	var groups []*pageGroup
+	start := func(g *pageGroup) {
+		groups = append(groups, g)
 		select {
 		case slots <- struct{}{}:
 		case <-ctx.Done():
+			g.err = ctx.Err()
 			return
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			defer func() { <-slots }()
-			if err := s.lookup(ctx, c, agents); err != nil {
-				fail(err)
+			if g.err = g.sub.lookup(ctx, c, g.agents); g.err != nil {
+				cancel() // the groups after this one cannot be kept anyway
 			}
+			s.count(func(r *SegmentResult) { r.Calls += g.sub.res.Calls })
 		}()
 	}
 	token := s.in.NextToken
-	var pending []ecs.AgentStatus
+	cur := &pageGroup{token: token, sub: s.child()}
+	var pageErr error
 	done := false
 	for page := 0; page < s.in.MaxPages && ctx.Err() == nil; page++ {
 		activity.RecordHeartbeat(ctx, page)
 		p, err := c.AgentStatusPage(ctx, ecs.AgentPageInput{NextToken: token, MaxResults: ecs.MaxPageSize, OSType: s.in.OSType})
 		s.count(func(r *SegmentResult) { r.Calls++; r.Pages++ })
 		if err != nil {
-			fail(appError("list agent status", err))
+			pageErr = appError("list agent status", err)
 			break
 		}
-		pending = append(pending, p.Agents...)
+		cur.agents = append(cur.agents, p.Agents...)
 		token = p.NextToken
 		done = token == ""
-		for len(pending) >= ecs.MaxDescribeInstancesIDs || (done && len(pending) > 0) {
-			n := min(len(pending), ecs.MaxDescribeInstancesIDs)
-			lookup(slices.Clone(pending[:n]))
-			pending = pending[n:]
+		if len(cur.agents) >= ecs.MaxDescribeInstancesIDs || done {
+			cur.next, cur.done = token, done
+			start(cur)
+			cur = &pageGroup{token: token, sub: s.child()}
 		}
 		if done {
 			break
 		}
 	}
-	if len(pending) > 0 {
-		lookup(pending)
+	if len(cur.agents) > 0 && pageErr == nil && ctx.Err() == nil {
+		// MaxPages ended inside a group: look up what was read.
+		cur.next, cur.done = token, done
+		start(cur)
 	}
 	wg.Wait()
-	if firstErr != nil {
+	// Keep the groups that finished, in order, up to the first that did
+	// not; go on from where that one started.
+	kept := 0
+	var firstErr error
+	resume, end := s.in.NextToken, false
+	for _, g := range groups {
+		if g.err != nil {
+			firstErr = g.err
+			break
+		}
+		s.merge(g.sub)
+		resume, end = g.next, g.done
+		kept++
+	}
+	if firstErr == nil {
+		firstErr = pageErr
+	}
+	if firstErr == nil && ctx.Err() != nil {
+		firstErr = appError("scan", ctx.Err())
+	}
+	if firstErr != nil && kept == 0 {
 		return firstErr
 	}
-	if err := ctx.Err(); err != nil {
-		return appError("scan", err)
+	if firstErr != nil {
+		s.res.Interrupted = oneLine(firstErr)
 	}
-	s.res.NextToken, s.res.Done = token, done
+	s.res.NextToken, s.res.Done = resume, end
 	return nil
+}
+
+// pageGroup is whole pages of a chain looked up together: the token they
+// were read from, the token after them, and what their lookup found.
+type pageGroup struct {
+	token, next string
+	done        bool
+	agents      []ecs.AgentStatus
+	sub         *segment
+	err         error
+}
+
+// child is an empty segment for one group's findings.
+func (s *segment) child() *segment {
+	return &segment{in: s.in, zones: map[string]*ZoneCount{}}
+}
+
+// merge adds a group's findings to the segment's.
+func (s *segment) merge(g *segment) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	calls := s.res.Calls
+	s.res.Counts.Add(g.res.Counts)
+	s.res.Candidates = append(s.res.Candidates, g.res.Candidates...)
+	s.res.Skipped = append(s.res.Skipped, g.res.Skipped...)
+	for zone, z := range g.zones {
+		mine := s.zones[zone]
+		if mine == nil {
+			mine = &ZoneCount{Zone: zone}
+			s.zones[zone] = mine
+		}
+		mine.Running += z.Running
+		mine.Unhealthy += z.Unhealthy
+	}
+	s.res.Calls = calls
 }
 
 // lookup reads state, zone and tags of up to 100 listed instances and
@@ -410,7 +471,10 @@ func HasTag(tags []ecs.Tag, spec string) bool {
 // describeInstances looks up ids (≤ 100) and returns what ECS answered, by
 // ID. IDs left out are asked about once more; ECS leaves out deleted
 // instances, and an incomplete answer must not make an existing instance
-// look deleted or broken.
+// look deleted or broken. An answer that covers none of many instances,
+// twice, is not instances vanishing together: DescribeInstances' documents
+// say that a RAM user or role without the permission gets an empty list
+// instead of an error, so that is how it is reported.
 func describeInstances(ctx context.Context, c *ecs.Client, ids []string) (map[string]ecs.InstanceInfo, int, error) {
 	out := make(map[string]ecs.InstanceInfo, len(ids))
 	calls := 0
@@ -432,5 +496,19 @@ func describeInstances(ctx context.Context, c *ecs.Client, ids []string) (map[st
 		}
 		ask = missing
 	}
+	if len(out) == 0 && len(ids) >= minIDsForEmptyAnswer {
+		return nil, calls, temporal.NewNonRetryableApplicationError(fmt.Sprintf(
+			"DescribeInstances answered for none of the %d instances asked about, twice: its documents say a RAM user or role without ecs:DescribeInstances gets an empty list instead of an error; grant ecs:DescribeInstances to the worker's RAM user or role (see the README's RAM policy)",
+			len(ids)), CodeEmptyAnswer, nil)
+	}
 	return out, calls, nil
 }
+
+// minIDsForEmptyAnswer is how many instances an empty DescribeInstances
+// answer must have been asked about to mean a missing permission rather
+// than instances deleted since they were listed.
+const minIDsForEmptyAnswer = 20
+
+// CodeEmptyAnswer is the error type of an empty DescribeInstances answer
+// to many instances: account-level (a missing permission), like Forbidden.
+const CodeEmptyAnswer = "Forbidden.EmptyAnswer"

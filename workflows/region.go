@@ -101,6 +101,9 @@ func remediateRegionV2(ctx workflow.Context, in RegionInput, engine int) (Report
 		}
 		return r.fail(ctx, "scan of "+in.Region+" failed, nothing was repaired", err)
 	}
+	if why := r.nothingAnswered(); why != "" {
+		return r.fail(ctx, why, nil)
+	}
 
 	// 3. Controls before anything is touched. A run given instance IDs
 	// skips the fleet-wide short-circuit: the operator chose them, and the
@@ -339,6 +342,18 @@ func (h handOn) Error() string { return string(h) }
 func (r *run) wantContinueAsNew(ctx workflow.Context) bool {
 	info := workflow.GetInfo(ctx)
 	return info.GetCurrentHistoryLength() >= r.in.EventsPerRun || info.GetContinueAsNewSuggested()
+}
+
+// nothingAnswered says why a run whose scan listed instances and could
+// look up none of them must not "succeed" having done nothing (engine 3):
+// DescribeInstances' documents say a caller without the permission gets an
+// empty list, not an error.
+func (r *run) nothingAnswered() string {
+	c := r.st.Counts
+	if !r.fenced() || c.Scanned == 0 || c.Unknown < c.Scanned || len(r.in.InstanceIDs) > 0 {
+		return ""
+	}
+	return fmt.Sprintf("scan of %s: DescribeInstances answered for none of the %d instances DescribeCloudAssistantStatus listed: its documents say a RAM user or role without ecs:DescribeInstances gets an empty list instead of an error; grant ecs:DescribeInstances to the worker's RAM user or role (see the README's RAM policy)", r.in.Region, c.Scanned)
 }
 
 // skipped ends a run that found the region held by another.

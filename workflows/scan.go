@@ -99,6 +99,10 @@ func (r *run) followChain(ctx workflow.Context, i int, otherErr *error) error {
 		if err != nil {
 			return err
 		}
+		if res.Interrupted != "" {
+			workflow.GetLogger(ctx).Warn("scan segment ended early; the next one goes on from its last completed page",
+				"OSType", c.OSType, "Pages", res.Pages, "Error", res.Interrupted)
+		}
 		c = &r.st.Scan.Chains[i]
 		c.NextToken, c.Done = res.NextToken, res.Done
 		r.take(ctx, res)
