@@ -192,7 +192,11 @@ func (a *Activities) rebootOnce(ctx context.Context, c *ecs.Client, in RebootInp
 		// current one: then it must not send.
 		return RebootOutcome{}, temporal.NewApplicationErrorWithCause("reboot not sent: "+err.Error(), "fleetmend.IntentNotRecorded", err)
 	}
-	results, err := c.RebootInstances(ecs.WithStartBy(ctx, time.Now().Add(sendWithin)), toReboot, false)
+	// Once sent, the call is waited for even if this attempt is cancelled
+	// (a worker stopping, a timeout): cut off on its way, it would leave
+	// the retry unable to tell whether it reached ECS. The client's connect
+	// and read timeouts bound the wait.
+	results, err := c.RebootInstances(ecs.WithStartBy(context.WithoutCancel(ctx), time.Now().Add(sendWithin)), toReboot, false)
 	if err != nil {
 		if definitelyNotExecuted(err) {
 			// Not sent, or refused whole by ECS: nothing was rebooted, so

@@ -1,6 +1,7 @@
 package ecs
 
 import (
+	"sync"
 	"context"
 	"errors"
 	"fmt"
@@ -20,6 +21,9 @@ import (
 type Client struct {
 	cfg  Config
 	pool chan *sdkecs.Client
+	// sent counts the requests on their way or being answered, so that a
+	// stopping worker can let them finish (Drain).
+	sent sync.WaitGroup
 }
 
 // New validates cfg and builds the pool. It makes no request: credentials
@@ -126,7 +130,9 @@ func (c *Client) do(ctx context.Context, action string, fn func(*sdkecs.Client) 
 		return notSent(action, errStartBy)
 	}
 	done := make(chan error, 1)
+	c.sent.Add(1)
 	go func() {
+		defer c.sent.Done()
 		defer func() { c.pool <- sc }()
 		start := time.Now()
 		err := wrap(action, fn(sc))
@@ -140,6 +146,24 @@ func (c *Client) do(ctx context.Context, action string, fn func(*sdkecs.Client) 
 		return err
 	case <-ctx.Done():
 		return &Error{Action: action, Class: Interrupted, Message: "stopped waiting for the answer: " + ctx.Err().Error(), Err: ctx.Err()}
+	}
+}
+
+// Drain waits until every request this client has sent has been answered
+// or has given up (its connect and read timeouts bound that), or until ctx
+// ends. A worker that stops calls it before it exits: a request cut off on
+// its way (a reboot) would leave ECS, and whoever retries, guessing.
+func (c *Client) Drain(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() {
+		c.sent.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("ecs %s: requests still under way: %w", c.cfg.Region, ctx.Err())
 	}
 }
 

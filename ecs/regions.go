@@ -1,6 +1,8 @@
 package ecs
 
 import (
+	"context"
+	"time"
 	"fmt"
 	"slices"
 	"sync"
@@ -53,3 +55,24 @@ func (r *Regions) Client(region string) (*Client, error) {
 	r.clients[region] = c
 	return c, nil
 }
+
+// Drain waits for the requests of every region's client to finish (see
+// Client.Drain), and returns the first region that ran out of time.
+func (r *Regions) Drain(ctx context.Context) error {
+	r.mu.Lock()
+	clients := make([]*Client, 0, len(r.clients))
+	for _, c := range r.clients {
+		clients = append(clients, c)
+	}
+	r.mu.Unlock()
+	var first error
+	for _, c := range clients {
+		if err := c.Drain(ctx); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// RequestLifetime is the longest a request of these clients can take.
+func (r *Regions) RequestLifetime() time.Duration { return r.base.ConnectTimeout + r.base.ReadTimeout }

@@ -170,6 +170,7 @@ func run(args []string, stdout io.Writer) error {
 		return fmt.Errorf("connect to Temporal at %s: %w", copts.HostPort, err)
 	}
 	defer c.Close()
+	o.worker.Logger = copts.Logger
 	w, err := fleetworker.New(c, o.worker)
 	if err != nil {
 		return err

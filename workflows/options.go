@@ -113,7 +113,7 @@ func fenceActivity(ctx workflow.Context) workflow.Context {
 func pollActivity(ctx workflow.Context, interval time.Duration, summary string) workflow.Context {
 	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout:    activityStartToClose,
-		ScheduleToCloseTimeout: max(2*time.Minute, 4*interval),
+		ScheduleToCloseTimeout: max(15*time.Second, 4*interval),
 		HeartbeatTimeout:       activityHeartbeatTimeout,
 		RetryPolicy:            &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 30 * time.Second},
 		Summary:                summary,

@@ -160,7 +160,7 @@ func CheckAgainstTruth(t *testing.T, sim *ecssim.Sim, rep workflows.Report) map[
 	require.Equal(t, byOutcome[workflows.OutcomeNotRunning], c.NotRunning)
 	require.Equal(t, byOutcome[workflows.OutcomeFailed], c.Failed)
 	require.Equal(t, byOutcome[workflows.OutcomeAlreadyHealthy], c.AlreadyHealthy)
-	require.Equal(t, c.Failed, c.NoHeartbeat+c.RebootUnconfirmed+c.Vanished+c.InstallFailed+c.RebootRefused+c.BatchError+c.NotFound+c.AccountError)
+	require.Equal(t, c.Failed, c.NoHeartbeat+c.RebootUnconfirmed+c.InheritedNoHeartbeat+c.Unverified+c.Vanished+c.InstallFailed+c.RebootRefused+c.BatchError+c.NotFound+c.AccountError)
 	require.Zero(t, c.BatchError)
 	require.Zero(t, c.AccountError)
 	require.Equal(t, c.Remediated+c.Failed+c.AlreadyHealthy+c.Unknown+c.NotAttempted+c.Quarantined+c.Excluded-c.NotFound, c.AgentMissing+c.AgentSilent)
@@ -229,6 +229,14 @@ func RepairUnconfirmed(t *testing.T, st *stack.Stack, rep workflows.Report) []st
 func StartWorker(t *testing.T, bin string, st *stack.Stack) *exec.Cmd {
 	t.Helper()
 	return StartWorkerWith(t, bin, st, "--regions", strings.Join(st.Sim.Regions(), ","))
+}
+
+// StopWorker sends SIGTERM, as a rolling deploy does, and waits for the
+// worker to exit, which it must do cleanly.
+func StopWorker(t *testing.T, cmd *exec.Cmd) {
+	t.Helper()
+	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+	require.NoError(t, cmd.Wait(), "a worker stopped with SIGTERM exits 0")
 }
 
 // KillWorker sends SIGKILL, as an OOM kill or a lost node would, and reaps it.

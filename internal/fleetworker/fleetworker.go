@@ -5,6 +5,7 @@
 package fleetworker
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -48,6 +49,8 @@ type Config struct {
 	// finish before it abandons them to be retried elsewhere (default 0:
 	// the SDK's default).
 	StopTimeout time.Duration
+	// Logger, when set, hears what the stop could not wait for.
+	Logger log.Logger
 }
 
 // Validate names the first bad field and its allowed range.
@@ -74,8 +77,10 @@ func (c Config) Validate() error {
 // on the base queue, where runs started before the queues were split (or
 // with an explicit --task-queue) live.
 type Workers struct {
-	queues []string
-	ws     []worker.Worker
+	queues  []string
+	ws      []worker.Worker
+	regions *ecs.Regions
+	logger  log.Logger
 }
 
 // Queues are the task queues polled, the base queue first.
@@ -95,10 +100,21 @@ func (w *Workers) Start() error {
 }
 
 // Stop stops every poller, letting running activities finish within the
-// stop timeout.
+// stop timeout, then waits for the ECS requests already sent to be answered
+// (at most a request's lifetime): a stopping worker never cuts a reboot
+// call off between leaving and being answered, which would leave its retry
+// unable to tell whether it happened.
 func (w *Workers) Stop() {
 	for _, x := range w.ws {
 		x.Stop()
+	}
+	if w.regions == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), w.regions.RequestLifetime()+5*time.Second)
+	defer cancel()
+	if err := w.regions.Drain(ctx); err != nil && w.logger != nil {
+		w.logger.Warn("stopped with ECS requests still under way", "Error", err)
 	}
 }
 
@@ -138,7 +154,7 @@ func New(c client.Client, cfg Config) (*Workers, error) {
 	// One set of ECS clients for all queues: the per-region pool bounds
 	// the calls in flight to a region whichever queue asked.
 	acts := &activities.Activities{Regions: regions, Intents: activities.ServerIntents{Client: c}, Temporal: c}
-	ws := &Workers{}
+	ws := &Workers{regions: regions, logger: cfg.Logger}
 	queues := []string{cfg.TaskQueue}
 	for _, r := range cfg.Regions {
 		queues = append(queues, config.RegionTaskQueue(cfg.TaskQueue, r))
