@@ -1,11 +1,11 @@
 package ecs
 
 import (
-	"sync"
 	"context"
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aliyun/alibaba-cloud-sdk-go/sdk"

@@ -2,10 +2,10 @@ package ecs
 
 import (
 	"context"
-	"time"
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 )
 
 // Regions hands out one Client per region, built from a shared base Config
