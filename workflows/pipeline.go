@@ -264,23 +264,32 @@ func (r *run) onPoll(ctx workflow.Context, res activities.PollResult) {
 }
 
 // expireUnverified fails, as unverified, the instances whose verify
-// deadline has passed while the polls could not read their agents: the
-// deadline holds whatever the polls do, so the run ends and frees its
-// region instead of waiting for an answer for ever.
+// deadline has passed, by unverifiedGrace, while the polls could not read
+// their agents: the deadline holds whatever the polls do, so the run ends
+// and frees its region instead of waiting for an answer for ever; the
+// grace lets polls that fail for a while (throttling, a burst of 5xx) come
+// back and decide as they would have.
 func (r *run) expireUnverified(ctx workflow.Context, err error) {
 	now := workflow.Now(ctx)
+	grace := r.unverifiedGrace()
 	kept := r.st.Verifying[:0]
 	for _, v := range r.st.Verifying {
-		if now.Before(v.Deadline) {
+		if now.Before(v.Deadline.Add(grace)) {
 			kept = append(kept, v)
 			continue
 		}
 		r.decideVerified(ctx, v, OutcomeFailed, ReasonUnverified,
-			fmt.Sprintf("its agent could not be read by its verify deadline (%s): the agent status polls failed: %s", r.in.VerifyDeadline, errText(err)), "")
+			fmt.Sprintf("its agent could not be read by its verify deadline (%s) and for %s after: the agent status polls failed: %s", r.in.VerifyDeadline, grace, errText(err)), "")
 	}
 	r.st.Verifying = kept
 	r.checkBudget(ctx)
 	r.upsertCounts(ctx)
+}
+
+// unverifiedGrace is how long after its deadline an instance waits for a
+// poll that can read it: a minute, or four polls if that is longer.
+func (r *run) unverifiedGrace() time.Duration {
+	return max(time.Minute, 4*r.in.VerifyPollInterval.D())
 }
 
 func (r *run) decideVerified(ctx workflow.Context, v Verifying, outcome, reason, detail, step string) {

@@ -4,17 +4,13 @@ import (
 	"context"
 	"math/rand/v2"
 	"os/exec"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
-	enumspb "go.temporal.io/api/enums/v1"
-	"go.temporal.io/api/workflowservice/v1"
 	"go.uber.org/zap"
 
-	"github.com/fleetmend/fleetmend/ecssim"
 	"github.com/fleetmend/fleetmend/internal/e2e"
 	"github.com/fleetmend/fleetmend/internal/stack"
 	"github.com/fleetmend/fleetmend/workflows"
@@ -125,52 +121,4 @@ func TestServerRestartAndAWorkerKilledOfTwo(t *testing.T) {
 	e2e.CheckAgainstTruth(t, st.Sim, rep)
 	e2e.RepairUnconfirmed(t, st, rep)
 	t.Logf("server restarted, one of two workers killed: %+v", rep.Counts)
-}
-
-// TestFaultMixSameEndAsACleanRun: 10% of calls answered with a 5xx,
-// throttling above 40 calls a second, 1% of connections dropped, 200 ms
-// added to every call, for the whole run. The outcome of every instance is
-// the same as a clean run's on the same fleet, nothing is acted on twice,
-// and the retries are in the history.
-func TestFaultMixSameEndAsACleanRun(t *testing.T) {
-	clean := e2e.Stack(t, true)
-	cleanOutcomes := e2e.CheckAgainstTruth(t, clean.Sim, e2e.RunToReport(t, clean, "fleetmend/cn-hangzhou/clean", e2e.Input(), nil))
-
-	st := e2e.Stack(t, true)
-	require.NoError(t, st.Sim.SetFaults(ecssim.Faults{ErrorRate: 0.1, ThrottleRPS: 40, ThrottleBurst: 40, DropRate: 0.01,
-		Latency: 200 * time.Millisecond, Seed: 9}))
-	id := "fleetmend/cn-hangzhou/faults"
-	rep := e2e.RunToReport(t, st, id, e2e.Input(), nil)
-	require.NoError(t, st.Sim.SetFaults(ecssim.Faults{}))
-	outcomes := e2e.CheckAgainstTruth(t, st.Sim, rep)
-	require.Equal(t, cleanOutcomes, outcomes, "same fleet, same outcome per instance, faults or not")
-	truth := st.Sim.Truth()
-	errs := 0
-	for _, a := range truth.Actions {
-		errs += a.Errors
-	}
-	require.Positive(t, errs, "the faults were felt")
-
-	// The retries show in the histories: activities that needed more than
-	// one attempt.
-	ctx := context.Background()
-	retried := 0
-	resp, err := st.Client.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: "WorkflowId STARTS_WITH '" + id + "'", PageSize: 1000})
-	require.NoError(t, err)
-	for _, e := range resp.GetExecutions() {
-		it := st.Client.GetWorkflowHistory(ctx, e.GetExecution().GetWorkflowId(), e.GetExecution().GetRunId(), false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
-		for it.HasNext() {
-			ev, err := it.Next()
-			require.NoError(t, err)
-			if a := ev.GetActivityTaskStartedEventAttributes(); a != nil && a.GetAttempt() > 1 {
-				retried++
-				if f := a.GetLastFailure(); f != nil {
-					require.NotContains(t, f.GetMessage(), "\n", "failures are one line")
-					require.False(t, strings.Contains(f.GetMessage(), "SDK.ServerError"), "no SDK dump: %s", f.GetMessage())
-				}
-			}
-		}
-	}
-	require.Positive(t, retried, "retries are visible in the history")
-	t.Logf("fault mix: %d ECS errors injected, %d activities retried; %+v", errs, retried, rep.Counts)
 }

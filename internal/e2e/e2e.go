@@ -223,6 +223,33 @@ func RepairUnconfirmed(t *testing.T, st *stack.Stack, rep workflows.Report) []st
 	return repaired
 }
 
+// RepairUnconfirmedOutcomes runs the next run on the instances rep left
+// reboot-unconfirmed, as an SRE (or the next scheduled run) would, and
+// returns their outcomes in it, in CheckAgainstTruth's form.
+func RepairUnconfirmedOutcomes(t *testing.T, st *stack.Stack, rep workflows.Report) map[string]string {
+	t.Helper()
+	var ids []string
+	for _, r := range rep.Rows {
+		if r.Reason == workflows.ReasonRebootUnconfirmed {
+			ids = append(ids, r.InstanceID)
+		}
+	}
+	out := map[string]string{}
+	if len(ids) == 0 {
+		return out
+	}
+	in := Input()
+	in.InstanceIDs = ids
+	next := RunToReport(t, st, "fleetmend/cn-hangzhou/repair-unconfirmed", in, nil)
+	for _, r := range next.Rows {
+		tr, ok := st.Sim.Instance(r.InstanceID)
+		require.True(t, ok)
+		require.LessOrEqual(t, tr.Reboots, 1, "%s rebooted twice", r.InstanceID)
+		out[r.InstanceID] = r.Outcome + "/" + r.Reason
+	}
+	return out
+}
+
 // StartWorker starts the worker binary against st's server and simulator,
 // serving every simulated region; the test's cleanup kills it if it still
 // runs.
