@@ -31,7 +31,10 @@ type Waiting struct {
 // PollResult is one look at the instances being verified. Healthy ones are
 // only named; the others come with what a report needs to explain them.
 type PollResult struct {
-	Healthy []string  `json:"healthy,omitempty"`
+	Healthy []string `json:"healthy,omitempty"`
+	// Fresh are the healthy ones with their last heartbeat, so the run
+	// can tell one heartbeat from a lasting agent.
+	Fresh   []Waiting `json:"fresh,omitempty"`
 	Gone    []string  `json:"gone,omitempty"`
 	Waiting []Waiting `json:"waiting,omitempty"`
 }
@@ -91,6 +94,7 @@ func pollResult(fs []Facts) PollResult {
 			r.Gone = append(r.Gone, f.InstanceID)
 		case f.Healthy && !f.Unknown:
 			r.Healthy = append(r.Healthy, f.InstanceID)
+			r.Fresh = append(r.Fresh, Waiting{ID: f.InstanceID, State: f.State, LastHeartbeat: f.LastHeartbeat})
 		default:
 			r.Waiting = append(r.Waiting, Waiting{ID: f.InstanceID, State: f.State, LastHeartbeat: f.LastHeartbeat, Unknown: f.Unknown})
 		}

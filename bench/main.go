@@ -61,6 +61,7 @@ type options struct {
 	oosConcurrency                  int
 	seed                            int64
 	ecsConcurrency                  int
+	canary                          bool
 }
 
 func parseFlags(args []string, out io.Writer) (options, error) {
@@ -80,6 +81,7 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 	fs.Int64Var(&o.seed, "seed", 1, "fleet seed")
 	fs.IntVar(&o.ecsConcurrency, "ecs-concurrency", 8, "the worker's --ecs-concurrency, 1..256")
 	fs.BoolVar(&o.json, "json", false, "print the result as JSON")
+	fs.BoolVar(&o.canary, "canary", true, "the rollout at its defaults (a canary of one batch, a ramp of 2); false: no canary and no ramp")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		return o, err

@@ -104,8 +104,14 @@ func run(ctx context.Context, o options, log io.Writer) (result, error) {
 		return result{}, err
 	}
 	g := grace
+	stable := workflows.Duration(m.real(workflows.DefaultStableFor))
 	in := workflows.RegionInput{Region: region, RebootGrace: (*workflows.Duration)(&g), VerifyDeadline: workflows.Duration(deadline),
-		VerifyPollInterval: workflows.Duration(poll), DryRun: o.dryRun, StartedBy: "bench"}
+		VerifyPollInterval: workflows.Duration(poll), DryRun: o.dryRun, StartedBy: "bench",
+		StableFor: &stable, EarlySignal: workflows.Duration(max(workflows.MinEarlySignal, m.real(workflows.DefaultEarlySignal)))}
+	if !o.canary {
+		none := 0
+		in.Canary = &none
+	}
 	id := fmt.Sprintf("fleetmend/%s/bench-%s", region, time.Now().UTC().Format("20060102T150405Z"))
 	fmt.Fprintf(log, "bench: fleetmend %s ...\n", map[bool]string{true: "dry run", false: "run"}[o.dryRun])
 	start := time.Now()

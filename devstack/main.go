@@ -215,9 +215,11 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 // and verify times, because the simulator runs 60 times faster than life.
 func demo(ctx context.Context, st *stack.Stack, region string, out io.Writer) error {
 	grace := workflows.Duration(2 * time.Second)
+	stable := workflows.Duration(time.Second) // one heartbeat interval on the simulator's clock
 	in := workflows.RegionInput{
 		Region: region, RebootGrace: &grace,
 		VerifyDeadline: workflows.Duration(20 * time.Second), VerifyPollInterval: workflows.Duration(time.Second),
+		StableFor: &stable, EarlySignal: workflows.Duration(3 * time.Second),
 		ConcurrentBatches: 8, StartedBy: "devstack --demo",
 	}
 	id := fmt.Sprintf("fleetmend/%s/demo-%s", region, time.Now().UTC().Format("20060102T150405Z"))

@@ -77,6 +77,9 @@ const (
 	ProblemSilent       = "silent"
 	ProblemStopped      = "stopped"
 	ProblemInstallFails = "install-fails"
+	// ProblemFlaky: agent missing; once installed and rebooted it sends one
+	// heartbeat and hangs (a package that starts and crashes).
+	ProblemFlaky = "flaky"
 	ProblemOutdated     = "outdated"
 )
 
@@ -185,7 +188,7 @@ type Config struct {
 
 // FleetSpec describes a generated fleet in one region. Shares are fractions
 // of Size in [0,1]; the problem shares (Missing, Silent, Stopped,
-// InstallFails, Outdated) are exclusive and must add up to at most 1, the
+// InstallFails, Outdated, Flaky) are exclusive and must add up to at most 1, the
 // rest is healthy. Vanish and Tagged are independent of them. Each count is
 // round(share × Size), so tests can count exactly.
 type FleetSpec struct {
@@ -203,6 +206,7 @@ type FleetSpec struct {
 	Stopped      float64 // instance Stopped (agent installed)
 	InstallFails float64 // agent missing and every install fails
 	Outdated     float64 // healthy agent, version older than the Session Manager threshold
+	Flaky        float64 // agent missing; after its repair it heartbeats once, then hangs
 	Vanish       float64 // vanish at a random time in [start+VanishAfterMin, start+VanishAfterMax]
 
 	VanishAfterMin time.Duration // default 5 min
@@ -249,6 +253,9 @@ type InstanceSpec struct {
 	HeartbeatInterval time.Duration
 
 	InstallAlwaysFails bool
+	// BeatsOnce: whenever the agent starts (after a boot), it sends one
+	// heartbeat and hangs.
+	BeatsOnce bool
 	// VanishAt, if set, is when the instance disappears.
 	VanishAt time.Time
 	// InitialProblem labels the instance in Truth; derived from the other
@@ -366,7 +373,7 @@ func (f *FleetSpec) normalize(regions []string) error {
 		v    float64
 	}{
 		{"Missing", f.Missing}, {"Silent", f.Silent}, {"Stopped", f.Stopped},
-		{"InstallFails", f.InstallFails}, {"Outdated", f.Outdated}, {"Vanish", f.Vanish}, {"Tagged", f.Tagged},
+		{"InstallFails", f.InstallFails}, {"Outdated", f.Outdated}, {"Flaky", f.Flaky}, {"Vanish", f.Vanish}, {"Tagged", f.Tagged},
 	}
 	sum := 0.0
 	for _, s := range shares {
@@ -378,7 +385,7 @@ func (f *FleetSpec) normalize(regions []string) error {
 		}
 	}
 	if sum > 1+1e-9 {
-		return fmt.Errorf("shares Missing+Silent+Stopped+InstallFails+Outdated add up to %v, more than 1", sum)
+		return fmt.Errorf("shares Missing+Silent+Stopped+InstallFails+Outdated+Flaky add up to %v, more than 1", sum)
 	}
 	if f.VanishAfterMin == 0 && f.VanishAfterMax == 0 {
 		f.VanishAfterMin, f.VanishAfterMax = DefaultVanishAfterMin, DefaultVanishAfterMax

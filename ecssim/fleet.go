@@ -38,6 +38,7 @@ func (s *Sim) generateFleet(index int, f FleetSpec, start time.Time) {
 		{ProblemStopped, f.Stopped},
 		{ProblemInstallFails, f.InstallFails},
 		{ProblemOutdated, f.Outdated},
+		{ProblemFlaky, f.Flaky}, // last: older specs keep their instances' problems
 	} {
 		k := min(shareCount(p.share, n), n-pos)
 		for _, i := range perm[pos : pos+k] {
@@ -97,6 +98,9 @@ func (s *Sim) generateFleet(index int, f FleetSpec, start time.Time) {
 		case ProblemInstallFails:
 			in.invocationCount, in.lastInvoked = 0, time.Time{}
 			in.installAlwaysFails = true
+		case ProblemFlaky:
+			in.invocationCount, in.lastInvoked = 0, time.Time{}
+			in.beatsOnce = true
 		case ProblemSilent:
 			in.agentInstalled = true
 			in.agentVersion = s.cfg.AgentVersion

@@ -38,6 +38,7 @@ type instance struct {
 
 	pendingInstall     bool
 	installAlwaysFails bool
+	beatsOnce          bool // after each boot: one heartbeat, then hung
 	lastInvoked        time.Time
 	invocationCount    int64
 

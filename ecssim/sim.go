@@ -244,9 +244,15 @@ func (s *Sim) boot(in *instance, t time.Time) {
 	}
 	if in.agentInstalled {
 		in.agentHung = false
+		if in.beatsOnce {
+			in.hbInterval = neverAgain // the first beat is the only one
+		}
 		in.startBeating(t.Add(s.cfg.FirstHeartbeatDelay))
 	}
 }
+
+// neverAgain is the heartbeat interval of an agent that beats once.
+const neverAgain = 100 * 365 * 24 * time.Hour
 
 func (s *Sim) markVanished(in *instance, t time.Time) {
 	if in.vanished {
@@ -350,7 +356,7 @@ func (s *Sim) AddInstance(spec InstanceSpec) (string, error) {
 		id: spec.ID, region: spec.Region, zone: spec.Zone, clusterID: spec.ClusterID, osType: spec.OSType,
 		state: spec.State, hbInterval: spec.HeartbeatInterval,
 		agentInstalled: spec.AgentInstalled, agentHung: spec.AgentInstalled && spec.AgentSilent,
-		installAlwaysFails: spec.InstallAlwaysFails, vanishAt: spec.VanishAt,
+		installAlwaysFails: spec.InstallAlwaysFails, beatsOnce: spec.BeatsOnce, vanishAt: spec.VanishAt,
 		vanishes: !spec.VanishAt.IsZero(), createdAt: now,
 	}
 	if len(spec.Tags) > 0 {
@@ -387,6 +393,8 @@ func deriveProblem(in *instance) string {
 		return ProblemStopped
 	case in.installAlwaysFails:
 		return ProblemInstallFails
+	case in.beatsOnce:
+		return ProblemFlaky
 	case !in.agentInstalled:
 		return ProblemMissing
 	case in.agentHung:

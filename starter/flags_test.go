@@ -36,6 +36,11 @@ func numericFlags() []numericFlag {
 		{Name: "max-unhealthy-percent", Allowed: "1..100", Below: "-1", Min: "1", Max: "100", Above: "101"},
 		quarantineAfter, quarantineWindow,
 		{Name: "stuck-after", Allowed: "10s..168h", Below: "9s", Min: "10s", Max: "168h", Above: "169h"},
+		{Name: "canary", Allowed: "0..100000", Below: "-1", Min: "1", Max: "100000", Above: "100001", ZeroOK: true},
+		{Name: "canary-success", Allowed: "1..100", Below: "-1", Min: "1", Max: "100", Above: "101"},
+		{Name: "ramp", Allowed: "1.1..100", Below: "1", Min: "1.1", Max: "100", Above: "101"},
+		{Name: "early-signal", Allowed: "1s..2h", Below: "900ms", Min: "1s", Max: "2h", Above: "121m"},
+		{Name: "stable-for", Allowed: "0s..10m", Below: "-1s", Min: "0s", Max: "10m", Above: "11m", ZeroOK: true},
 	}
 	progress := numflagtest.Flag{Name: "progress-interval", Allowed: "100ms..1m", Below: "10ms", Min: "100ms", Max: "1m", Above: "2m"}
 	limit := numflagtest.Flag{Name: "limit", Allowed: "1..1000", Below: "-1", Min: "1", Max: "1000", Above: "1001"}

@@ -40,6 +40,13 @@ type runFlags struct {
 	quarantineAfter      int
 	quarantineWindow     time.Duration
 	stuckAfter           time.Duration
+	// The rollout.
+	canary           int
+	canarySuccess    int
+	ramp             float64
+	pauseAfterCanary bool
+	earlySignal      time.Duration
+	stableFor        time.Duration
 }
 
 // register adds the run flags; a schedule registers its own --region and
@@ -88,6 +95,19 @@ func (f *runFlags) register(fs *pflag.FlagSet, forRun bool) {
 	numVar(fs, numflag.NewDuration(&f.stuckAfter, "stuck-after", workflows.DefaultStuckAfter,
 		numflag.Range[time.Duration]{Min: workflows.MinStuckAfter, Max: workflows.MaxStuckAfter}),
 		"when the region is busy, report its holder stuck if it made no progress for this long (paused runs excepted)")
+	numVar(fs, numflag.NewInt(&f.canary, "canary", workflows.DefaultBatchSize, numflag.Range[int]{Min: 0, Max: workflows.MaxBlastRadius}),
+		"the first wave: this many instances are repaired and judged before anything else is touched (0: no canary and no ramp)")
+	numVar(fs, numflag.NewInt(&f.canarySuccess, "canary-success", workflows.DefaultCanarySuccess, numflag.Range[int]{Min: 1, Max: 100}),
+		"percent of a wave's repaired instances that must heal for the next wave to start")
+	numVar(fs, numflag.NewFloat(&f.ramp, "ramp", workflows.DefaultRamp, numflag.Range[float64]{Min: 1.1, Max: workflows.MaxRamp}),
+		"factor by which the instances in repair grow from wave to wave, up to the blast radius")
+	fs.BoolVar(&f.pauseAfterCanary, "pause-after-canary", false, "pause once the canary passed; starter resume approves, starter abort rejects")
+	numVar(fs, numflag.NewDuration(&f.earlySignal, "early-signal", workflows.DefaultEarlySignal,
+		numflag.Range[time.Duration]{Min: workflows.MinEarlySignal, Max: workflows.MaxVerifyDeadline}),
+		"an instance Running again after its reboot with no heartbeat for this long counts as failed for the waves and the error budget")
+	numVar(fs, numflag.NewDuration(&f.stableFor, "stable-for", workflows.DefaultStableFor,
+		numflag.Range[time.Duration]{Min: 0, Max: workflows.MaxStableFor}),
+		"remediated once a later heartbeat is seen this long after the first one after the reboot (0: the first fresh heartbeat)")
 }
 
 // fieldFlags maps RegionInput's JSON fields (named in validation errors)
@@ -101,6 +121,7 @@ func fieldFlags() [][2]string {
 		{"error_budget", "--error-budget"}, {"max_unhealthy_percent", "--max-unhealthy-percent"},
 		{"override_max_unhealthy", "--override-max-unhealthy"}, {"exclude_tag", "--exclude-tag"}, {"exclude_instance_ids", "--exclude-ids"},
 		{"quarantine_after", "--quarantine-after"}, {"quarantine_window", "--quarantine-window"}, {"stuck_after", "--stuck-after"},
+		{"canary", "--canary"}, {"canary_success", "--canary-success"}, {"ramp", "--ramp"}, {"early_signal", "--early-signal"}, {"stable_for", "--stable-for"},
 	}
 }
 
@@ -126,6 +147,8 @@ func (f *runFlags) input(kind, startedBy string, dryRun bool) (workflows.RegionI
 		OverrideMaxUnhealthy: f.overrideMaxUnhealthy, ExcludeTag: f.excludeTag, ExcludeInstanceIDs: excluded,
 		QuarantineAfter: f.quarantineAfter, QuarantineWindow: workflows.Duration(f.quarantineWindow),
 		StuckAfter: workflows.Duration(f.stuckAfter),
+		Canary:     &f.canary, CanarySuccess: f.canarySuccess, Ramp: f.ramp, PauseAfterCanary: f.pauseAfterCanary,
+		EarlySignal: workflows.Duration(f.earlySignal), StableFor: (*workflows.Duration)(&f.stableFor),
 	}
 	// The flags have refused anything outside their ranges; the workflow's
 	// own validation stays the last word (e.g. for settings that depend on

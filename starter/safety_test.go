@@ -46,7 +46,7 @@ func TestOneActingRunPerRegionWhateverStartsThem(t *testing.T) {
 	c := safetyCLI(t, ecssim.FleetSpec{Region: region, Size: 60, Seed: 31})
 	for _, name := range []string{"a", "b"} {
 		r := c.run(append([]string{"schedule", "create", "--region", region, "--name", name, "--every", "24h", "--paused",
-			"--max-unhealthy-percent", "100"}, fast[:6]...)...)
+			"--max-unhealthy-percent", "100"}, fast[:10]...)...)
 		require.Equal(t, exitOK, r.code, r.err)
 	}
 	ctx := context.Background()
@@ -91,7 +91,7 @@ func TestOneActingRunPerRegionWhateverStartsThem(t *testing.T) {
 			defer wg.Done()
 			<-start
 			cliRun = c.run(append([]string{"run", "--region", region, "--json", "--max-unhealthy-percent", "100",
-				"--id", fmt.Sprintf("fleetmend/%s/manual-round-%d", region, round)}, fast[:6]...)...)
+				"--id", fmt.Sprintf("fleetmend/%s/manual-round-%d", region, round)}, fast[:10]...)...)
 		}()
 		close(start)
 		wg.Wait()
@@ -266,7 +266,7 @@ func TestQuarantineListAndClear(t *testing.T) {
 func TestScheduledDryRun(t *testing.T) {
 	const region = "cn-qingdao"
 	c := safetyCLI(t, ecssim.FleetSpec{Region: region, Size: 100, Seed: 34, Missing: 0.2})
-	r := c.run(append([]string{"schedule", "create", "--region", region, "--every", "24h", "--paused", "--dry-run"}, fast[:6]...)...)
+	r := c.run(append([]string{"schedule", "create", "--region", region, "--every", "24h", "--paused", "--dry-run"}, fast[:10]...)...)
 	require.Equal(t, exitOK, r.code, r.err)
 	r = c.run("schedule", "trigger", "--region", region, "--wait", "--json")
 	require.Equal(t, exitOK, r.code, "%s %s", r.out, r.err)
@@ -342,7 +342,7 @@ func TestUnlockAPausedHolderFromTheCLI(t *testing.T) {
 	require.Equal(t, enumspb.WORKFLOW_EXECUTION_STATUS_TERMINATED, d.GetWorkflowExecutionInfo().GetStatus())
 
 	r = c.run(append([]string{"run", "--region", region, "--id", "fleetmend/" + region + "/manual-after", "--wait", "--json",
-		"--max-unhealthy-percent", "100"}, fast[:6]...)...)
+		"--max-unhealthy-percent", "100"}, fast[:10]...)...)
 	require.Contains(t, []int{exitOK, exitFailures}, r.code, r.err)
 	var after workflows.Report
 	require.NoError(t, json.Unmarshal([]byte(r.out), &after))

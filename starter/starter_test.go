@@ -47,7 +47,10 @@ func (c *cli) run(args ...string) result {
 }
 
 // fast are run settings sized for the simulator's 60x clock.
-var fast = []string{"--reboot-grace", "1s", "--verify-deadline", "10s", "--verify-poll-interval", "250ms", "--progress-interval", "200ms"}
+// fast is the run flags sized for the simulator's 60x clock (the first 10
+// go to schedules too; --progress-interval is the run command's).
+var fast = []string{"--reboot-grace", "1s", "--verify-deadline", "10s", "--verify-poll-interval", "250ms", "--stable-for", "1s", "--early-signal", "3s",
+	"--progress-interval", "200ms"}
 
 func fleet(region string, size int, seed int64) ecssim.FleetSpec {
 	return ecssim.FleetSpec{Region: region, Size: size, Seed: seed, Missing: 0.15, Silent: 0.05, Stopped: 0.05, InstallFails: 0.02}
@@ -307,10 +310,10 @@ func TestStarterAgainstRealTemporal(t *testing.T) {
 	})
 
 	t.Run("schedules", func(t *testing.T) {
-		r := c.run(append([]string{"schedule", "create", "--region", "cn-shenzhen", "--every", "1h"}, fast[:6]...)...)
+		r := c.run(append([]string{"schedule", "create", "--region", "cn-shenzhen", "--every", "1h"}, fast[:10]...)...)
 		require.Equal(t, exitOK, r.code, r.err)
 		require.Contains(t, r.out, "schedule fleetmend-cn-shenzhen created")
-		r = c.run(append([]string{"schedule", "create", "--region", "cn-shenzhen", "--cron", "30 2 * * *", "--time-zone", "Asia/Shanghai", "--jitter", "5m"}, fast[:6]...)...)
+		r = c.run(append([]string{"schedule", "create", "--region", "cn-shenzhen", "--cron", "30 2 * * *", "--time-zone", "Asia/Shanghai", "--jitter", "5m"}, fast[:10]...)...)
 		require.Equal(t, exitOK, r.code, r.err)
 		require.Contains(t, r.out, "updated (it existed)")
 
@@ -488,7 +491,7 @@ func TestStarterAgainstRealTemporal(t *testing.T) {
 		a := newApp(&out, &errOut)
 		a.terminal = func() (int, bool) { return 80, true }
 		code := a.execute(ctx, append([]string{"--temporal-address", st.Server.FrontendHostPort(), "--temporal-namespace", st.Server.Namespace(),
-			"run", "--region", "cn-chengdu", "--wait", "--progress-interval", "100ms", "--concurrent-batches", "2"}, fast[:6]...))
+			"run", "--region", "cn-chengdu", "--wait", "--progress-interval", "100ms", "--concurrent-batches", "2"}, fast[:10]...))
 		require.Contains(t, []int{exitOK, exitFailures}, code, errOut.String())
 		started, rest, _ := strings.Cut(out.String(), "\n")
 		require.Contains(t, started, "started fleetmend/cn-chengdu/manual-")

@@ -251,12 +251,24 @@ func (r *run) stop(ctx workflow.Context, why, code, reason string) {
 
 // checkBudget stops the run once its failures exceed the error budget.
 func (r *run) checkBudget(ctx workflow.Context) {
-	f := r.st.Counts.BudgetFailures()
+	f := r.budgetFailures()
 	if r.st.Stopped != "" || f <= r.st.BudgetLimit {
 		return
 	}
 	r.stop(ctx, fmt.Sprintf("stopped: error budget exhausted (%d failed of %d attempted; budget %s = %d)",
 		f, r.attempted(), r.in.ErrorBudget, r.st.BudgetLimit), "", ReasonErrorBudget)
+}
+
+// budgetFailures are the failures that spend the budget: those decided,
+// and (engine 3) those past the early no-heartbeat signal, which are
+// given back if they heal before their deadline.
+func (r *run) budgetFailures() int {
+	f := r.st.Counts.BudgetFailures()
+	if r.fenced() {
+		early, _ := r.earlyFailures(false)
+		f += early
+	}
+	return f
 }
 
 // attempted is how many instances the run has handed to batches.

@@ -36,6 +36,8 @@ type modelInstance struct {
 	tags       []ecs.Tag
 	// refuseInstall: InstallCloudAssistant refuses the instance.
 	refuseInstall bool
+	// beatsOnce: after its reboot the agent reports once, then goes silent.
+	beatsOnce bool
 }
 
 // fleetModel answers the five activities from a map, records every call,
@@ -74,6 +76,8 @@ type fleetModel struct {
 	inherited activities.InheritResult
 	// grant, when set, answers AcquireRegion instead of the holder logic.
 	grant func(in activities.AcquireInput) activities.AcquireResult
+	// beats numbers the heartbeats healthy agents send.
+	beats int
 }
 
 func newFleetModel() *fleetModel {
@@ -120,6 +124,11 @@ func (m *fleetModel) facts(id string) activities.Facts {
 		Unknown: m.unknown[id]}
 	if in.everBeat {
 		f.LastHeartbeat = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	}
+	if in.healthy {
+		// A healthy agent heartbeats on: each look sees a later one.
+		m.beats++
+		f.LastHeartbeat = f.LastHeartbeat.Add(time.Duration(m.beats) * time.Second)
 	}
 	return f
 }
@@ -418,6 +427,10 @@ func (m *fleetModel) poll(_ context.Context, in activities.PollInput) (activitie
 			res.Gone = append(res.Gone, id)
 		case f.Healthy:
 			res.Healthy = append(res.Healthy, id)
+			res.Fresh = append(res.Fresh, activities.Waiting{ID: id, State: f.State, LastHeartbeat: f.LastHeartbeat})
+			if inst := m.byID[id]; inst.beatsOnce {
+				inst.healthy = false // one heartbeat, then silence
+			}
 		default:
 			res.Waiting = append(res.Waiting, activities.Waiting{ID: id, State: f.State, LastHeartbeat: f.LastHeartbeat})
 		}

@@ -68,6 +68,13 @@ const (
 	DefaultQuarantineWindow    = 7 * 24 * time.Hour
 	MinQuarantineWindow        = time.Hour
 	MaxQuarantineWindow        = 90 * 24 * time.Hour
+	DefaultCanarySuccess       = 80
+	DefaultRamp                = 2.0
+	MaxRamp                    = 100.0
+	DefaultEarlySignal         = 3 * time.Minute // three of the agent's 60 s heartbeats
+	MinEarlySignal             = time.Second
+	DefaultStableFor           = time.Minute // one heartbeat interval
+	MaxStableFor               = 10 * time.Minute
 	DefaultStuckAfter          = time.Hour
 	MinStuckAfter              = 10 * time.Second
 	MaxStuckAfter              = 7 * 24 * time.Hour
@@ -163,6 +170,30 @@ type RegionInput struct {
 	// values are for tests). Temporal's own suggestion (by default at 4,096
 	// events or 4 MB) is followed too.
 	EventsPerRun int `json:"events_per_run,omitempty"`
+	// Canary is the first wave's size: that many instances are repaired and
+	// judged before anything else is touched (nil: one batch; 0: no
+	// canary, and no ramp). 0..100000.
+	Canary *int `json:"canary,omitempty"`
+	// CanarySuccess is the share (percent) of a wave's repaired instances
+	// that must heal for the next wave to start, 1..100 (default 80).
+	CanarySuccess int `json:"canary_success,omitempty"`
+	// Ramp is the factor by which the instances in repair may grow from
+	// one wave to the next, up to the blast radius, each widening gated on
+	// the previous wave's result; 1.1..100 (default 2).
+	Ramp float64 `json:"ramp,omitempty"`
+	// PauseAfterCanary pauses the run once the canary passed: an operator
+	// approves (resume) or rejects (abort) with a reason.
+	PauseAfterCanary bool `json:"pause_after_canary,omitempty"`
+	// EarlySignal: an instance back Running after its reboot with no
+	// heartbeat for this long counts as failed for the waves' gates and the
+	// error budget (it is still verified until its deadline, and given back
+	// if it heals); 1s..verify_deadline (default 3m).
+	EarlySignal Duration `json:"early_signal,omitempty"`
+	// StableFor: an agent is remediated once a heartbeat newer than the
+	// first one after its reboot is seen at least this long after it;
+	// 0s..10m (default 1m, one heartbeat interval; 0: the first fresh
+	// heartbeat).
+	StableFor *Duration `json:"stable_for,omitempty"`
 	// StuckAfter is how long the holder of a busy region may go without
 	// progress (paused runs excepted) before this run, finding the region
 	// busy, reports it stuck; 10s..168h (default 1h).
@@ -227,6 +258,23 @@ func (in RegionInput) WithDefaults() RegionInput {
 	if in.StuckAfter == 0 {
 		in.StuckAfter = Duration(DefaultStuckAfter)
 	}
+	if in.Canary == nil {
+		n := in.BatchSize // one batch
+		in.Canary = &n
+	}
+	if in.CanarySuccess == 0 {
+		in.CanarySuccess = DefaultCanarySuccess
+	}
+	if in.Ramp == 0 {
+		in.Ramp = DefaultRamp
+	}
+	if in.EarlySignal == 0 {
+		in.EarlySignal = Duration(min(DefaultEarlySignal, in.VerifyDeadline.D()))
+	}
+	if in.StableFor == nil {
+		d := Duration(DefaultStableFor)
+		in.StableFor = &d
+	}
 	return in
 }
 
@@ -275,6 +323,16 @@ func (in RegionInput) Validate() error {
 		return bad("quarantine_window is %s, allowed range is %s..%s", in.QuarantineWindow, MinQuarantineWindow, MaxQuarantineWindow)
 	case in.EventsPerRun < MinEventsPerRun || in.EventsPerRun > MaxEventsPerRun:
 		return bad("events_per_run is %d, allowed range is %d..%d", in.EventsPerRun, MinEventsPerRun, MaxEventsPerRun)
+	case *in.Canary < 0 || *in.Canary > MaxBlastRadius:
+		return bad("canary is %d, allowed range is 0..%d (0: no canary and no ramp)", *in.Canary, MaxBlastRadius)
+	case in.CanarySuccess < 1 || in.CanarySuccess > 100:
+		return bad("canary_success is %d, allowed range is 1..100 (percent)", in.CanarySuccess)
+	case in.Ramp < 1.1 || in.Ramp > MaxRamp || math.IsNaN(in.Ramp):
+		return bad("ramp is %g, allowed range is 1.1..%g", in.Ramp, MaxRamp)
+	case in.EarlySignal.D() < MinEarlySignal || in.EarlySignal.D() > in.VerifyDeadline.D():
+		return bad("early_signal is %s, allowed range is %s..verify_deadline (%s)", in.EarlySignal, Duration(MinEarlySignal), in.VerifyDeadline)
+	case in.StableFor.D() < 0 || in.StableFor.D() > MaxStableFor:
+		return bad("stable_for is %s, allowed range is 0s..%s", *in.StableFor, Duration(MaxStableFor))
 	case in.StuckAfter.D() < MinStuckAfter || in.StuckAfter.D() > MaxStuckAfter:
 		return bad("stuck_after is %s, allowed range is %s..%s", in.StuckAfter, MinStuckAfter, MaxStuckAfter)
 	case len(in.ExcludeInstanceIDs) > MaxExcludedInstanceIDs:

@@ -74,6 +74,9 @@ func (r *run) finished() bool {
 // nextSize is the size of the next batch: at most BatchSize, and never
 // more than the blast radius allows in one go.
 func (r *run) nextSize() int {
+	if r.fenced() {
+		return r.cohortRoom(min(r.in.BatchSize, len(r.st.Queue), r.inRepairLimit()))
+	}
 	return min(r.in.BatchSize, len(r.st.Queue), max(1, r.st.Controls.BlastRadius))
 }
 
@@ -87,8 +90,10 @@ func (r *run) canDispatch(ctx workflow.Context) bool {
 		return false
 	case r.wantContinueAsNew(ctx):
 		return false
-	case r.fenced() && !r.carryLimits():
+	case r.fenced() && (!r.carryLimits() || !r.rolloutAllows()):
 		return false
+	case r.fenced():
+		return r.inRepair()+r.nextSize() <= r.inRepairLimit()
 	}
 	return r.inRepair()+r.nextSize() <= max(1, c.BlastRadius)
 }
@@ -98,13 +103,17 @@ func (r *run) canDispatch(ctx workflow.Context) bool {
 func (r *run) room() int {
 	c := r.st.Controls
 	size := max(1, r.nextSize())
-	n := (max(1, c.BlastRadius) - r.inRepair()) / size
+	limit := max(1, c.BlastRadius)
+	if r.fenced() {
+		limit = r.inRepairLimit()
+	}
+	n := (limit - r.inRepair()) / size
 	n = min(n, (len(r.st.Queue)+size-1)/size)
 	if c.ConcurrentBatches > 0 {
 		n = min(n, c.ConcurrentBatches-len(r.inFlight))
 	}
 	if r.fenced() {
-		n = min(n, maxBatchesInFlight-len(r.inFlight), (maxVerifying-len(r.st.Verifying))/size)
+		n = min(n, maxBatchesInFlight-len(r.inFlight), (maxVerifying-r.verifyingSoon())/size)
 	}
 	return max(0, n)
 }
@@ -121,6 +130,7 @@ func (r *run) dispatch(ctx, dctx workflow.Context) {
 	r.st.Queue = slices.Clone(r.st.Queue[n:])
 	num := r.st.NextBatch
 	r.st.NextBatch++
+	r.joinCohort(num, n)
 	r.st.Counts.Batches++
 	r.st.Attempted += n
 	opts := batchOptions(r.runID, r.in, num, ids, r.sa)
@@ -173,6 +183,7 @@ func (r *run) onBatch(ctx workflow.Context, num int, targets []BatchTarget, res 
 		}
 	}
 	r.checkBudget(ctx)
+	r.judge(ctx)
 	r.upsertCounts(ctx)
 }
 
@@ -226,6 +237,10 @@ func (r *run) onPoll(ctx workflow.Context, res activities.PollResult) {
 	now := workflow.Now(ctx)
 	r.st.LastProgressAt = now
 	healthy, gone := setOf(res.Healthy), setOf(res.Gone)
+	beats := make(map[string]time.Time, len(res.Fresh))
+	for _, f := range res.Fresh {
+		beats[f.ID] = f.LastHeartbeat
+	}
 	waiting := make(map[string]activities.Waiting, len(res.Waiting))
 	for _, w := range res.Waiting {
 		waiting[w.ID] = w
@@ -234,16 +249,26 @@ func (r *run) onPoll(ctx workflow.Context, res activities.PollResult) {
 	for _, v := range r.st.Verifying {
 		w, isWaiting := waiting[v.ID]
 		switch {
+		case healthy[v.ID] && r.stable(&v, beats[v.ID], now):
+			r.decideVerified(ctx, v, OutcomeRemediated, "", "agent reports fresh heartbeats", "verified")
 		case healthy[v.ID]:
-			r.decideVerified(ctx, v, OutcomeRemediated, "", "agent reports a fresh heartbeat", "verified")
+			// Healthy once: looked at again for a later heartbeat. Its agent
+			// reports, so it is up: its place in the blast radius is free.
+			if !v.Released {
+				v.Released, v.ReleasedAt = true, now
+			}
+			kept = append(kept, v)
 		case gone[v.ID]:
 			r.decideVerified(ctx, v, OutcomeFailed, ReasonVanished, "instance vanished while verifying", "")
 		case isWaiting && !now.Before(v.Deadline) && v.From != "":
 			r.decideVerified(ctx, v, OutcomeFailed, ReasonInheritedNoHeartbeat, inheritedDetail(v, w.State, r.in.Region), "")
 		case isWaiting && !now.Before(v.Deadline):
-			if v.Unconfirmed {
+			switch {
+			case v.Unconfirmed:
 				r.decideVerified(ctx, v, OutcomeFailed, ReasonRebootUnconfirmed, rebootUnconfirmedDetail(w.State, r.in.VerifyDeadline), "")
-			} else {
+			case !v.HealthyAt.IsZero() || v.Relapsed:
+				r.decideVerified(ctx, v, OutcomeFailed, ReasonNoHeartbeat, "its agent reported after the reboot, then went silent; "+noHeartbeatDetail(w.State, w.LastHeartbeat, r.in.VerifyDeadline, r.in.RebootPolicy), "")
+			default:
 				r.decideVerified(ctx, v, OutcomeFailed, ReasonNoHeartbeat, noHeartbeatDetail(w.State, w.LastHeartbeat, r.in.VerifyDeadline, r.in.RebootPolicy), "")
 			}
 		default:
@@ -251,8 +276,12 @@ func (r *run) onPoll(ctx workflow.Context, res activities.PollResult) {
 				if w.State == ecs.StateStopping || w.State == ecs.StateStarting {
 					v.SeenDown = true
 				}
-				if w.State == ecs.StateRunning && (v.SeenDown || v.InTransit) {
+				if w.State == ecs.StateRunning && (v.SeenDown || v.InTransit) && !v.Released {
 					v.Released = true // back up: its place in the blast radius is free
+					v.ReleasedAt = now
+				}
+				if r.fenced() {
+					r.earlySignal(ctx, &v, now)
 				}
 			}
 			kept = append(kept, v)
@@ -260,7 +289,59 @@ func (r *run) onPoll(ctx workflow.Context, res activities.PollResult) {
 	}
 	r.st.Verifying = kept
 	r.checkBudget(ctx)
+	r.judge(ctx)
 	r.upsertCounts(ctx)
+}
+
+// stable says whether a healthy agent has been healthy for a while
+// (engine 3): a heartbeat newer than the one first seen after its reboot,
+// seen at least StableFor after it. That costs one heartbeat interval
+// (about 60 s with the defaults) per repair, and an agent that reports
+// once and goes silent again is not remediated. Older runs, and a
+// StableFor of 0, take the first fresh heartbeat.
+func (r *run) stable(v *Verifying, beat, now time.Time) bool {
+	if !r.fenced() || r.in.StableFor.D() == 0 {
+		return true
+	}
+	if v.HealthyAt.IsZero() {
+		v.HealthyAt, v.Beat = now, beat
+		v.Early = false // it reported: the early signal no longer holds
+		return false
+	}
+	if now.Before(v.HealthyAt.Add(r.in.StableFor.D())) {
+		return false
+	}
+	// A later heartbeat, or healthy still more than two minutes after the
+	// first look: CloudAssistantStatus is true only within two minutes of
+	// a heartbeat, so there has been another since.
+	return beat.After(v.Beat) || !now.Before(v.HealthyAt.Add(agentStatusWindow))
+}
+
+// agentStatusWindow is how long CloudAssistantStatus stays true after a
+// heartbeat (DescribeCloudAssistantStatus' document).
+const agentStatusWindow = 2 * time.Minute
+
+// earlySignal marks an instance that has been Running again after its
+// reboot for the early signal with no heartbeat: it counts as failed for
+// the gates and the budget now, not at its deadline. One that reported
+// and then went silent again starts over.
+func (r *run) earlySignal(ctx workflow.Context, v *Verifying, now time.Time) {
+	if !v.HealthyAt.IsZero() {
+		// Healthy before, silent now: it starts over.
+		v.HealthyAt, v.Beat, v.Relapsed = time.Time{}, time.Time{}, true
+		v.ReleasedAt = now
+	}
+	if v.Early || v.From != "" || !v.Released {
+		return
+	}
+	since := v.ReleasedAt
+	if since.IsZero() {
+		since = v.Since // never rebooted (policy never): from the install
+	}
+	if !now.Before(since.Add(r.in.EarlySignal.D())) {
+		v.Early = true
+		workflow.GetLogger(ctx).Info("no heartbeat at the early signal", "Instance", v.ID, "After", r.in.EarlySignal)
+	}
 }
 
 // expireUnverified fails, as unverified, the instances whose verify

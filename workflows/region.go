@@ -114,6 +114,7 @@ func remediateRegionV2(ctx workflow.Context, in RegionInput, engine int) (Report
 		}
 		r.shortCircuit()
 		r.resolveLimits()
+		r.startRollout()
 		r.st.Checked = true
 	}
 	if in.DryRun {
@@ -163,7 +164,9 @@ type RunState struct {
 	LastProgressAt time.Time `json:"last_progress_at,omitzero"`
 	// Inherited counts the instances taken over to verify from runs that
 	// closed without verifying them.
-	Inherited int       `json:"inherited,omitempty"`
+	Inherited int `json:"inherited,omitempty"`
+	// Rollout is the run's waves: canary, ramp, full (engine 3).
+	Rollout Rollout   `json:"rollout,omitzero"`
 	Scan      ScanState `json:"scan"`
 	// Checked: exclusions, quarantine and short-circuit have been applied.
 	Checked bool                   `json:"checked,omitempty"`
@@ -232,9 +235,20 @@ type Verifying struct {
 	// SeenDown: seen Stopping or Starting since its reboot.
 	SeenDown bool `json:"down,omitempty"`
 	// From is the run whose batch rebooted it, when this run inherited it
-	// (that run closed without verifying it): once its deadline passes
-	// with no heartbeat it is repaired like any candidate.
+	// (that run closed without verifying it).
 	From string `json:"from,omitempty"`
+	// ReleasedAt is when it was seen Running again after its reboot; Early
+	// is set once it has been for the early signal with no heartbeat (it
+	// then counts as failed for the waves' gates and the error budget).
+	ReleasedAt time.Time `json:"released_at,omitzero"`
+	Early      bool      `json:"early,omitempty"`
+	// HealthyAt is when its agent was first seen healthy, and Beat its
+	// heartbeat then: it is remediated once a later heartbeat is seen at
+	// least StableFor after (engine 3).
+	HealthyAt time.Time `json:"healthy_at,omitzero"`
+	Beat      time.Time `json:"beat,omitzero"`
+	// Relapsed: its agent reported after the reboot, then went silent.
+	Relapsed bool `json:"relapsed,omitempty"`
 }
 
 // Controls are the operator's knobs as they stand.
@@ -434,6 +448,7 @@ func (r *run) notAttempted(reason, detail string) {
 }
 
 func (r *run) addRow(row Row) {
+	r.tally(row)
 	r.countOnly(row)
 	r.st.Rows.add(row, *r.in.MaxReportRows, r.in.MaxReportBytes)
 }
@@ -500,7 +515,8 @@ func (r *run) progress() Progress {
 		Counts: r.st.Counts, ContinuedAsNew: r.st.Runs - 1, ExplicitInstance: len(r.in.InstanceIDs) > 0,
 		Queued: len(r.st.Queue), InRepair: r.inRepair(), Verifying: verifying,
 		BlastRadius: c.BlastRadius, ConcurrentBatches: c.ConcurrentBatches, Paused: c.Paused, Aborted: c.Aborted,
-		ErrorBudget: r.st.BudgetLimit, BudgetFailures: r.st.Counts.BudgetFailures(), Stopped: r.st.Stopped,
+		ErrorBudget: r.st.BudgetLimit, BudgetFailures: r.budgetFailures(), Stopped: r.st.Stopped,
+		Rollout: r.st.Rollout.Phase, RolloutStep: r.st.Rollout.Step, RolloutLimit: r.inRepairLimit(),
 		Locked: r.st.Locked, Lease: r.st.Lease, OpenBatches: activities.BatchRange{From: r.openFrom(), To: r.st.NextBatch - 1},
 		InFlight: inFlightIDs(r.inFlight), Waiting: r.st.Waiting, LastProgressAt: r.st.LastProgressAt,
 	}
@@ -528,5 +544,6 @@ func (r *run) report(ctx workflow.Context) Report {
 		Warnings: append([]string(nil), r.st.Warnings...), Controls: append([]ControlEvent(nil), r.st.Controls.Events...),
 		Zones: append([]activities.ZoneCount(nil), r.st.Zones...), BlastRadius: r.st.PeakInRepair,
 		BlastRadiusLimit: r.st.Controls.BlastRadius, ErrorBudget: r.st.BudgetLimit, Runs: r.st.Runs, ScannedAt: r.st.ScannedAt,
+		Rollout: r.st.Rollout.Phase, Waves: append([]WaveResult(nil), r.st.Rollout.Waves...),
 	}
 }

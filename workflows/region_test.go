@@ -49,11 +49,13 @@ func (s *regionSuite) run(in RegionInput) Report {
 }
 
 // quick is a run with short waits. The test fleets are mostly unhealthy,
-// so the fleet-wide short-circuit is off unless a test is about it.
+// so the fleet-wide short-circuit is off unless a test is about it, and so
+// is the rollout (its tests turn it on).
 func quick(region string) RegionInput {
 	grace := Duration(5 * time.Second)
+	noCanary := 0
 	return RegionInput{Region: region, RebootGrace: &grace, VerifyDeadline: Duration(time.Minute), VerifyPollInterval: Duration(time.Second),
-		MaxUnhealthyPercent: 100}
+		MaxUnhealthyPercent: 100, Canary: &noCanary}
 }
 
 func (s *regionSuite) rowsOf(rep Report) map[string]Row {
@@ -874,4 +876,191 @@ func (s *regionSuite) TestLargestInputsKeepTheCarriedStateSmall() {
 	s.Equal(len(s.fleet.installedIDs()), attempted, "each attempted instance installed once")
 	s.T().Logf("200,000 instances, blast radius 50%%: %d runs, largest continue-as-new input %d bytes, report %d bytes, at most %d batches in flight; %d remediated, %d failed, %d deferred",
 		legs, largest, len(raw), most, rep.Counts.Remediated, rep.Counts.Failed, rep.Counts.NotAttempted)
+}
+
+// withCanary is quick with the rollout at its defaults: a canary of one
+// batch, a ramp of 2, 80% to go on.
+func withCanary() RegionInput {
+	in := quick("cn-hangzhou")
+	in.Canary = nil
+	in.VerifyDeadline = Duration(10 * time.Minute)
+	return in
+}
+
+// TestCanaryStopsWhenRebootingDoesNotHeal: no repaired agent comes back
+// (a broken package). Only the canary is installed on and rebooted; the
+// run stops with one line naming the failures, and the rest are
+// not-attempted for the canary, long before any verify deadline.
+func (s *regionSuite) TestCanaryStopsWhenRebootingDoesNotHeal() {
+	for i := range 200 {
+		s.fleet.add(i, ecs.StateRunning, false, false).installFails = true
+	}
+	in := withCanary()
+	in.ErrorBudget = "100%"
+	start := s.env.Now()
+	var ended time.Time
+	s.env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, _ converter.EncodedValues) {
+		ended = s.env.Now()
+	})
+	s.env.ExecuteWorkflow(RemediateRegion, in)
+	err := s.env.GetWorkflowError()
+	s.Require().NoError(err)
+	var rep Report
+	s.Require().NoError(s.env.GetWorkflowResult(&rep))
+	s.Len(s.fleet.installedIDs(), 20, "the canary only")
+	s.Len(s.fleet.rebootedIDs(), 20)
+	s.Contains(rep.Stopped, "stopped: canary failed: 0 of 20 healed (80% needed to go on); first failures: ")
+	s.Equal(180, rep.Counts.NotAttempted)
+	for _, r := range rep.Rows {
+		if r.Outcome == OutcomeNotAttempted {
+			s.Equal(ReasonCanary, r.Reason)
+		}
+	}
+	s.Require().Len(rep.Waves, 1)
+	s.False(rep.Waves[0].Passed)
+	s.Less(rep.Waves[0].At.Sub(start), 5*time.Minute, "judged at the early signal (3m after the reboot), not the 10m deadline")
+	_ = ended
+}
+
+// TestCanaryPassesOrFailsAsTheThresholdSays: 30% of installs never take
+// effect (every instance whose number ends in 0, 1 or 2). The canary (14
+// of 20 heal, 70%) fails at the default 80% and passes at 60%, after
+// which the ramp doubles the instances in repair wave by wave up to the
+// blast radius and the run completes.
+func (s *regionSuite) TestCanaryPassesOrFailsAsTheThresholdSays() {
+	fleet := func(m *fleetModel) {
+		for i := range 300 {
+			m.add(i, ecs.StateRunning, false, false).installFails = i%10 < 3
+		}
+	}
+	fleet(s.fleet)
+	in := withCanary()
+	in.ErrorBudget = "100%"
+	in.BlastRadius = "160"
+	rep := s.run(in)
+	s.Contains(rep.Stopped, "stopped: canary failed: 14 of 20 healed (80% needed to go on)")
+	s.Len(s.fleet.installedIDs(), 20)
+
+	env := s.NewTestWorkflowEnvironment()
+	m := newFleetModel()
+	m.wire(env)
+	fleet(m)
+	in.CanarySuccess = 60
+	env.ExecuteWorkflow(RemediateRegion, in)
+	s.Require().NoError(env.GetWorkflowError())
+	var full Report
+	s.Require().NoError(env.GetWorkflowResult(&full))
+	s.Empty(full.Stopped)
+	s.Equal(210, full.Counts.Remediated)
+	s.Equal(90, full.Counts.NoHeartbeat)
+	s.Require().GreaterOrEqual(len(full.Waves), 2, "the canary and a ramp step at least")
+	s.Equal(20, full.Waves[0].Limit, "the canary is one batch")
+	for i, w := range full.Waves {
+		s.True(w.Passed)
+		if i > 0 {
+			s.Equal(2*full.Waves[i-1].Limit, w.Limit, "the ramp doubles the instances in repair wave by wave")
+		}
+		s.LessOrEqual(w.Limit, 160, "up to the blast radius")
+	}
+}
+
+// TestPauseAfterCanaryWaitsForApproval: nothing beyond the canary is
+// installed until an operator resumes, whose name and reason are in the
+// report; an abort instead ends the run with the canary verified.
+func (s *regionSuite) TestPauseAfterCanaryWaitsForApproval() {
+	for i := range 100 {
+		s.fleet.add(i, ecs.StateRunning, false, false)
+	}
+	in := withCanary()
+	in.PauseAfterCanary = true
+	in.BlastRadius = "60"
+	var installs []time.Time
+	s.env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, _ converter.EncodedValues) {
+		if info.ActivityType.Name == "InstallAgents" {
+			installs = append(installs, s.env.Now())
+		}
+	})
+	start := s.env.Now()
+	s.env.RegisterDelayedCallback(func() {
+		v, err := s.env.QueryWorkflow(QueryProgress)
+		s.Require().NoError(err)
+		var p Progress
+		s.Require().NoError(v.Get(&p))
+		s.True(p.Paused)
+		s.Equal("awaiting approval", p.Phase)
+		s.Equal(phaseRamp, p.Rollout)
+		s.env.UpdateWorkflow(UpdateResume, "", &testsuite.TestUpdateCallback{OnAccept: func() {}, OnReject: func(err error) { s.Fail(err.Error()) },
+			OnComplete: func(_ any, err error) { s.NoError(err) }}, ControlRequest{Reason: "canary looks good", By: "alice"})
+	}, 2*time.Hour)
+	rep := s.run(in)
+	s.Equal(100, rep.Counts.Remediated)
+	s.Require().Greater(len(installs), 1)
+	s.Less(installs[0].Sub(start), time.Hour)
+	s.GreaterOrEqual(installs[1].Sub(start), 2*time.Hour, "nothing beyond the canary before the approval")
+	var events []string
+	for _, c := range rep.Controls {
+		events = append(events, c.Action+" by "+c.By+": "+c.Reason)
+	}
+	s.Equal([]string{"pause by fleetmend: waiting for approval after the canary", "resume by alice: canary looks good"}, events)
+}
+
+func (s *regionSuite) TestAbortAfterCanaryRejects() {
+	for i := range 100 {
+		s.fleet.add(i, ecs.StateRunning, false, false)
+	}
+	in := withCanary()
+	in.PauseAfterCanary = true
+	s.env.RegisterDelayedCallback(func() {
+		s.env.UpdateWorkflow(UpdateAbort, "", &testsuite.TestUpdateCallback{OnAccept: func() {}, OnReject: func(err error) { s.Fail(err.Error()) },
+			OnComplete: func(_ any, err error) { s.NoError(err) }}, ControlRequest{Reason: "not today", By: "bob"})
+	}, time.Hour)
+	rep := s.run(in)
+	s.Equal(20, rep.Counts.Remediated, "the canary, verified")
+	s.Equal(80, rep.Counts.NotAttempted)
+	s.Len(s.fleet.installedIDs(), 20)
+	s.Contains(rep.Stopped, "aborted by bob: not today")
+}
+
+// TestOneHeartbeatThenSilenceIsNotRemediated: an agent that reports once
+// after its reboot and goes silent again fails no-heartbeat at its
+// deadline; the others are remediated after a later heartbeat.
+func (s *regionSuite) TestOneHeartbeatThenSilenceIsNotRemediated() {
+	for i := range 10 {
+		s.fleet.add(i, ecs.StateRunning, false, false).beatsOnce = i == 0
+	}
+	in := quick("cn-hangzhou")
+	in.VerifyDeadline = Duration(5 * time.Minute)
+	rep := s.run(in)
+	rows := s.rowsOf(rep)
+	s.Equal(OutcomeFailed, rows[modelID(0)].Outcome, "%+v", rows[modelID(0)])
+	s.Equal(ReasonNoHeartbeat, rows[modelID(0)].Reason)
+	s.Contains(rows[modelID(0)].Detail, "reported after the reboot, then went silent")
+	s.Equal(9, rep.Counts.Remediated)
+}
+
+// TestBudgetCountsAtTheEarlySignal: with no canary and a budget of 0, one
+// instance whose agent never comes back stops new batches at its early
+// signal (3 minutes after it is Running again), not at its 30-minute
+// deadline; had it healed later, the budget would have it back.
+func (s *regionSuite) TestBudgetCountsAtTheEarlySignal() {
+	for i := range 1000 {
+		s.fleet.add(i, ecs.StateRunning, false, false).installFails = i == 0
+	}
+	in := quick("cn-hangzhou")
+	in.BlastRadius = "20"
+	in.ErrorBudget = "0"
+	in.VerifyDeadline = Duration(30 * time.Minute)
+	var last time.Time
+	s.env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, _ converter.EncodedValues) {
+		if info.ActivityType.Name == "InstallAgents" {
+			last = s.env.Now()
+		}
+	})
+	start := s.env.Now()
+	rep := s.run(in)
+	s.Contains(rep.Stopped, "stopped: error budget exhausted (1 failed")
+	s.Positive(rep.Counts.NotAttempted)
+	s.Less(last.Sub(start), 5*time.Minute, "no batch started after the early signal")
+	s.Less(len(s.fleet.installedIDs()), 1000)
+	s.Equal(1, rep.Counts.NoHeartbeat, "still verified to its deadline")
 }

@@ -46,6 +46,7 @@ const (
 	ReasonDeferred     = "deferred"      // more candidates than one run queues: the next run takes them
 	ReasonRegionLost   = "region-lost"   // the run no longer holds its region (its guard says another does)
 	ReasonUnlocked     = "unlocked"      // an operator unlocked the region: the run starts nothing more
+	ReasonCanary       = "canary"        // a wave of the rollout (the canary, a ramp step) failed its gate
 )
 
 // Problems found by the scan.
@@ -213,6 +214,10 @@ type Report struct {
 	BlastRadiusLimit int `json:"blast_radius_limit"`
 	ErrorBudget      int `json:"error_budget"`
 	Runs             int `json:"runs"` // workflow runs, i.e. continue-as-new count + 1
+	// Rollout is the phase the rollout ended in (canary, ramp, full; empty
+	// when off) and Waves its judged waves.
+	Rollout string       `json:"rollout,omitempty"`
+	Waves   []WaveResult `json:"waves,omitempty"`
 }
 
 // ControlEvent is one operator action on a run, as the history shows it.
@@ -264,6 +269,11 @@ type Progress struct {
 	InFlight       []string              `json:"in_flight,omitempty"`
 	Waiting        string                `json:"waiting,omitempty"`
 	LastProgressAt time.Time             `json:"last_progress_at,omitzero"`
+	// The rollout: its phase (canary, ramp, full), ramp step and the most
+	// instances in repair at once it allows now.
+	Rollout      string `json:"rollout,omitempty"`
+	RolloutStep  int    `json:"rollout_step,omitempty"`
+	RolloutLimit int    `json:"rollout_limit,omitempty"`
 }
 
 // Metrics the workflows emit through the worker's Temporal metrics

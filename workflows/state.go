@@ -110,23 +110,33 @@ const (
 	vUnconfirmed
 	vReleased
 	vSeenDown
+	vEarly
+	vRelapsed
 )
 
 // MarshalJSON writes a Verifying as an array: [id, problem, action,
-// since (Unix ms), deadline (Unix ms), batch, flags, from (if any)].
+// since, deadline, batch, flags, from, released, healthy, beat], the times
+// in Unix ms (0 for none), the trailing empty ones left out.
 func (v Verifying) MarshalJSON() ([]byte, error) {
 	flags := 0
 	for _, f := range []struct {
 		bit int
 		on  bool
-	}{{vRebooted, v.Rebooted}, {vInTransit, v.InTransit}, {vUnconfirmed, v.Unconfirmed}, {vReleased, v.Released}, {vSeenDown, v.SeenDown}} {
+	}{{vRebooted, v.Rebooted}, {vInTransit, v.InTransit}, {vUnconfirmed, v.Unconfirmed}, {vReleased, v.Released}, {vSeenDown, v.SeenDown}, {vEarly, v.Early}, {vRelapsed, v.Relapsed}} {
 		if f.on {
 			flags |= f.bit
 		}
 	}
-	a := []any{v.ID, problemCode(v.Problem), v.Action, v.Since.UnixMilli(), v.Deadline.UnixMilli(), v.Batch, flags}
-	if v.From != "" {
-		a = append(a, v.From)
+	ms := func(t time.Time) int64 {
+		if t.IsZero() {
+			return 0
+		}
+		return t.UnixMilli()
+	}
+	a := []any{v.ID, problemCode(v.Problem), v.Action, v.Since.UnixMilli(), v.Deadline.UnixMilli(), v.Batch, flags,
+		v.From, ms(v.ReleasedAt), ms(v.HealthyAt), ms(v.Beat)}
+	for len(a) > 7 && (a[len(a)-1] == int64(0) || a[len(a)-1] == "") {
+		a = a[:len(a)-1]
 	}
 	return json.Marshal(a)
 }
@@ -160,10 +170,22 @@ func (v *Verifying) UnmarshalJSON(data []byte) error {
 			return fmt.Errorf("verifying from: %w", err)
 		}
 	}
+	for i, dst := range []*time.Time{&v.ReleasedAt, &v.HealthyAt, &v.Beat} {
+		if len(a) <= 8+i {
+			break
+		}
+		var t int64
+		if err := json.Unmarshal(a[8+i], &t); err != nil {
+			return fmt.Errorf("verifying field %d: %w", 8+i, err)
+		}
+		if t != 0 {
+			*dst = time.UnixMilli(t).UTC()
+		}
+	}
 	v.Problem = problemName(problem)
 	v.Since, v.Deadline = time.UnixMilli(since).UTC(), time.UnixMilli(deadline).UTC()
 	v.Rebooted, v.InTransit, v.Unconfirmed = flags&vRebooted != 0, flags&vInTransit != 0, flags&vUnconfirmed != 0
-	v.Released, v.SeenDown = flags&vReleased != 0, flags&vSeenDown != 0
+	v.Released, v.SeenDown, v.Early, v.Relapsed = flags&vReleased != 0, flags&vSeenDown != 0, flags&vEarly != 0, flags&vRelapsed != 0
 	return nil
 }
 
@@ -207,5 +229,15 @@ func (r *run) fit(ctx workflow.Context, next *RegionInput) {
 // carryLimits reports whether an engine 3 run may start another batch as
 // far as its carried state and Temporal's child limit go.
 func (r *run) carryLimits() bool {
-	return len(r.inFlight) < maxBatchesInFlight && len(r.st.Verifying)+r.nextSize() <= maxVerifying
+	return len(r.inFlight) < maxBatchesInFlight && r.verifyingSoon()+r.nextSize() <= maxVerifying
+}
+
+// verifyingSoon is the instances being verified and those in batches in
+// flight, which will be once their batches report.
+func (r *run) verifyingSoon() int {
+	n := len(r.st.Verifying)
+	for _, f := range r.inFlight {
+		n += len(f.targets)
+	}
+	return n
 }

@@ -61,9 +61,12 @@ func Stack(t *testing.T, worker bool) *stack.Stack {
 // Input is a run sized for the simulator's 60x clock.
 func Input() workflows.RegionInput {
 	grace := workflows.Duration(time.Second)
+	stable := workflows.Duration(time.Second)
 	return workflows.RegionInput{
 		Region: Region, RebootGrace: &grace, ConcurrentBatches: 8,
 		VerifyDeadline: workflows.Duration(10 * time.Second), VerifyPollInterval: workflows.Duration(250 * time.Millisecond),
+		// One heartbeat interval and three of them, on the simulator's clock.
+		StableFor: &stable, EarlySignal: workflows.Duration(3 * time.Second),
 	}
 }
 

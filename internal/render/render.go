@@ -59,6 +59,12 @@ func Report(w io.Writer, r workflows.Report) error {
 			if c.RebootUnconfirmed > 0 {
 				fmt.Fprintf(&b, ", %d reboot unconfirmed", c.RebootUnconfirmed)
 			}
+			if c.Unverified > 0 {
+				fmt.Fprintf(&b, ", %d unverified", c.Unverified)
+			}
+			if c.InheritedNoHeartbeat > 0 {
+				fmt.Fprintf(&b, ", %d no heartbeat after another run's reboot", c.InheritedNoHeartbeat)
+			}
 			if c.AccountError > 0 {
 				fmt.Fprintf(&b, ", %d account error", c.AccountError)
 			}
@@ -68,6 +74,21 @@ func Report(w io.Writer, r workflows.Report) error {
 			fmt.Fprintf(&b, "  blast radius: at most %d instances in repair at once (limit %d); error budget %d, %d spent\n",
 				r.BlastRadius, r.BlastRadiusLimit, r.ErrorBudget, c.BudgetFailures())
 		}
+	}
+	if len(r.Waves) > 0 {
+		var waves []string
+		for _, w := range r.Waves {
+			verdict := "passed"
+			if !w.Passed {
+				verdict = "FAILED"
+			}
+			name := "canary"
+			if w.Step > 0 {
+				name = fmt.Sprintf("ramp %d", w.Step)
+			}
+			waves = append(waves, fmt.Sprintf("%s ≤%d: %d of %d healed, %s", name, w.Limit, w.Healed, w.Instances, verdict))
+		}
+		fmt.Fprintf(&b, "  rollout (%s): %s\n", r.Rollout, strings.Join(waves, "; "))
 	}
 	for _, ctl := range r.Controls {
 		by := ctl.By
@@ -173,6 +194,9 @@ func pipelineFields(p workflows.Progress) []string {
 			out = append(out, fmt.Sprintf("%s %d", f.name, f.n))
 		}
 	}
+	if w := Wave(p); w != "" {
+		out = append(out, w)
+	}
 	switch {
 	case p.Aborted:
 		out = append(out, "ABORTED")
@@ -180,6 +204,18 @@ func pipelineFields(p workflows.Progress) []string {
 		out = append(out, "PAUSED")
 	}
 	return out
+}
+
+// Wave names the rollout's phase and the most instances in repair it
+// allows now: "canary ≤20", "ramp 2 ≤80", "full ≤475"; "" when off.
+func Wave(p workflows.Progress) string {
+	switch p.Rollout {
+	case "":
+		return ""
+	case "ramp":
+		return fmt.Sprintf("ramp %d ≤%d", p.RolloutStep, p.RolloutLimit)
+	}
+	return fmt.Sprintf("%s ≤%d", p.Rollout, p.RolloutLimit)
 }
 
 // ProgressBar is a run's progress fitted into width columns (runes), for a
