@@ -79,8 +79,8 @@ const (
 	ProblemInstallFails = "install-fails"
 	// ProblemFlaky: agent missing; once installed and rebooted it sends one
 	// heartbeat and hangs (a package that starts and crashes).
-	ProblemFlaky = "flaky"
-	ProblemOutdated     = "outdated"
+	ProblemFlaky    = "flaky"
+	ProblemOutdated = "outdated"
 )
 
 // Action names the simulator implements.

@@ -167,7 +167,7 @@ type RunState struct {
 	Inherited int `json:"inherited,omitempty"`
 	// Rollout is the run's waves: canary, ramp, full (engine 3).
 	Rollout Rollout   `json:"rollout,omitzero"`
-	Scan      ScanState `json:"scan"`
+	Scan    ScanState `json:"scan"`
 	// Checked: exclusions, quarantine and short-circuit have been applied.
 	Checked bool                   `json:"checked,omitempty"`
 	Counts  Counts                 `json:"counts"`
