@@ -34,7 +34,8 @@ const updateHistoriesEnv = "FLEETMEND_UPDATE_HISTORIES"
 // histories of its runs, of a batch and of the region's guard, and replays
 // them with worker.WorkflowReplayer: a workflow change that breaks
 // determinism fails here. With FLEETMEND_UPDATE_HISTORIES=1 it writes them
-// to workflows/testdata/v2.
+// to workflows/testdata/v3 (the current engine's; v1 and v2 are kept as
+// recorded, for runs of the engines before).
 func TestReplayRecordedHistories(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -76,7 +77,7 @@ func TestReplayRecordedHistories(t *testing.T) {
 		if update {
 			b, err := temporalproto.CustomJSONMarshalOptions{Indent: "  "}.Marshal(h)
 			require.NoError(t, err)
-			require.NoError(t, os.WriteFile(filepath.Join("..", "workflows", "testdata", "v2", name), b, 0o644))
+			require.NoError(t, os.WriteFile(filepath.Join("..", "workflows", "testdata", "v3", name), b, 0o644))
 		}
 	}
 }
