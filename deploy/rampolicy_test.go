@@ -53,7 +53,7 @@ func TestRAMPolicyIsOneAndGrantsWhatFleetmendCalls(t *testing.T) {
 	if !slices.Equal(reads, ro) {
 		t.Errorf("the statement on * grants %v; it must be exactly the reads %v (writes are limited to instances)", reads, ro)
 	}
-	for _, doc := range []string{"../README.md", "README.md"} {
+	for _, doc := range []string{"../docs/deployment.md", "README.md"} {
 		if !strings.Contains(readFile(t, doc), "```json\n"+raw+"```") {
 			t.Errorf("%s does not show ram-policy.json as it is", doc)
 		}

@@ -6,11 +6,13 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/spf13/pflag"
 	"github.com/stretchr/testify/require"
 
 	"github.com/fleetmend/fleetmend/internal/config/numflag/numflagtest"
+	"github.com/fleetmend/fleetmend/workflows"
 )
 
 // numericFlag is a numeric flag of one command.
@@ -39,7 +41,7 @@ func numericFlags() []numericFlag {
 		{Name: "canary", Allowed: "0..100000", Below: "-1", Min: "1", Max: "100000", Above: "100001", ZeroOK: true},
 		{Name: "canary-success", Allowed: "1..100", Below: "-1", Min: "1", Max: "100", Above: "101"},
 		{Name: "ramp", Allowed: "1.1..100", Below: "1", Min: "1.1", Max: "100", Above: "101"},
-		{Name: "early-signal", Allowed: "1s..2h", Below: "900ms", Min: "1s", Max: "2h", Above: "121m"},
+		{Name: "early-signal", Allowed: "0s..2h", Below: "-1s", Min: "0s", Max: "2h", Above: "121m"},
 		{Name: "stable-for", Allowed: "0s..10m", Below: "-1s", Min: "0s", Max: "10m", Above: "11m", ZeroOK: true},
 	}
 	progress := numflagtest.Flag{Name: "progress-interval", Allowed: "100ms..1m", Below: "10ms", Min: "100ms", Max: "1m", Above: "2m"}
@@ -147,4 +149,31 @@ func TestDevNullIsNoTerminal(t *testing.T) {
 	require.False(t, tty)
 	_, tty = newApp(&bytes.Buffer{}, &bytes.Buffer{}).terminal()
 	require.False(t, tty)
+}
+
+// An early signal left unset is 3m, or the verify deadline when that is
+// shorter: a short --verify-deadline alone is a valid run.
+func TestEarlySignalDefaultFitsTheVerifyDeadline(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want time.Duration
+	}{
+		{nil, workflows.DefaultEarlySignal},
+		{[]string{"--verify-deadline", "10s"}, 10 * time.Second},
+		{[]string{"--verify-deadline", "10s", "--early-signal", "4s"}, 4 * time.Second},
+	} {
+		var f runFlags
+		fs := pflag.NewFlagSet("run", pflag.ContinueOnError)
+		f.register(fs, true)
+		require.NoError(t, fs.Parse(append([]string{"--region", "cn-hangzhou"}, tc.args...)))
+		in, err := f.input(workflows.KindManual, "test", false)
+		require.NoError(t, err, tc.args)
+		require.Equal(t, tc.want, in.EarlySignal.D(), tc.args)
+	}
+	var f runFlags
+	fs := pflag.NewFlagSet("run", pflag.ContinueOnError)
+	f.register(fs, true)
+	require.NoError(t, fs.Parse([]string{"--region", "cn-hangzhou", "--verify-deadline", "10s", "--early-signal", "11s"}))
+	_, err := f.input(workflows.KindManual, "test", false)
+	require.ErrorContains(t, err, "--early-signal: early_signal is 11s, allowed range is 1s..verify_deadline (10s)")
 }

@@ -102,9 +102,9 @@ func (f *runFlags) register(fs *pflag.FlagSet, forRun bool) {
 	numVar(fs, numflag.NewFloat(&f.ramp, "ramp", workflows.DefaultRamp, numflag.Range[float64]{Min: 1.1, Max: workflows.MaxRamp}),
 		"factor by which the instances in repair grow from wave to wave, up to the blast radius")
 	fs.BoolVar(&f.pauseAfterCanary, "pause-after-canary", false, "pause once the canary passed; starter resume approves, starter abort rejects")
-	numVar(fs, numflag.NewDuration(&f.earlySignal, "early-signal", workflows.DefaultEarlySignal,
-		numflag.Range[time.Duration]{Min: workflows.MinEarlySignal, Max: workflows.MaxVerifyDeadline}),
-		"an instance Running again after its reboot with no heartbeat for this long counts as failed for the waves and the error budget")
+	numVar(fs, numflag.NewDuration(&f.earlySignal, "early-signal", 0,
+		numflag.Range[time.Duration]{Min: 0, Max: workflows.MaxVerifyDeadline}),
+		"an instance Running again after its reboot with no heartbeat for this long counts as failed for the waves and the error budget (0: 3m, or --verify-deadline if shorter)")
 	numVar(fs, numflag.NewDuration(&f.stableFor, "stable-for", workflows.DefaultStableFor,
 		numflag.Range[time.Duration]{Min: 0, Max: workflows.MaxStableFor}),
 		"remediated once a later heartbeat is seen this long after the first one after the reboot (0: the first fresh heartbeat)")

@@ -145,7 +145,7 @@ func TestPauseResumeSetAbortFromTheCLI(t *testing.T) {
 	sim := c.st.Sim
 	id := "fleetmend/" + region + "/manual-controls"
 	r := c.run("run", "--region", region, "--id", id, "--json", "--blast-radius", "20", "--reboot-grace", "5s",
-		"--verify-deadline", "10s", "--verify-poll-interval", "250ms")
+		"--verify-deadline", "10s", "--verify-poll-interval", "250ms", "--stable-for", "1s", "--early-signal", "3s")
 	require.Equal(t, exitOK, r.code, r.err)
 	calls := func(action string) int { return sim.Truth().Actions[action].Calls }
 
@@ -296,7 +296,7 @@ func TestUnlockAPausedHolderFromTheCLI(t *testing.T) {
 	start := func(id string) {
 		t.Helper()
 		r := c.run("run", "--region", region, "--id", id, "--json", "--blast-radius", "40", "--reboot-grace", "5s",
-			"--verify-deadline", "10s", "--verify-poll-interval", "250ms", "--max-unhealthy-percent", "100")
+			"--verify-deadline", "10s", "--verify-poll-interval", "250ms", "--stable-for", "1s", "--early-signal", "3s", "--max-unhealthy-percent", "100")
 		require.Equal(t, exitOK, r.code, r.err)
 	}
 	pauseMidBatch := func(id string) {

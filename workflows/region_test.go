@@ -744,7 +744,12 @@ func (s *regionSuite) TestLostRegionStopsTheRun() {
 	for i := range 10 {
 		s.fleet.add(i, ecs.StateRunning, false, false)
 	}
-	s.fleet.afterSegment = func(activities.SegmentInput) { s.fleet.holder = "fleetmend/cn-hangzhou/other" }
+	s.fleet.afterSegment = func(activities.SegmentInput) {
+		// Segments run concurrently and the hook runs unlocked.
+		s.fleet.mu.Lock()
+		s.fleet.holder = "fleetmend/cn-hangzhou/other"
+		s.fleet.mu.Unlock()
+	}
 	s.env.ExecuteWorkflow(RemediateRegion, quick("cn-hangzhou"))
 	err := s.env.GetWorkflowError()
 	s.Require().Error(err)

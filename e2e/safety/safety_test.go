@@ -174,6 +174,7 @@ func TestErrorBudgetStopsNewBatches(t *testing.T) {
 	in := e2e.Input()
 	in.BatchSize, in.BlastRadius, in.ErrorBudget = 5, "5", "5"
 	in.MaxUnhealthyPercent = 100
+	in.Canary = new(int) // the budget is under test; a failed canary would stop the run first (e2e/rollout)
 	rep := e2e.RunToReport(t, st, "fleetmend/cn-hangzhou/budget", in, nil)
 	require.Contains(t, rep.Stopped, "stopped: error budget exhausted (10 failed of 10 attempted; budget 5 = 5)")
 	require.Equal(t, 2, rep.Counts.Batches)
