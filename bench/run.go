@@ -57,10 +57,13 @@ type result struct {
 	Batches         int   `json:"batches"`
 	WorkerMaxRSS    int64 `json:"worker_max_rss_bytes"`
 
-	Counts      workflows.Counts `json:"counts"`
-	MaxInstalls int              `json:"max_installs_per_instance"`
-	MaxReboots  int              `json:"max_reboots_per_instance"`
-	Healed      int              `json:"healthy_after"`
+	Counts workflows.Counts `json:"counts"`
+	// Stopped is the run's stop reason: a run its rollout or budget stopped
+	// did not repair the fleet, so its makespan is no measure of speed.
+	Stopped     string `json:"stopped,omitempty"`
+	MaxInstalls int    `json:"max_installs_per_instance"`
+	MaxReboots  int    `json:"max_reboots_per_instance"`
+	Healed      int    `json:"healthy_after"`
 }
 
 func (o options) fleetSpec() ecssim.FleetSpec {
@@ -132,6 +135,7 @@ func run(ctx context.Context, o options, log io.Writer) (result, error) {
 	}
 	res.WorkerMaxRSS = rss
 	res.Counts = rep.Counts
+	res.Stopped = rep.Stopped
 	res.Scan = rep.ScannedAt.Sub(rep.StartedAt)
 	res.Batches = rep.Counts.Batches
 
@@ -335,6 +339,9 @@ func printResult(out io.Writer, o options, r result) {
 			p("  fleetmend vs loop       %.1f× faster", r.Speedup)
 		}
 		p("  outcomes                %d remediated, %d failed (%d no heartbeat), %d batches", r.Counts.Remediated, r.Counts.Failed, r.Counts.NoHeartbeat, r.Counts.Batches)
+		if r.Stopped != "" {
+			p("  STOPPED                 %s (the makespan is not a repair of the fleet)", r.Stopped)
+		}
 		p("  scan describe calls ≥   %d minimum (the run's describe calls, verify polls included: %d)", r.ScanMinimum, r.DescribeUsed)
 	}
 	p("  calls by action         %v", r.Calls)

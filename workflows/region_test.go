@@ -15,6 +15,7 @@ import (
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 	"go.uber.org/zap"
 
@@ -815,6 +816,10 @@ func (s *regionSuite) TestLargestInputsKeepTheCarriedStateSmall() {
 	}
 	inFlight, most := 0, 0
 	watch := func(env *testsuite.TestWorkflowEnvironment, after time.Duration) {
+		// The largest states take the race detector past the SDK's 1 s
+		// deadlock detector on a loaded machine; what is measured here is
+		// their size, not the time a task takes.
+		env.SetWorkerOptions(worker.Options{DeadlockDetectionTimeout: time.Minute})
 		// The test environment keeps no history length: Temporal's own
 		// suggestion stands in for it, after each scan segment while the
 		// scan goes (no time passes in it), twenty seconds into every run
