@@ -478,7 +478,7 @@ func TestStarterAgainstRealTemporal(t *testing.T) {
 		require.Equal(t, exitOK, r.code, r.err)
 		lines := strings.Split(strings.TrimSpace(r.out), "\n")
 		require.Len(t, lines, 2, r.out)
-		require.Equal(t, []string{"STARTED", "WORKFLOW", "ID", "KIND", "STATUS", "UNHEALTHY", "REMEDIATED", "FAILED", "DURATION"}, strings.Fields(lines[0]))
+		require.Equal(t, []string{"STARTED", "WORKFLOW", "ID", "KIND", "STATUS", "UNHEALTHY", "REMEDIATED", "FAILED", "DURATION", "TREND"}, strings.Fields(lines[0]))
 		require.Equal(t, []string{parked, "manual", "running", "7", "3", "1"}, strings.Fields(lines[1])[1:7])
 		r = c.run("list", "--region", "cn-shanghai")
 		require.Contains(t, r.out, "manual (dry run)")
