@@ -428,6 +428,8 @@ func TestStarterAgainstRealTemporal(t *testing.T) {
 		finished := find(list("--region", "cn-hangzhou"), remediatedRun)
 		require.NotNil(t, finished, "the run of the first subtest")
 		require.Equal(t, "completed", finished.Status)
+		require.NotEmpty(t, finished.Trend, "a finished run's trend since the region's previous run (its memo)")
+		require.Empty(t, running.Trend, "a running run has none yet")
 		rc := remediatedReport.Counts
 		require.Equal(t, [3]int64{int64(rc.Unhealthy()), int64(rc.Remediated), int64(rc.Failed)}, counts(finished), "the report's counts")
 		require.Positive(t, rc.Remediated)
@@ -480,6 +482,7 @@ func TestStarterAgainstRealTemporal(t *testing.T) {
 		require.Len(t, lines, 2, r.out)
 		require.Equal(t, []string{"STARTED", "WORKFLOW", "ID", "KIND", "STATUS", "UNHEALTHY", "REMEDIATED", "FAILED", "DURATION", "TREND"}, strings.Fields(lines[0]))
 		require.Equal(t, []string{parked, "manual", "running", "7", "3", "1"}, strings.Fields(lines[1])[1:7])
+		require.Equal(t, "-", strings.Fields(lines[1])[len(strings.Fields(lines[1]))-1], "no trend while it runs")
 		r = c.run("list", "--region", "cn-shanghai")
 		require.Contains(t, r.out, "manual (dry run)")
 		r = c.run("list", "--region", "cn-wulanchabu")
