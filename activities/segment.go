@@ -130,6 +130,8 @@ type SegmentResult struct {
 	// Interrupted says why the segment ended before MaxPages: a call
 	// failed after some pages were done. NextToken resumes after them.
 	Interrupted string `json:"interrupted,omitempty"`
+	// Agents is the agent versions of the Running instances (see agents.go).
+	Agents AgentScan `json:"agents,omitzero"`
 }
 
 // segment accumulates a segment's findings; lookups run concurrently, so
@@ -288,6 +290,7 @@ func (s *segment) merge(g *segment) {
 	s.res.Counts.Add(g.res.Counts)
 	s.res.Candidates = append(s.res.Candidates, g.res.Candidates...)
 	s.res.Skipped = append(s.res.Skipped, g.res.Skipped...)
+	s.res.Agents.Merge(g.res.Agents)
 	for zone, z := range g.zones {
 		mine := s.zones[zone]
 		if mine == nil {
@@ -378,7 +381,7 @@ func (s *segment) listed(ctx context.Context, c *ecs.Client) error {
 				s.res.Skipped = append(s.res.Skipped, Skipped{ID: f.InstanceID, Why: SkipUnknown, State: f.State, Zone: info.ZoneID})
 			default:
 				s.classify(info, ecs.AgentStatus{InstanceID: f.InstanceID, Healthy: f.Healthy, LastHeartbeat: f.LastHeartbeat,
-					SupportSessionManager: f.SessionManager})
+					SupportSessionManager: f.SessionManager, Version: f.AgentVersion, OSType: f.OSType})
 			}
 		}
 	}
@@ -407,6 +410,9 @@ func (s *segment) classify(info ecs.InstanceInfo, a ecs.AgentStatus) {
 			s.zones[info.ZoneID] = z
 		}
 		z.Running++
+		if a.Version != "" {
+			r.Agents.Add(info.InstanceID, agentOS(a, info), a.Version)
+		}
 		switch {
 		case a.Healthy:
 			r.Counts.Healthy++

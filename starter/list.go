@@ -43,6 +43,9 @@ type listedRun struct {
 	Unhealthy    *int64 `json:"unhealthy"`
 	Remediated   *int64 `json:"remediated"`
 	Failed       *int64 `json:"failed"`
+	// Trend is the run's comparison with the previous completed non-dry
+	// run of its region, in one line (its memo, set when it finished).
+	Trend string `json:"trend,omitempty"`
 }
 
 func (a *app) listCommand() *cobra.Command {
@@ -53,8 +56,10 @@ func (a *app) listCommand() *cobra.Command {
 		Short: "List recent runs with their counts, newest first",
 		Long: `List recent RemediateRegion runs from Temporal visibility, newest first: when each started, its
 workflow ID, kind (a dry run is marked), status, the unhealthy / remediated / failed counts
-(fleetmend's search attributes, kept current while a run goes) and how long it took or has
-been going. A run that continued as new is listed once per execution.`,
+(fleetmend's search attributes, kept current while a run goes), how long it took or has
+been going, and what changed since the region's previous completed non-dry run ("+3 new −12
+fixed 4 chronic", set when a run finishes). A run that continued as new is listed once per
+execution.`,
 		Example: `  starter list
   starter list --region cn-hangzhou --status running
   starter list --kind scheduled --status failed --limit 10
@@ -74,7 +79,7 @@ been going. A run that continued as new is listed once per execution.`,
 				return err
 			}
 			return writeList(a, runs, "no fleetmend runs match",
-				"STARTED\tWORKFLOW ID\tKIND\tSTATUS\tUNHEALTHY\tREMEDIATED\tFAILED\tDURATION", func(r listedRun) string {
+				"STARTED\tWORKFLOW ID\tKIND\tSTATUS\tUNHEALTHY\tREMEDIATED\tFAILED\tDURATION\tTREND", func(r listedRun) string {
 					kind := r.Kind
 					if kind == "" {
 						kind = "-"
@@ -82,8 +87,12 @@ been going. A run that continued as new is listed once per execution.`,
 					if r.DryRun {
 						kind += " (dry run)"
 					}
-					return fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s", r.Started.UTC().Format(time.RFC3339), r.WorkflowID, kind, r.Status,
-						count(r.Unhealthy), count(r.Remediated), count(r.Failed), r.DurationText)
+					trend := r.Trend
+					if trend == "" {
+						trend = "-"
+					}
+					return fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s", r.Started.UTC().Format(time.RFC3339), r.WorkflowID, kind, r.Status,
+						count(r.Unhealthy), count(r.Remediated), count(r.Failed), r.DurationText, trend)
 				})
 		},
 	}
@@ -173,6 +182,7 @@ func (a *app) listRuns(ctx context.Context, c client.Client, query string, limit
 			r.Unhealthy = decodeCount(sa, workflows.SAUnhealthyName)
 			r.Remediated = decodeCount(sa, workflows.SARemediatedName)
 			r.Failed = decodeCount(sa, workflows.SAFailedName)
+			decodeSA(e.GetMemo().GetFields(), workflows.MemoTrend, &r.Trend)
 			runs = append(runs, r)
 		}
 		token = resp.GetNextPageToken()

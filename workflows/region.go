@@ -207,6 +207,8 @@ type RunState struct {
 	Attempted int `json:"attempted"`
 	// ScannedAt is when the scan ended.
 	ScannedAt time.Time `json:"scanned_at,omitzero"`
+	// Agents is the agent versions the scan read (see agents.go).
+	Agents activities.AgentScan `json:"agents,omitzero"`
 }
 
 // ScanState is the scan's cursors.
@@ -287,6 +289,8 @@ type run struct {
 	// metrics is the worker's metrics handler, tagged with the region; it
 	// emits nothing while the workflow replays.
 	metrics client.MetricsHandler
+	// trend is the comparison with the previous run, once made (trend.go).
+	trend *Trend
 }
 
 func newRun(ctx workflow.Context, in RegionInput, engine int) *run {
@@ -392,6 +396,7 @@ func (r *run) done(ctx workflow.Context) (Report, error) {
 	default:
 		r.st.Phase = "done"
 	}
+	r.compareWithPrevious(ctx)
 	r.upsertCounts(ctx)
 	if r.st.Stopped != "" {
 		workflow.SetCurrentDetails(ctx, r.st.Stopped)
@@ -545,5 +550,6 @@ func (r *run) report(ctx workflow.Context) Report {
 		Zones: append([]activities.ZoneCount(nil), r.st.Zones...), BlastRadius: r.st.PeakInRepair,
 		BlastRadiusLimit: r.st.Controls.BlastRadius, ErrorBudget: r.st.BudgetLimit, Runs: r.st.Runs, ScannedAt: r.st.ScannedAt,
 		Rollout: r.st.Rollout.Phase, Waves: append([]WaveResult(nil), r.st.Rollout.Waves...),
+		Agents: agentVersions(r.st.Agents), Trend: r.trend,
 	}
 }

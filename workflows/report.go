@@ -218,6 +218,11 @@ type Report struct {
 	// when off) and Waves its judged waves.
 	Rollout string       `json:"rollout,omitempty"`
 	Waves   []WaveResult `json:"waves,omitempty"`
+	// Agents is the agent versions the scan read, and the agents too old
+	// for Session Manager (agents.go); Trend what changed since the
+	// previous completed non-dry run of the region (trend.go).
+	Agents *AgentVersions `json:"agents,omitempty"`
+	Trend  *Trend         `json:"trend,omitempty"`
 }
 
 // ControlEvent is one operator action on a run, as the history shows it.

@@ -158,6 +158,7 @@ func (r *run) take(ctx workflow.Context, res activities.SegmentResult) {
 	r.metrics.Counter(MetricInstancesScanned).Inc(int64(sc.Listed - sc.FilteredOut))
 	r.metrics.Counter(MetricInstancesUnhealthy).Inc(int64(sc.Missing + sc.Silent))
 	r.st.Zones = mergeZones(r.st.Zones, res.Zones)
+	r.st.Agents.Merge(res.Agents)
 	for _, s := range res.Skipped {
 		r.addRow(skippedRow(s, r.in))
 	}

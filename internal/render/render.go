@@ -90,6 +90,7 @@ func Report(w io.Writer, r workflows.Report) error {
 		}
 		fmt.Fprintf(&b, "  rollout (%s): %s\n", r.Rollout, strings.Join(waves, "; "))
 	}
+	trend(&b, r)
 	for _, ctl := range r.Controls {
 		by := ctl.By
 		if by == "" {
