@@ -70,32 +70,69 @@ func (f fleet) blastRadius() int {
 	return max(workflows.MinDefaultBlastRadius, int(math.Ceil(0.05*float64(f.running))))
 }
 
+// rollout is the run's canary and ramp as the bound sees them: a gated
+// wave ends when its instances are judged: for the canary's, a later
+// heartbeat stable after the first; for a ramp step's, the first one.
+type rollout struct {
+	canary int     // 0: no rollout
+	ramp   float64 // the limit's growth from wave to wave
+	stable time.Duration
+}
+
+// gatedWaves are the sizes of the waves the rollout judges before it
+// widens: the canary, then its limit times the ramp, until the blast
+// radius; fleetmend's own progression (workflows/rollout.go).
+func (ro rollout) gatedWaves(unhealthy, blast int) []int {
+	var out []int
+	left := unhealthy
+	for limit := ro.canary; ro.canary > 0 && left > 0 && limit < blast; limit = int(math.Ceil(float64(limit) * ro.ramp)) {
+		n := min(limit, left)
+		out = append(out, n)
+		left -= n
+	}
+	return out
+}
+
 // bound is the lower bound on a run's makespan in this model:
 //
 //	scan   = critical-path calls × latency (the chains run side by side,
 //	         the lookups beside the chains)
-//	waves  = ⌈unhealthy / blast radius⌉ ×
-//	         (install call + grace + reboot call + Stopping + Starting + first heartbeat)
+//	gated  = per wave the rollout judges, one after the other: the
+//	         canary's wave + stable (its healed instances' later
+//	         heartbeat), then each ramp step's wave; a clairvoyant
+//	         scheduler keeps the never-healing instances out of them (one
+//	         inside makes its wave wait for the early signal instead)
+//	waves  = ⌈(unhealthy − gated) / blast radius⌉ × wave, where
+//	wave   = install call + grace + reboot call + Stopping + Starting + first heartbeat
 //	tail   = verify deadline, when some instance never heals (its wait
 //	         ends only at its deadline)
 type bound struct {
-	Scan, Waves, Tail, Total time.Duration
-	WaveCount                int
-	Wave                     time.Duration
+	Scan, Gated, Waves, Tail, Total time.Duration
+	GatedCount, WaveCount           int
+	Wave                            time.Duration
 }
 
-func (m model) lowerBound(f fleet, grace, verifyDeadline time.Duration) bound {
+func (m model) lowerBound(f fleet, grace, verifyDeadline time.Duration, ro rollout) bound {
 	var b bound
 	b.Scan = time.Duration(f.criticalPath()) * m.latency
 	if f.unhealthy > 0 {
-		b.WaveCount = ceilDiv(f.unhealthy, f.blastRadius())
 		b.Wave = m.latency + grace + m.latency + m.real(m.stop+m.start+m.firstHeartbeat)
+		rest := f.unhealthy
+		for i, n := range ro.gatedWaves(f.unhealthy, f.blastRadius()) {
+			b.GatedCount++
+			b.Gated += b.Wave
+			if i == 0 {
+				b.Gated += ro.stable
+			}
+			rest -= n
+		}
+		b.WaveCount = ceilDiv(rest, f.blastRadius())
 		b.Waves = time.Duration(b.WaveCount) * b.Wave
 	}
 	if f.neverHeal > 0 {
 		b.Tail = verifyDeadline
 	}
-	b.Total = b.Scan + b.Waves + b.Tail
+	b.Total = b.Scan + b.Gated + b.Waves + b.Tail
 	return b
 }
 

@@ -60,7 +60,10 @@ type result struct {
 	Counts workflows.Counts `json:"counts"`
 	// Stopped is the run's stop reason: a run its rollout or budget stopped
 	// did not repair the fleet, so its makespan is no measure of speed.
-	Stopped     string `json:"stopped,omitempty"`
+	Stopped string `json:"stopped,omitempty"`
+	// Waves are the rollout's judged waves, At from the run's start: what
+	// the canary and the ramp cost.
+	Waves       []wave `json:"waves,omitempty"`
 	MaxInstalls int    `json:"max_installs_per_instance"`
 	MaxReboots  int    `json:"max_reboots_per_instance"`
 	Healed      int    `json:"healthy_after"`
@@ -136,6 +139,10 @@ func run(ctx context.Context, o options, log io.Writer) (result, error) {
 	res.WorkerMaxRSS = rss
 	res.Counts = rep.Counts
 	res.Stopped = rep.Stopped
+	for _, w := range rep.Waves {
+		res.Waves = append(res.Waves, wave{Step: w.Step, Instances: w.Instances, Healed: w.Healed, Failed: w.Failed, Passed: w.Passed,
+			At: w.At.Sub(rep.StartedAt)})
+	}
 	res.Scan = rep.ScannedAt.Sub(rep.StartedAt)
 	res.Batches = rep.Counts.Batches
 
@@ -164,7 +171,11 @@ func run(ctx context.Context, o options, log io.Writer) (result, error) {
 		res.Ratio = res.Makespan.Seconds() / (time.Duration(res.CriticalPath) * o.latency).Seconds()
 		return res, nil
 	}
-	res.Bound = m.lowerBound(f, grace, deadline)
+	ro := rollout{}
+	if o.canary && !o.dryRun {
+		ro = rollout{canary: workflows.DefaultBatchSize, ramp: workflows.DefaultRamp, stable: stable.D()}
+	}
+	res.Bound = m.lowerBound(f, grace, deadline, ro)
 	res.Ratio = res.Makespan.Seconds() / res.Bound.Total.Seconds()
 	if !o.oos {
 		return res, nil
@@ -331,14 +342,26 @@ func printResult(out io.Writer, o options, r result) {
 	} else {
 		p("")
 		p("  fleetmend makespan      %s (scan %s, repairs %s)", r.Makespan.Round(time.Millisecond), r.Scan.Round(time.Millisecond), (r.Makespan - r.Scan).Round(time.Millisecond))
-		p("  lower bound             %s = scan %s + %d waves × %s + verify deadline %s",
-			r.Bound.Total.Round(time.Millisecond), r.Bound.Scan.Round(time.Millisecond), r.Bound.WaveCount, r.Bound.Wave.Round(time.Millisecond), r.Bound.Tail)
+		gated := ""
+		if r.Bound.GatedCount > 0 {
+			gated = fmt.Sprintf(" + canary (%s + stable %s) + %d ramp steps × %s", r.Bound.Wave.Round(time.Millisecond),
+				(r.Bound.Gated - time.Duration(r.Bound.GatedCount)*r.Bound.Wave).Round(time.Millisecond), r.Bound.GatedCount-1, r.Bound.Wave.Round(time.Millisecond))
+		}
+		p("  lower bound             %s = scan %s%s + %d waves × %s + verify deadline %s",
+			r.Bound.Total.Round(time.Millisecond), r.Bound.Scan.Round(time.Millisecond), gated, r.Bound.WaveCount, r.Bound.Wave.Round(time.Millisecond), r.Bound.Tail)
 		p("  makespan / bound        %.2f", r.Ratio)
 		if r.OOS != nil {
 			p("  OOS-style loop          %s (concurrency %d, %d repaired of %d instances)", r.OOS.Makespan.Round(time.Millisecond), o.oosConcurrency, r.OOS.Repaired, r.OOS.Instances)
 			p("  fleetmend vs loop       %.1f× faster", r.Speedup)
 		}
 		p("  outcomes                %d remediated, %d failed (%d no heartbeat), %d batches", r.Counts.Remediated, r.Counts.Failed, r.Counts.NoHeartbeat, r.Counts.Batches)
+		for _, w := range r.Waves {
+			name := "canary"
+			if w.Step > 0 {
+				name = fmt.Sprintf("ramp step %d", w.Step)
+			}
+			p("  %-23s %d instances, %d healed, %d failed, judged at %s (passed: %v)", name, w.Instances, w.Healed, w.Failed, w.At.Round(time.Millisecond), w.Passed)
+		}
 		if r.Stopped != "" {
 			p("  STOPPED                 %s (the makespan is not a repair of the fleet)", r.Stopped)
 		}
@@ -348,4 +371,14 @@ func printResult(out io.Writer, o options, r result) {
 	p("  history events          region runs: %d (max %d events), batches: max %d events", r.Runs, r.MaxRegionEvents, r.MaxBatchEvents)
 	p("  worker peak RSS         %.1f MB", float64(r.WorkerMaxRSS)/(1<<20))
 	p("  safety                  max installs per instance %d, max reboots per instance %d", r.MaxInstalls, r.MaxReboots)
+}
+
+// wave is one judged wave of the rollout.
+type wave struct {
+	Step      int           `json:"step"`
+	Instances int           `json:"instances"`
+	Healed    int           `json:"healed"`
+	Failed    int           `json:"failed"`
+	Passed    bool          `json:"passed"`
+	At        time.Duration `json:"at"`
 }

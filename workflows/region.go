@@ -22,6 +22,9 @@ import (
 const (
 	engineChange = "pipelined-engine"
 	fencedLock   = "fenced-lock"
+	// rampOnFirstBeat: the ramp's widenings count an instance healed at its
+	// first fresh heartbeat (the canary still waits for a lasting one).
+	rampOnFirstBeat = "ramp-first-beat"
 )
 
 // RemediateRegion keeps the agent healthy on every instance of a region
@@ -114,7 +117,7 @@ func remediateRegionV2(ctx workflow.Context, in RegionInput, engine int) (Report
 		}
 		r.shortCircuit()
 		r.resolveLimits()
-		r.startRollout()
+		r.startRollout(ctx)
 		r.st.Checked = true
 	}
 	if in.DryRun {
@@ -151,6 +154,9 @@ type RunState struct {
 	// Engine is 3 for runs that hold their region the fenced way (see
 	// fencedLock), 2 (or 0, before it was kept) for runs recorded before.
 	Engine int `json:"engine,omitempty"`
+	// RampOnFirstBeat: this run's ramp steps widen on first heartbeats
+	// (rampOnFirstBeat); the canary and the outcomes wait for lasting ones.
+	RampOnFirstBeat bool `json:"ramp_first_beat,omitempty"`
 	// Locked: this run holds its region (the guard knows it by workflow ID,
 	// which continue-as-new keeps, and by Lease).
 	Locked bool `json:"locked,omitempty"`

@@ -974,6 +974,31 @@ func (s *regionSuite) TestCanaryPassesOrFailsAsTheThresholdSays() {
 	}
 }
 
+// TestRampWidensOnFirstHeartbeats: with a long --stable-for, the canary
+// waits for lasting heartbeats, each ramp step widens as soon as its
+// cohort's agents are back (long before they count as lasting), and every
+// outcome still waits for a lasting heartbeat.
+func (s *regionSuite) TestRampWidensOnFirstHeartbeats() {
+	for i := range 200 {
+		s.fleet.add(i, ecs.StateRunning, false, false)
+	}
+	in := withCanary()
+	in.ErrorBudget = "100%"
+	in.BlastRadius = "160"
+	stable := Duration(10 * time.Minute)
+	in.StableFor = &stable
+	in.VerifyDeadline = Duration(30 * time.Minute)
+	rep := s.run(in)
+	s.Empty(rep.Stopped)
+	s.Equal(200, rep.Counts.Remediated, "remediated only once lasting")
+	s.Require().GreaterOrEqual(len(rep.Waves), 3, "the canary and two ramp steps at least")
+	s.GreaterOrEqual(rep.Waves[0].At.Sub(rep.StartedAt), 10*time.Minute, "the canary waits for lasting heartbeats")
+	for i := 1; i < len(rep.Waves); i++ {
+		s.True(rep.Waves[i].Passed)
+		s.Less(rep.Waves[i].At.Sub(rep.Waves[i-1].At), 5*time.Minute, "ramp step %d widened on its first heartbeats", i)
+	}
+}
+
 // TestPauseAfterCanaryWaitsForApproval: nothing beyond the canary is
 // installed until an operator resumes, whose name and reason are in the
 // report; an abort instead ends the run with the canary verified.

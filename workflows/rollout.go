@@ -69,11 +69,12 @@ type WaveResult struct {
 
 // startRollout sets up the first wave once the queue and the blast radius
 // are known.
-func (r *run) startRollout() {
+func (r *run) startRollout(ctx workflow.Context) {
 	ro := &r.st.Rollout
 	if !r.fenced() || *r.in.Canary == 0 || len(r.st.Queue) == 0 {
 		return
 	}
+	r.st.RampOnFirstBeat = workflow.GetVersion(ctx, rampOnFirstBeat, workflow.DefaultVersion, 1) == 1
 	ro.Phase, ro.Step = phaseCanary, 0
 	ro.Limit = min(*r.in.Canary, max(1, r.st.Controls.BlastRadius))
 	ro.Want = min(*r.in.Canary, len(r.st.Queue))
@@ -191,14 +192,36 @@ func (r *run) judge(ctx workflow.Context) {
 	}
 	early, earlyIDs := r.earlyFailures(true)
 	failed := ro.Failed + early
+	healed := ro.Healed + r.firstBeats()
 	repaired := ro.Size - ro.Neutral
 	need := int(math.Ceil(float64(r.in.CanarySuccess) * float64(repaired) / 100))
 	switch {
-	case repaired <= 0 || ro.Healed >= need:
-		r.passWave(ctx, failed)
+	case repaired <= 0 || healed >= need:
+		r.passWave(ctx, healed, failed)
 	case failed > repaired-need:
 		r.failWave(ctx, failed, repaired, earlyIDs)
 	}
+}
+
+// firstBeats counts, in a ramp step of a run that widens on them, the
+// cohort's instances still being verified whose agent has sent its first
+// fresh heartbeat: the ramp's gate is the early signal (a repair that does
+// not bring the agent back), and an agent that came back once is not that.
+// The canary waits for lasting heartbeats (an agent that beats once and
+// hangs fails it), and no outcome is decided on a first heartbeat: such an
+// instance is remediated only when it lasts, and if it goes silent again
+// it no longer counts here.
+func (r *run) firstBeats() int {
+	if r.st.Rollout.Step == 0 || !r.st.RampOnFirstBeat {
+		return 0
+	}
+	n := 0
+	for _, v := range r.st.Verifying {
+		if !v.HealthyAt.IsZero() && r.inCohort(v.Batch) {
+			n++
+		}
+	}
+	return n
 }
 
 func (r *run) waveName() string {
@@ -208,11 +231,11 @@ func (r *run) waveName() string {
 	return fmt.Sprintf("ramp step %d", r.st.Rollout.Step)
 }
 
-func (r *run) passWave(ctx workflow.Context, failed int) {
+func (r *run) passWave(ctx workflow.Context, healed, failed int) {
 	ro := &r.st.Rollout
-	r.recordWave(ctx, true, failed)
-	what := fmt.Sprintf("%s passed: %d of %d healed (limit %d)", r.waveName(), ro.Healed, ro.Size-ro.Neutral, ro.Limit)
-	workflow.GetLogger(ctx).Info("rollout wave passed", "Wave", r.waveName(), "Healed", ro.Healed, "Failed", failed)
+	r.recordWave(ctx, true, healed, failed)
+	what := fmt.Sprintf("%s passed: %d of %d healed (limit %d)", r.waveName(), healed, ro.Size-ro.Neutral, ro.Limit)
+	workflow.GetLogger(ctx).Info("rollout wave passed", "Wave", r.waveName(), "Healed", healed, "Failed", failed)
 	if ro.Step == 0 && r.in.PauseAfterCanary && !r.st.Controls.Paused {
 		r.st.Controls.Paused = true
 		r.control(ctx, UpdatePause, "fleetmend", "waiting for approval after the canary", what+"; starter resume approves, starter abort rejects")
@@ -230,7 +253,7 @@ func (r *run) passWave(ctx workflow.Context, failed int) {
 
 func (r *run) failWave(ctx workflow.Context, failed, repaired int, earlyIDs []string) {
 	ro := &r.st.Rollout
-	r.recordWave(ctx, false, failed)
+	r.recordWave(ctx, false, ro.Healed+r.firstBeats(), failed)
 	first := append(append([]string(nil), ro.Failures...), earlyIDs...)
 	if len(first) > maxFirstFailures {
 		first = first[:maxFirstFailures]
@@ -240,10 +263,10 @@ func (r *run) failWave(ctx workflow.Context, failed, repaired int, earlyIDs []st
 	r.stop(ctx, why, "", ReasonCanary)
 }
 
-func (r *run) recordWave(ctx workflow.Context, passed bool, failed int) {
+func (r *run) recordWave(ctx workflow.Context, passed bool, healed, failed int) {
 	ro := &r.st.Rollout
 	if len(ro.Waves) < maxWaveResults {
-		ro.Waves = append(ro.Waves, WaveResult{Step: ro.Step, Limit: ro.Limit, Instances: ro.Size, Healed: ro.Healed, Failed: failed,
+		ro.Waves = append(ro.Waves, WaveResult{Step: ro.Step, Limit: ro.Limit, Instances: ro.Size, Healed: healed, Failed: failed,
 			Passed: passed, At: workflow.Now(ctx)})
 	}
 }
