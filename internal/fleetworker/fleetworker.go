@@ -180,6 +180,7 @@ func RegisterWorkflows(r worker.WorkflowRegistry) {
 	r.RegisterWorkflow(workflows.RemediateRegion)
 	r.RegisterWorkflow(workflows.RemediateBatch)
 	r.RegisterWorkflow(workflows.RegionGuard)
+	r.RegisterWorkflow(workflows.RemediateFleet)
 }
 
 // ReplayHistory replays one recorded history of a fleetmend workflow. It
