@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/mock"
 	"github.com/stretchr/testify/require"
@@ -175,4 +176,41 @@ func TestFleetChildIDAndOneLine(t *testing.T) {
 	got := oneLine(long)
 	require.LessOrEqual(t, len(got), maxFleetDetail+len("…"))
 	require.True(t, strings.HasSuffix(got, "…"))
+}
+
+// TestCancellingTheFleetCancelsEveryRegionsRun: a cancelled fleet run asks
+// each region's run to stop (the real RemediateRegion on the fleet model,
+// its batch in its grace period), waits for it, and closes as cancelled
+// with the summary (the region's report so far) as the details.
+func TestCancellingTheFleetCancelsEveryRegionsRun(t *testing.T) {
+	var ts testsuite.WorkflowTestSuite
+	ts.SetLogger(quietLogger())
+	env := ts.NewTestWorkflowEnvironment()
+	env.SetStartWorkflowOptions(testStartOptions(fleetTestID))
+	m := newFleetModel()
+	for i := range 5 {
+		m.add(i, ecs.StateRunning, i >= 2, i >= 2)
+	}
+	env.RegisterWorkflow(RemediateFleet)
+	m.wire(env)
+	var a *activities.Activities
+	env.OnActivity(a.FleetRegions, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.FleetRegionsInput) (activities.FleetRegionsResult, error) {
+		return activities.FleetRegionsResult{Regions: []activities.FleetRegion{{Region: "cn-hangzhou", TaskQueue: activities.RegionTaskQueue(in.TaskQueue, "cn-hangzhou")}}}, nil
+	})
+	run := fleetQuick()
+	grace := Duration(10 * time.Minute)
+	run.RebootGrace = &grace
+	env.RegisterDelayedCallback(env.CancelWorkflow, time.Minute)
+	env.ExecuteWorkflow(RemediateFleet, FleetInput{Regions: []string{"cn-hangzhou"}, Run: run})
+	require.True(t, env.IsWorkflowCompleted())
+	var canceled *temporal.CanceledError
+	require.ErrorAs(t, env.GetWorkflowError(), &canceled)
+	var rep FleetReport
+	require.NoError(t, canceled.Details(&rep))
+	require.Equal(t, 1, rep.Cancelled, "%+v", rep)
+	require.Zero(t, rep.Running)
+	require.Equal(t, FleetCancelled, rep.Regions[0].Outcome)
+	require.Equal(t, 5, rep.Totals.Scanned, "the region's report so far")
+	require.Len(t, m.installs, 1, "its batch had installed")
+	require.False(t, rep.FinishedAt.IsZero())
 }
