@@ -122,12 +122,12 @@ func (a *app) runFleet(ctx context.Context, ff fleetFlags, f *runFlags, dryRun, 
 		id = fleetWorkflowID(dryRun, a.now())
 	}
 	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID:                       id,
-		TaskQueue:                a.taskQueue,
-		TypedSearchAttributes:    fleetSearchAttributes(in.Run.Kind, in.Run.DryRun),
-		StaticSummary:            fleetSummary(in),
-		StaticDetails:            runDetails(in.Run),
-		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+		ID:                                       id,
+		TaskQueue:                                a.taskQueue,
+		TypedSearchAttributes:                    fleetSearchAttributes(in.Run.Kind, in.Run.DryRun),
+		StaticSummary:                            fleetSummary(in),
+		StaticDetails:                            runDetails(in.Run),
+		WorkflowIDConflictPolicy:                 enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
 		WorkflowExecutionErrorWhenAlreadyStarted: true,
 	}, workflows.RemediateFleet, in)
 	if err != nil {
