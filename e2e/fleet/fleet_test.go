@@ -106,7 +106,7 @@ func TestAllRegionsOneBusyOneRefused(t *testing.T) {
 	st := fleetStack(t, map[string]ecssim.Credential{
 		ecssim.DefaultAccessKeyID: {Secret: ecssim.DefaultAccessKeySecret, ForbiddenRegions: []string{"cn-shenzhen"}},
 	},
-		ecssim.FleetSpec{Region: "cn-hangzhou", Size: 60, Seed: 1, Missing: 0.2, Silent: 0.05},
+		ecssim.FleetSpec{Region: "cn-hangzhou", Size: 60, Seed: 1, Missing: 0.25},
 		ecssim.FleetSpec{Region: "cn-shanghai", Size: 40, Seed: 2, Missing: 0.25},
 		ecssim.FleetSpec{Region: "cn-shenzhen", Size: 20, Seed: 3, Missing: 0.25},
 	)
@@ -258,6 +258,7 @@ func TestScheduleOverTwoRegionsFiresTwice(t *testing.T) {
 		wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 		require.NoError(t, st.Client.GetWorkflow(wctx, id, "").Get(wctx, &rep))
 		cancel()
+		t.Logf("firing %d: fleet run %s took %s", firing, id, rep.FinishedAt.Sub(rep.StartedAt).Round(time.Millisecond))
 		require.Equal(t, workflows.KindScheduled, rep.Kind)
 		require.Equal(t, 2, rep.Completed, "firing %d: %+v", firing, rep)
 		require.True(t, rep.AllGood(), "firing %d: %+v", firing, rep)
