@@ -56,12 +56,9 @@ func (f fleetFlags) input(run *runFlags, kind, startedBy string, dryRun bool) (w
 	case run.zone != "":
 		return workflows.FleetInput{}, usageErr("--zone: a fleet run takes no zone (a zone belongs to one region); use --region")
 	}
-	// The run settings are checked like a run's, on the first region (or
-	// a stand-in), then handed on without it.
+	// The run settings are checked like a run's, on a stand-in region
+	// (the regions are checked below), then handed on without it.
 	run.region = activities.DefaultAskRegion
-	if len(regions) > 0 {
-		run.region = regions[0]
-	}
 	in, err := run.input(kind, startedBy, dryRun)
 	run.region = ""
 	if err != nil {
@@ -91,11 +88,24 @@ func fleetSearchAttributes(kind string, dryRun bool) temporal.SearchAttributes {
 	return temporal.NewSearchAttributes(workflows.SAKind().ValueSet(kind), workflows.SADryRun().ValueSet(dryRun))
 }
 
-func fleetSummary(in workflows.FleetInput) string {
-	regions := strings.Join(in.Regions, ", ")
+func fleetRegions(in workflows.FleetInput) string {
 	if in.AllRegions {
-		regions = "every region"
+		return "every region"
 	}
+	return strings.Join(in.Regions, ", ")
+}
+
+// fleetDetails are a region run's details with the fleet's regions.
+func fleetDetails(in workflows.FleetInput) string {
+	d := runDetails(in.Run)
+	if rest, ok := strings.CutPrefix(d, "**region**   \n"); ok {
+		return "**regions** " + fleetRegions(in) + "  \n" + rest
+	}
+	return d
+}
+
+func fleetSummary(in workflows.FleetInput) string {
+	regions := fleetRegions(in)
 	by := ""
 	if in.Run.StartedBy != "" {
 		by = " by " + in.Run.StartedBy

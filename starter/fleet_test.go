@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -53,4 +54,12 @@ func TestFleetScheduleAndRunIDs(t *testing.T) {
 	require.Equal(t, "fleetmend/cn-hangzhou/fleet-dryrun-20261122T101500Z", workflows.FleetChildID(id, "cn-hangzhou"))
 	// A fleet run names its regions' queues the way workers poll them.
 	require.Equal(t, config.RegionTaskQueue("fleetmend", "cn-hangzhou"), activities.RegionTaskQueue("fleetmend", "cn-hangzhou"))
+}
+
+func TestFleetDetailsNameTheRegions(t *testing.T) {
+	in := workflows.FleetInput{Regions: []string{"cn-hangzhou", "cn-beijing"}, Run: workflows.RegionInput{Kind: "manual"}.WithDefaults()}
+	d := fleetDetails(in)
+	require.True(t, strings.HasPrefix(d, "**regions** cn-hangzhou, cn-beijing  \n**kind** manual"), d)
+	in.Regions, in.AllRegions = nil, true
+	require.Contains(t, fleetSummary(in), "fleet run of every region")
 }

@@ -153,7 +153,7 @@ func (a *app) scheduleAction(f *scheduleFlags) (*client.ScheduleWorkflowAction, 
 			TaskQueue:             a.taskQueue,
 			TypedSearchAttributes: fleetSearchAttributes(in.Run.Kind, in.Run.DryRun),
 			StaticSummary:         fleetSummary(in),
-			StaticDetails:         runDetails(in.Run),
+			StaticDetails:         fleetDetails(in),
 		}, nil
 	}
 	f.run.region = f.target.region

@@ -248,7 +248,7 @@ func RemediateFleet(ctx workflow.Context, in FleetInput) (FleetReport, error) {
 			WorkflowID:            row.RunID,
 			TaskQueue:             r.TaskQueue,
 			TypedSearchAttributes: RunSearchAttributes(r.Region, run.Kind, run.DryRun),
-			StaticSummary:         fmt.Sprintf("fleetmend %s of %s, part of fleet run %s", runWhat(run.DryRun), r.Region, info.WorkflowExecution.ID),
+			StaticSummary:         childSummary(run, r.Region, info.WorkflowExecution.ID),
 			// The fleet run ending (cancelled, terminated, timed out)
 			// asks each region's run to stop cleanly, never kills it.
 			ParentClosePolicy:   enumspb.PARENT_CLOSE_POLICY_REQUEST_CANCEL,
@@ -269,11 +269,18 @@ func RemediateFleet(ctx workflow.Context, in FleetInput) (FleetReport, error) {
 	return sum, nil
 }
 
-func runWhat(dryRun bool) string {
-	if dryRun {
-		return "dry run"
+// childSummary is a region run's summary in the UI, like a run started
+// alone has, naming the fleet run it is part of.
+func childSummary(run RegionInput, region, fleetID string) string {
+	what := "run"
+	if run.DryRun {
+		what = "dry run"
 	}
-	return "run"
+	by := ""
+	if run.StartedBy != "" {
+		by = " by " + run.StartedBy
+	}
+	return fmt.Sprintf("fleetmend %s %s of %s%s, part of fleet run %s", run.Kind, what, region, by, fleetID)
 }
 
 type fleetRun struct {
