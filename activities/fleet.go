@@ -6,6 +6,7 @@ import (
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/fleetmend/fleetmend/ecs"
@@ -73,6 +74,9 @@ func (a *Activities) FleetRegions(ctx context.Context, in FleetRegionsInput) (Fl
 		return out, err
 	}
 	for _, r := range regions {
+		// One call per region: heartbeat between them, as every activity
+		// does between its calls.
+		activity.RecordHeartbeat(ctx, r)
 		q := RegionTaskQueue(in.TaskQueue, r)
 		resp, err := tc.DescribeTaskQueue(ctx, q, enumspb.TASK_QUEUE_TYPE_WORKFLOW)
 		if err != nil {
