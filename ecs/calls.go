@@ -20,20 +20,23 @@ const (
 	ActionInstallCloudAssistant        = "InstallCloudAssistant"
 	ActionRebootInstance               = "RebootInstance"
 	ActionRebootInstances              = "RebootInstances"
+	ActionDescribeRegions              = "DescribeRegions"
 )
 
-// ActionsFleetmendCalls are the actions fleetmend's workflows call: the
-// RAM policy (deploy/ram-policy.json) grants exactly these, the tests hold
-// both to it. RebootInstance (one instance) is in the client but unused.
+// ActionsFleetmendCalls are the actions fleetmend's workflows and worker
+// call: the RAM policy (deploy/ram-policy.json) grants exactly these, the
+// tests hold both to it. RebootInstance (one instance) is in the client
+// but unused. DescribeRegions is what a fleet run over every region and a
+// worker with --regions all ask first.
 func ActionsFleetmendCalls() []string {
 	return []string{ActionDescribeCloudAssistantStatus, ActionDescribeInstanceStatus, ActionDescribeInstances,
-		ActionInstallCloudAssistant, ActionRebootInstances}
+		ActionDescribeRegions, ActionInstallCloudAssistant, ActionRebootInstances}
 }
 
 // ReadOnlyActions are the actions among them that change nothing: all a
 // worker that only serves dry runs needs.
 func ReadOnlyActions() []string {
-	return []string{ActionDescribeCloudAssistantStatus, ActionDescribeInstanceStatus, ActionDescribeInstances}
+	return []string{ActionDescribeCloudAssistantStatus, ActionDescribeInstanceStatus, ActionDescribeInstances, ActionDescribeRegions}
 }
 
 // ListInput selects one page of DescribeInstanceStatus.
@@ -365,4 +368,36 @@ func checkOSType(os string) error {
 		return nil
 	}
 	return &InputError{Param: "OSType", Reason: fmt.Sprintf("is %q; allowed values are Linux, Windows, FreeBSD or empty for all", os)}
+}
+
+// RegionInfo is one region of the account, as DescribeRegions answers it.
+type RegionInfo struct {
+	RegionID  string `json:"region_id"`
+	LocalName string `json:"local_name,omitempty"`
+	// Status is "available" or "soldOut" (nothing new can be bought there;
+	// its instances are still there to keep healthy).
+	Status string `json:"status,omitempty"`
+}
+
+// DescribeRegions lists the regions of the account. Any regional endpoint
+// answers for all of them; this client asks its own.
+func (c *Client) DescribeRegions(ctx context.Context) ([]RegionInfo, error) {
+	const action = ActionDescribeRegions
+	req := sdkecs.CreateDescribeRegionsRequest()
+	c.prepare(req.RpcRequest)
+	var resp *sdkecs.DescribeRegionsResponse
+	err := c.do(ctx, action, func(sc *sdkecs.Client) (err error) {
+		resp, err = sc.DescribeRegions(req)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]RegionInfo, 0, len(resp.Regions.Region))
+	for _, r := range resp.Regions.Region {
+		if r.RegionId != "" {
+			out = append(out, RegionInfo{RegionID: r.RegionId, LocalName: r.LocalName, Status: r.Status})
+		}
+	}
+	return out, nil
 }

@@ -36,6 +36,10 @@ func NewRegions(base Config, allowed []string) (*Regions, error) {
 	return &Regions{base: base, allowed: slices.Clone(allowed), clients: map[string]*Client{}}, nil
 }
 
+// Allowed are the regions a caller may ask for, in the order given
+// (empty: any region).
+func (r *Regions) Allowed() []string { return slices.Clone(r.allowed) }
+
 // Client returns the Client for region, creating it on first use.
 func (r *Regions) Client(region string) (*Client, error) {
 	if len(r.allowed) > 0 && !slices.Contains(r.allowed, region) {

@@ -145,9 +145,10 @@ func (q rpcV1Request) claims() (*authClaims, *apiError) {
 
 // authenticate runs the gateway's checks: the dialect's own parameters, then
 // the access key, the signature, the timestamp, the nonce, the security
-// token and the permission, in that order. It returns nil if the request
-// may reach the action.
-func (s *Sim) authenticate(action string, req signedRequest) *apiError {
+// token and the permission (of the action, and in region, the region the
+// request names), in that order. It returns nil if the request may reach
+// the action.
+func (s *Sim) authenticate(action, region string, req signedRequest) *apiError {
 	c, e := req.claims()
 	if e != nil {
 		return e
@@ -177,7 +178,7 @@ func (s *Sim) authenticate(action string, req signedRequest) *apiError {
 				"Specified SecurityToken mismatch with the AccessKey.")
 		}
 	}
-	if cred.Forbidden || slices.Contains(cred.ForbiddenActions, action) {
+	if cred.Forbidden || slices.Contains(cred.ForbiddenActions, action) || region != "" && slices.Contains(cred.ForbiddenRegions, region) {
 		return errForbiddenRAM()
 	}
 	return nil

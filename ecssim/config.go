@@ -91,6 +91,7 @@ const (
 	ActionInstallCloudAssistant        = "InstallCloudAssistant"
 	ActionRebootInstance               = "RebootInstance"
 	ActionRebootInstances              = "RebootInstances"
+	ActionDescribeRegions              = "DescribeRegions"
 )
 
 // Actions returns the names of the implemented actions, sorted.
@@ -99,6 +100,7 @@ func Actions() []string {
 		ActionDescribeCloudAssistantStatus,
 		ActionDescribeInstanceStatus,
 		ActionDescribeInstances,
+		ActionDescribeRegions,
 		ActionInstallCloudAssistant,
 		ActionRebootInstance,
 		ActionRebootInstances,
@@ -108,7 +110,7 @@ func Actions() []string {
 func isAction(name string) bool {
 	switch name {
 	case ActionDescribeInstanceStatus, ActionDescribeCloudAssistantStatus, ActionDescribeInstances,
-		ActionInstallCloudAssistant, ActionRebootInstance, ActionRebootInstances:
+		ActionInstallCloudAssistant, ActionRebootInstance, ActionRebootInstances, ActionDescribeRegions:
 		return true
 	}
 	return false
@@ -135,6 +137,12 @@ type Credential struct {
 	Forbidden bool
 	// ForbiddenActions refuses only the named actions with Forbidden.RAM.
 	ForbiddenActions []string
+	// ForbiddenRegions refuses every call naming one of these regions
+	// (its RegionId, or for RebootInstance without one the instance's
+	// region) with 403 Forbidden.RAM: a RAM policy whose Resource names
+	// only the other regions (acs:ecs:cn-hangzhou:*:*). DescribeRegions
+	// without a RegionId names no region and is answered.
+	ForbiddenRegions []string
 }
 
 // Config configures a simulator. The zero value is usable: one region
@@ -293,6 +301,12 @@ func (c *Config) withDefaults() (Config, error) {
 			return out, fmt.Errorf("ecssim: config: credential %q needs a non-empty AccessKeyId and Secret", id)
 		}
 		cr.ForbiddenActions = slices.Clone(cr.ForbiddenActions)
+		for _, r := range cr.ForbiddenRegions {
+			if !slices.Contains(out.Regions, r) {
+				return out, fmt.Errorf("ecssim: config: credential %q: ForbiddenRegions names %q, which is not in Regions", id, r)
+			}
+		}
+		cr.ForbiddenRegions = slices.Clone(cr.ForbiddenRegions)
 		creds[id] = cr
 	}
 	out.Credentials = creds

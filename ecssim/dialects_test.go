@@ -193,6 +193,14 @@ func TestDialectsAnswerAlike(t *testing.T) {
 		}, func() error {
 			return v2Err(c2.DescribeInstances(&ecsv2.DescribeInstancesRequest{RegionId: region, InstanceIds: dara.String(`["i-1"`)}))
 		}},
+		{"DescribeRegions in English", func() error {
+			r := ecs.CreateDescribeRegionsRequest()
+			r.AcceptLanguage = "en-US"
+			_, err := c1.DescribeRegions(r)
+			return err
+		}, func() error {
+			return v2Err(c2.DescribeRegions(&ecsv2.DescribeRegionsRequest{AcceptLanguage: dara.String("en-US")}))
+		}},
 		{"InstallCloudAssistant", func() error { return install(c1, missing[0], healthy[1]) }, func() error {
 			return v2Err(c2.InstallCloudAssistant(&ecsv2.InstallCloudAssistantRequest{RegionId: region, InstanceId: strs(missing[0], healthy[1])}))
 		}},

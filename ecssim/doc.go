@@ -77,6 +77,11 @@
 //     Status, OSType in lowercase ("linux", "windows", "freebsd"), OSName,
 //     OSNameEn, CreationTime, StartTime (last boot, Running only), ClusterId
 //     and Tags.Tag[]{TagKey, TagValue} sorted by key; in creation order.
+//   - DescribeRegions: the configured regions, in order, as Regions.Region[]
+//     with RegionId, LocalName (Chinese; English for an AcceptLanguage not
+//     zh*), RegionEndpoint ecs.<region>.aliyuncs.com and Status "available".
+//     RegionId is optional (the V2 SDK sends none); an unknown one is 404
+//     InvalidRegionId.NotFound.
 //   - InstallCloudAssistant: 1..20 IDs (400 MissingParam.InstanceId, 403
 //     InstanceIds.ExceedLimit); one unknown ID (404 InvalidInstance.NotFound) or
 //     one instance not Running (403 IncorrectInstanceStatus) fails the whole call.
@@ -94,7 +99,8 @@
 // SignatureDoesNotMatch with the server string to sign in the message),
 // Timestamp within 15 minutes of wall-clock time (400 IllegalTimestamp), nonce
 // not reused within 15 minutes (400 SignatureNonceUsed), SecurityToken for
-// credentials that have one, permission (403 Forbidden.RAM), RegionId (404
+// credentials that have one, permission (403 Forbidden.RAM, also for the
+// regions a credential's ForbiddenRegions names), RegionId (404
 // InvalidRegionId.NotFound; 400 RegionId.ApiNotSupported for
 // DescribeCloudAssistantStatus in configured regions). Errors carry the JSON
 // body {"RequestId","HostId","Code","Message","Recommend"}.

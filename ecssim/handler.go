@@ -224,7 +224,7 @@ func (s *Sim) serveRPC(w http.ResponseWriter, r *http.Request) {
 		writeAPIError(w, r, reqID, fd.err)
 		return
 	}
-	if e := s.authenticate(action, req.auth); e != nil {
+	if e := s.authenticate(action, s.regionNamed(action, v), req.auth); e != nil {
 		s.countError(action)
 		writeAPIError(w, r, reqID, e)
 		return
@@ -304,11 +304,29 @@ type call struct {
 	omit map[string]bool
 }
 
+// regionNamed is the region a request is about, for the permission check:
+// its RegionId, or the instance's region for a RebootInstance without one
+// ("" for a DescribeRegions without one: it is about the account).
+func (s *Sim) regionNamed(action string, v url.Values) string {
+	if r := v.Get("RegionId"); r != "" || action != ActionRebootInstance {
+		return r
+	}
+	return s.regionOfInstance(v.Get("InstanceId"))
+}
+
 // dispatch checks the region and runs the action.
 func (s *Sim) dispatch(action string, c *call) (any, *apiError) {
 	c.region = c.v.Get("RegionId")
 	if c.region == "" && action == ActionRebootInstance {
 		c.region = s.regionOfInstance(c.v.Get("InstanceId"))
+	}
+	if action == ActionDescribeRegions {
+		// The account's regions, asked at any regional endpoint: RegionId is
+		// optional (the V2 SDK sends none), but one given must exist.
+		if c.region != "" && !s.knownRegion(c.region) {
+			return nil, errInvalidRegion()
+		}
+		return s.describeRegions(c.reqID, c.v)
 	}
 	if c.region == "" {
 		return nil, errMissingParameter("RegionId")

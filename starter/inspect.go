@@ -85,9 +85,12 @@ their instances are repaired again.`,
 				return err
 			}
 			ctx := cmd.Context()
-			status, err := describeRun(ctx, c, id)
+			fleet, status, err := isFleet(ctx, c, id)
 			if err != nil {
 				return err
+			}
+			if fleet {
+				return a.fleetStatus(ctx, c, id, status)
 			}
 			v, err := c.QueryWorkflow(ctx, id, "", workflows.QueryProgress)
 			if err != nil {
@@ -144,9 +147,15 @@ query). Exit code 1 when the report has failures.`,
 			}
 			ctx := cmd.Context()
 			id := args[0]
-			status, err := describeRun(ctx, c, id)
+			fleet, status, err := isFleet(ctx, c, id)
 			if err != nil {
 				return err
+			}
+			if fleet {
+				if csv {
+					return usageErr("--csv: a fleet run's summary has no rows of instances; see each region's run with `starter report <run> --csv`")
+				}
+				return a.fleetReport(ctx, c, id, status, wait)
 			}
 			if status == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING && !wait {
 				return usageErr("run %s is still running; see `starter status %s`, or add --wait", id, id)
@@ -215,7 +224,7 @@ half-rebooted. With --wait (the default) it waits for the run to close and print
 			}
 			ctx := cmd.Context()
 			id := args[0]
-			status, err := describeRun(ctx, c, id)
+			fleet, status, err := isFleet(ctx, c, id)
 			if err != nil {
 				return err
 			}
@@ -233,6 +242,11 @@ half-rebooted. With --wait (the default) it waits for the run to close and print
 			}
 			if !a.jsonOut {
 				fmt.Fprintf(a.out, "cancel requested for %s; waiting for its running batches to finish ...\n", id)
+			}
+			if fleet {
+				// The fleet run cancels each region's run and waits for them.
+				var rep workflows.FleetReport
+				return a.finishFleet(rep, c.GetWorkflow(ctx, id, "").Get(ctx, &rep))
 			}
 			var rep workflows.Report
 			return a.finish(rep, c.GetWorkflow(ctx, id, "").Get(ctx, &rep))

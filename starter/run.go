@@ -24,6 +24,7 @@ import (
 
 func (a *app) runCommand() *cobra.Command {
 	var f runFlags
+	var ff fleetFlags
 	var dryRun, wait bool
 	var id string
 	var interval time.Duration
@@ -37,15 +38,25 @@ ends with the report.
 One run acts on a region at a time: the run asks the region's guard workflow for the region,
 and if another run holds it, it ends at once as skipped and this command says which run holds it
 (exit code 2). Dry runs are always allowed: they change nothing. --dry-run scans and plans the batches and calls no mutating API; the plan
-is the run's result, in the report and in the Web UI.`,
+is the run's result, in the report and in the Web UI.
+
+With --regions (or --all-regions, every region DescribeRegions lists) one fleet run starts a run
+in each region, each on its region's task queue and asking its region's guard like a run started
+alone; a busy or failing region does not stop the others. --wait shows one line per region and
+ends with the fleet summary (exit code 0 only when every region completed without failures).`,
 		Example: `  starter run --region cn-hangzhou --wait
   starter run --region cn-hangzhou --dry-run --wait --json > plan.json
   starter run --region cn-hangzhou --instance-ids-file incident-4711.txt --reboot-policy always --wait
-  starter run --region cn-hangzhou --os-type Windows --zone cn-hangzhou-h --concurrent-batches 10`,
+  starter run --region cn-hangzhou --os-type Windows --zone cn-hangzhou-h --concurrent-batches 10
+  starter run --regions cn-hangzhou,cn-shanghai --wait
+  starter run --all-regions --dry-run --wait`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if ff.set() {
+				return a.runFleet(cmd.Context(), ff, &f, dryRun, wait, id, interval)
+			}
 			if f.region == "" {
-				return usageErr("--region is required (an ECS region ID such as cn-hangzhou)")
+				return usageErr("--region is required (an ECS region ID such as cn-hangzhou), or --regions / --all-regions for a fleet run")
 			}
 			in, err := f.input(workflows.KindManual, a.username(), dryRun)
 			if err != nil {
@@ -98,9 +109,10 @@ is the run's result, in the report and in the Web UI.`,
 		},
 	}
 	f.register(cmd.Flags(), true)
+	ff.register(cmd.Flags())
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "scan and plan only: no install, no reboot")
 	cmd.Flags().BoolVar(&wait, "wait", false, "show progress until the run ends, then print the report")
-	cmd.Flags().StringVar(&id, "id", "", "workflow ID (default fleetmend/<region>/manual-<UTC time>, or dryrun-<time>)")
+	cmd.Flags().StringVar(&id, "id", "", "workflow ID (default fleetmend/<region>/manual-<UTC time>, or dryrun-<time>; a fleet run's fleetmend/fleet/manual-<time>)")
 	progressIntervalFlag(cmd.Flags(), &interval)
 	return cmd
 }

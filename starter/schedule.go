@@ -26,19 +26,28 @@ import (
 type scheduleTarget struct {
 	region string
 	name   string
+	// fleet: the fleet schedule (of fleet runs over many regions),
+	// fleetmend-fleet[-<name>], instead of a region's.
+	fleet bool
 }
 
 func (t *scheduleTarget) register(fs *pflag.FlagSet) {
-	fs.StringVar(&t.region, "region", "", "ECS region ID (required)")
+	fs.StringVar(&t.region, "region", "", "ECS region ID (required, unless --fleet)")
 	fs.StringVar(&t.name, "name", "", "name a second schedule of the same region (e.g. one per zone or OS): letters, digits, '-'")
+	fs.BoolVar(&t.fleet, "fleet", false, "the fleet schedule (created with --regions or --all-regions) instead of a region's")
 }
 
 func (t scheduleTarget) validate() error {
-	if t.region == "" {
-		return usageErr("--region is required (an ECS region ID such as cn-hangzhou)")
-	}
-	if err := (workflows.RegionInput{Region: t.region}).WithDefaults().Validate(); err != nil {
-		return usageErr("--region: %v", err)
+	switch {
+	case t.fleet && t.region != "":
+		return usageErr("give --region or --fleet (the schedule created with --regions or --all-regions), not both")
+	case t.fleet:
+	case t.region == "":
+		return usageErr("--region is required (an ECS region ID such as cn-hangzhou), or --fleet for the fleet schedule")
+	default:
+		if err := (workflows.RegionInput{Region: t.region}).WithDefaults().Validate(); err != nil {
+			return usageErr("--region: %v", err)
+		}
 	}
 	for _, r := range t.name {
 		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-') {
@@ -48,8 +57,12 @@ func (t scheduleTarget) validate() error {
 	return nil
 }
 
-// id is the schedule ID: fleetmend-<region>[-<name>].
+// id is the schedule ID: fleetmend-<region>[-<name>], or for the fleet
+// schedule fleetmend-fleet[-<name>].
 func (t scheduleTarget) id() string {
+	if t.fleet {
+		t.region = "fleet"
+	}
 	if t.name == "" {
 		return "fleetmend-" + t.region
 	}
@@ -59,6 +72,9 @@ func (t scheduleTarget) id() string {
 // workflowID is the base ID of the runs the schedule starts; Temporal
 // appends the scheduled time.
 func (t scheduleTarget) workflowID() string {
+	if t.fleet {
+		t.region = "fleet"
+	}
 	if t.name == "" {
 		return "fleetmend/" + t.region + "/scheduled"
 	}
@@ -84,6 +100,7 @@ const maxEvery = 31 * 24 * time.Hour
 type scheduleFlags struct {
 	target        scheduleTarget
 	run           runFlags
+	fleet         fleetFlags
 	cron          []string
 	every         time.Duration
 	offset        time.Duration
@@ -124,6 +141,21 @@ func (f *scheduleFlags) spec() (client.ScheduleSpec, error) {
 }
 
 func (a *app) scheduleAction(f *scheduleFlags) (*client.ScheduleWorkflowAction, error) {
+	if f.target.fleet {
+		in, err := f.fleet.input(&f.run, workflows.KindScheduled, "schedule "+f.target.id(), f.dryRun)
+		if err != nil {
+			return nil, err
+		}
+		return &client.ScheduleWorkflowAction{
+			ID:                    f.target.workflowID(),
+			Workflow:              workflows.RemediateFleet,
+			Args:                  []any{in},
+			TaskQueue:             a.taskQueue,
+			TypedSearchAttributes: fleetSearchAttributes(in.Run.Kind, in.Run.DryRun),
+			StaticSummary:         fleetSummary(in),
+			StaticDetails:         fleetDetails(in),
+		}, nil
+	}
 	f.run.region = f.target.region
 	in, err := f.run.input(workflows.KindScheduled, "schedule "+f.target.id(), f.dryRun)
 	if err != nil {
@@ -151,9 +183,18 @@ func (a *app) scheduleCreateCommand(update bool) *cobra.Command {
 		Short: short,
 		Example: `  starter schedule ` + use + ` --region cn-hangzhou --every 6h --jitter 10m
   starter schedule ` + use + ` --region cn-hangzhou --cron "30 2 * * *" --time-zone Asia/Shanghai
-  starter schedule ` + use + ` --region cn-hangzhou --name windows --os-type Windows --every 12h`,
+  starter schedule ` + use + ` --region cn-hangzhou --name windows --os-type Windows --every 12h
+  starter schedule ` + use + ` --all-regions --every 6h --jitter 10m`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if f.fleet.set() {
+				if f.target.region != "" {
+					return usageErr("give --region, or --regions / --all-regions, not both")
+				}
+				f.target.fleet = true
+			} else if f.target.fleet {
+				return usageErr("--fleet: name the fleet schedule's regions with --regions or --all-regions")
+			}
 			if err := f.target.validate(); err != nil {
 				return err
 			}
@@ -203,6 +244,7 @@ func (a *app) scheduleCreateCommand(update bool) *cobra.Command {
 	}
 	f.target.register(cmd.Flags())
 	f.run.register(cmd.Flags(), false)
+	f.fleet.register(cmd.Flags())
 	cmd.Flags().StringArrayVar(&f.cron, "cron", nil, `cron expression, e.g. "0 */6 * * *" (repeatable); or use --every`)
 	fs := cmd.Flags()
 	numVar(fs, numflag.NewDuration(&f.every, "every", 0, numflag.Range[time.Duration]{Min: time.Minute, Max: maxEvery}), "run every interval, e.g. 6h; or use --cron")
@@ -558,6 +600,9 @@ func (a *app) scheduleTriggerCommand() *cobra.Command {
 			}
 			if !a.jsonOut {
 				fmt.Fprintf(a.out, "schedule %s triggered: %s\n", t.id(), id)
+			}
+			if t.fleet {
+				return a.followFleet(ctx, c, id, interval)
 			}
 			return a.follow(ctx, c, id, interval)
 		},

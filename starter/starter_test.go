@@ -510,6 +510,27 @@ func TestStarterAgainstRealTemporal(t *testing.T) {
 			require.True(t, strings.HasPrefix(u, "["), "a bar: %q", u)
 		}
 	})
+
+	t.Run("run --regions --wait on a terminal: one line per region, rewritten in place, each fitting the width", func(t *testing.T) {
+		var out, errOut bytes.Buffer
+		a := newApp(&out, &errOut)
+		a.terminal = func() (int, bool) { return 60, true }
+		code := a.execute(ctx, append([]string{"--temporal-address", st.Server.FrontendHostPort(), "--temporal-namespace", st.Server.Namespace(),
+			"run", "--regions", "cn-beijing,cn-shenzhen", "--dry-run", "--wait", "--progress-interval", "100ms"}, fast[:10]...))
+		require.Equal(t, exitOK, code, "a dry run over two regions: %s %s", out.String(), errOut.String())
+		started, rest, _ := strings.Cut(out.String(), "\n")
+		require.Contains(t, started, "started fleet run fleetmend/fleet/dryrun-")
+		progress, summary, ok := strings.Cut(rest, "\nFleet run ")
+		require.True(t, ok, "the summary follows the lines: %q", out.String())
+		require.Contains(t, progress, "\x1b[2A", "the two lines are redrawn in place")
+		for _, l := range strings.Split(progress, "\n") {
+			l = strings.TrimPrefix(strings.TrimSuffix(strings.TrimPrefix(l, "\x1b[2A"), "\x1b[K"), "\r")
+			require.LessOrEqual(t, utf8.RuneCountInString(l), 59, "%q does not fit a 60-column terminal", l)
+		}
+		require.Contains(t, summary, "regions: 2 completed, 0 skipped, 0 failed")
+		require.Regexp(t, `cn-beijing\s+completed\s+400\s`, summary)
+		require.Regexp(t, `cn-shenzhen\s+completed\s+80\s`, summary)
+	})
 }
 
 func TestHelpHasExamplesOnEveryCommand(t *testing.T) {

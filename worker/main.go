@@ -77,7 +77,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	o.temporal.RegisterFlags(fs)
 	w := &o.worker
 	fs.StringVar(&w.TaskQueue, "task-queue", config.Env("FLEETMEND_TASK_QUEUE", config.DefaultTaskQueue), "task queue to poll (FLEETMEND_TASK_QUEUE)")
-	fs.StringVar(&o.regions, "regions", config.Env("FLEETMEND_REGIONS", ""), "comma-separated regions this worker serves, required; it polls their task queues <task-queue>-<region> (FLEETMEND_REGIONS)")
+	fs.StringVar(&o.regions, "regions", config.Env("FLEETMEND_REGIONS", ""), "comma-separated regions this worker serves, required; it polls their task queues <task-queue>-<region>; all: every region DescribeRegions lists at start (FLEETMEND_REGIONS)")
 	fs.StringVar(&w.ECS.Endpoint, "ecs-endpoint", config.Env("FLEETMEND_ECS_ENDPOINT", ""), "ECS endpoint host:port override, e.g. the simulator's 127.0.0.1:8300; empty uses Alibaba Cloud's endpoint for the region (FLEETMEND_ECS_ENDPOINT)")
 	fs.StringVar(&w.ECS.Scheme, "ecs-scheme", config.Env("FLEETMEND_ECS_SCHEME", "HTTPS"), "HTTPS, or HTTP (only with --ecs-endpoint) (FLEETMEND_ECS_SCHEME)")
 	numflag.Register(fs, numflag.NewInt(&w.ECS.PoolSize, "ecs-concurrency", ecs.DefaultPoolSize, ecsConcurrencyRange).FromEnv("FLEETMEND_ECS_CONCURRENCY"),
@@ -118,7 +118,11 @@ func parseFlags(args []string) (options, error) {
 		return o, fmt.Errorf("unexpected arguments %q; all settings are flags", strings.Join(fs.Args(), " "))
 	}
 	o.worker.Regions = config.SplitList(o.regions)
-	if len(o.worker.Regions) == 0 {
+	if len(o.worker.Regions) == 1 && strings.EqualFold(o.worker.Regions[0], "all") {
+		// Resolved by DescribeRegions once the worker starts.
+		o.worker.Regions, o.worker.AllRegions = nil, true
+	}
+	if len(o.worker.Regions) == 0 && !o.worker.AllRegions {
 		return o, errors.New("--regions is required (FLEETMEND_REGIONS): the regions this worker serves, e.g. cn-hangzhou,cn-shanghai; it polls the task queue <task-queue>-<region> of each")
 	}
 	if o.metricsAddr != "" {
@@ -171,6 +175,9 @@ func run(args []string, stdout io.Writer) error {
 	}
 	defer c.Close()
 	o.worker.Logger = copts.Logger
+	if err := o.worker.ResolveRegions(ctx); err != nil {
+		return err
+	}
 	w, err := fleetworker.New(c, o.worker)
 	if err != nil {
 		return err

@@ -1,11 +1,13 @@
 package main
 
 import (
+	"context"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/fleetmend/fleetmend/ecssim"
 	"github.com/fleetmend/fleetmend/internal/config/numflag/numflagtest"
 )
 
@@ -105,5 +107,38 @@ func TestFlagRangeEndsAreAccepted(t *testing.T) {
 	t.Setenv("FLEETMEND_MAX_CONCURRENT_WORKFLOW_TASKS", "12")
 	if o, err = parseFlags([]string{"--stop-timeout", "2m"}); err != nil || o.worker.MaxConcurrentWorkflowTasks != 12 || o.worker.StopTimeout != 2*time.Minute {
 		t.Fatalf("from the variable and the flag: %+v, %v", o.worker, err)
+	}
+}
+
+// TestRegionsAll: --regions all serves every region DescribeRegions lists
+// when the worker starts (here the simulator's three).
+func TestRegionsAll(t *testing.T) {
+	t.Setenv("FLEETMEND_METRICS_ADDR", "")
+	sim, err := ecssim.New(ecssim.Config{Regions: []string{"cn-hangzhou", "cn-beijing", "ap-southeast-1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := sim.Start("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	t.Setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", ecssim.DefaultAccessKeyID)
+	t.Setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", ecssim.DefaultAccessKeySecret)
+	o, err := parseFlags([]string{"--regions", "all", "--ecs-endpoint", srv.Endpoint(), "--ecs-scheme", "HTTP"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !o.worker.AllRegions || len(o.worker.Regions) != 0 {
+		t.Fatalf("--regions all is resolved at start, not parsed as a region: %+v", o.worker)
+	}
+	if err := o.worker.ResolveRegions(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(o.worker.Regions, ","); got != "cn-hangzhou,cn-beijing,ap-southeast-1" {
+		t.Fatalf("regions %s, want the simulator's", got)
+	}
+	if sim.Truth().Actions[ecssim.ActionDescribeRegions].Calls != 1 {
+		t.Fatalf("want one DescribeRegions, truth: %+v", sim.Truth().Actions[ecssim.ActionDescribeRegions])
 	}
 }

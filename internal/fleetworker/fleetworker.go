@@ -31,8 +31,12 @@ type Config struct {
 	// names its region). ECS.PoolSize bounds concurrent ECS requests per region.
 	ECS ecs.Config
 	// Regions are the regions this worker serves: it polls their task
-	// queues, and only theirs, so workers can split regions. Required.
+	// queues, and only theirs, so workers can split regions. Required,
+	// unless AllRegions.
 	Regions []string
+	// AllRegions: serve every region of the account; ResolveRegions sets
+	// Regions from DescribeRegions before New.
+	AllRegions bool
 	// MaxConcurrentActivities bounds activities running at once, per task
 	// queue (default 20, allowed 1..1000).
 	MaxConcurrentActivities int
@@ -56,7 +60,7 @@ type Config struct {
 // Validate names the first bad field and its allowed range.
 func (c Config) Validate() error {
 	switch {
-	case len(c.Regions) == 0:
+	case len(c.Regions) == 0 && !c.AllRegions:
 		return errors.New("regions is required: the regions this worker serves, e.g. cn-hangzhou,cn-shanghai (each is a task queue <task-queue>-<region>)")
 	case c.MaxConcurrentActivities < 0 || c.MaxConcurrentActivities > 1000:
 		return fmt.Errorf("max concurrent activities is %d, allowed range is 1..1000 (0 means 20)", c.MaxConcurrentActivities)
@@ -69,6 +73,38 @@ func (c Config) Validate() error {
 	}
 	if _, err := ecs.NewRegions(c.ECS, c.Regions); err != nil {
 		return fmt.Errorf("ECS configuration: %w", err)
+	}
+	return nil
+}
+
+// ResolveRegions sets Regions, for a worker that serves every region
+// (AllRegions), to the regions DescribeRegions lists, asked at the
+// endpoint of activities.DefaultAskRegion (any regional endpoint answers
+// for the whole account). A region the account gains later is served
+// after a restart.
+func (c *Config) ResolveRegions(ctx context.Context) error {
+	if !c.AllRegions {
+		return nil
+	}
+	cfg := c.ECS
+	cfg.Region = activities.DefaultAskRegion
+	if cfg.UserAgent == "" {
+		cfg.UserAgent = version.UserAgent()
+	}
+	client, err := ecs.New(cfg)
+	if err != nil {
+		return fmt.Errorf("ECS configuration: %w", err)
+	}
+	list, err := client.DescribeRegions(ctx)
+	if err != nil {
+		return fmt.Errorf("--regions all: list the account's regions: %s", ecs.Explain(err))
+	}
+	c.Regions = c.Regions[:0]
+	for _, r := range list {
+		c.Regions = append(c.Regions, r.RegionID)
+	}
+	if len(c.Regions) == 0 {
+		return errors.New("--regions all: DescribeRegions answered no region")
 	}
 	return nil
 }
@@ -133,6 +169,9 @@ func New(c client.Client, cfg Config) (*Workers, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	if len(cfg.Regions) == 0 {
+		return nil, errors.New("regions: every region was asked for, but ResolveRegions was not called")
+	}
 	if cfg.TaskQueue == "" {
 		cfg.TaskQueue = config.DefaultTaskQueue
 	}
@@ -180,6 +219,7 @@ func RegisterWorkflows(r worker.WorkflowRegistry) {
 	r.RegisterWorkflow(workflows.RemediateRegion)
 	r.RegisterWorkflow(workflows.RemediateBatch)
 	r.RegisterWorkflow(workflows.RegionGuard)
+	r.RegisterWorkflow(workflows.RemediateFleet)
 }
 
 // ReplayHistory replays one recorded history of a fleetmend workflow. It
