@@ -223,7 +223,7 @@ type FleetSpec struct {
 	// InstallCloudAssistant and RebootInstance(s) answer them as unknown
 	// IDs. They have no zone.
 	Managed float64
-	Vanish       float64 // vanish at a random time in [start+VanishAfterMin, start+VanishAfterMax]
+	Vanish  float64 // vanish at a random time in [start+VanishAfterMin, start+VanishAfterMax]
 
 	VanishAfterMin time.Duration // default 5 min
 	VanishAfterMax time.Duration // default 60 min
