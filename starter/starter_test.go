@@ -494,6 +494,10 @@ func TestStarterAgainstRealTemporal(t *testing.T) {
 		var out, errOut bytes.Buffer
 		a := newApp(&out, &errOut)
 		a.terminal = func() (int, int, bool) { return 80, 24, true }
+		// Its own deadline: the test's is mostly spent by the subtests
+		// before this one on a loaded machine.
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
 		code := a.execute(ctx, append([]string{"--temporal-address", st.Server.FrontendHostPort(), "--temporal-namespace", st.Server.Namespace(),
 			"run", "--region", "cn-chengdu", "--wait", "--progress-interval", "100ms", "--concurrent-batches", "2"}, fast[:10]...))
 		require.Contains(t, []int{exitOK, exitFailures}, code, errOut.String())
