@@ -194,6 +194,10 @@ func TestStarterAgainstRealTemporal(t *testing.T) {
 		require.Contains(t, r.out, remediatedRun)
 		r = c.run("audit", "--instance", "i-neverseen0000000000")
 		require.Contains(t, r.out, "no fleetmend batch has touched")
+		// A managed instance's ID is taken: no batch ever acts on one.
+		r = c.run("audit", "--instance", "mi-hz018jrc1o0aaaaa")
+		require.Equal(t, exitOK, r.code, r.err)
+		require.Equal(t, "no fleetmend batch has touched mi-hz018jrc1o0aaaaa (a managed instance: runs report it as managed with its agent, and never repair it)\n", r.out)
 	})
 
 	t.Run("dry run makes no mutating call and plans batches of at most 20", func(t *testing.T) {
