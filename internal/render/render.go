@@ -201,6 +201,9 @@ func ProgressLine(p workflows.Progress) string {
 	for _, f := range pipelineFields(p) {
 		line += "  " + f
 	}
+	if c.Managed > 0 {
+		line += fmt.Sprintf("  managed %d", c.Managed) // outside ECS: reported, never repaired
+	}
 	return line
 }
 
