@@ -129,7 +129,9 @@ func (a *Activities) PreviousRun(ctx context.Context, in PreviousInput) (Previou
 		out.UnhealthyCount = rep.Counts.AgentMissing + rep.Counts.AgentSilent
 		seen := map[string]bool{}
 		for _, r := range rep.Rows {
-			if (r.Problem == ProblemAgentMissing || r.Problem == ProblemAgentSilent) && !seen[r.InstanceID] {
+			// A managed instance's row (outcome "managed") carries its
+			// agent's problem too; it is no ECS instance and never failing.
+			if (r.Problem == ProblemAgentMissing || r.Problem == ProblemAgentSilent) && r.Outcome != "managed" && !seen[r.InstanceID] {
 				seen[r.InstanceID] = true
 				out.Instances = append(out.Instances, PreviousInstance{ID: r.InstanceID, Outcome: r.Outcome, Reason: r.Reason})
 			}

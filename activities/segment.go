@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
@@ -25,6 +26,10 @@ const (
 	SkipExcluded   = "excluded"    // carries the exclusion tag
 	SkipUnknown    = "unknown"     // an answer did not cover it
 	SkipNotFound   = "not-found"   // an instance ID given to the run does not exist
+	// SkipManaged: a managed instance (an "mi-" ID, a server outside ECS
+	// registered with Cloud Assistant) in the listing. ECS cannot install
+	// on or reboot it, so it is reported with its agent, never repaired.
+	SkipManaged = "managed"
 )
 
 // Limits of one scan segment.
@@ -74,10 +79,25 @@ type Skipped struct {
 	Why   string            `json:"w"`
 	State ecs.InstanceState `json:"s,omitempty"`
 	Zone  string            `json:"z,omitempty"`
+	// Agent is what the listing said about a managed instance's agent.
+	Agent *AgentSeen `json:"a,omitempty"`
+}
+
+// AgentSeen is an agent's status as a DescribeCloudAssistantStatus page
+// gave it.
+type AgentSeen struct {
+	Healthy bool `json:"h,omitempty"`
+	// Version is empty when the agent is not running (documented).
+	Version       string    `json:"v,omitempty"`
+	LastHeartbeat time.Time `json:"b,omitzero"`
+	OSType        string    `json:"o,omitempty"`
 }
 
 // ScanCounts are what a segment saw. Listed is every instance the chain
-// gave; the other counts split it.
+// gave; the other counts split it. Managed instances are listed and
+// counted as Managed (or FilteredOut, by a zone filter: they have no
+// zone), never in Running or a zone, so the short-circuit's shares and the
+// blast radius are of ECS instances only.
 type ScanCounts struct {
 	Listed      int `json:"listed"`
 	Running     int `json:"running"` // Running and neither excluded nor filtered out
@@ -90,6 +110,10 @@ type ScanCounts struct {
 	FilteredOut int `json:"filtered_out"`
 	Unknown     int `json:"unknown"`
 	NotFound    int `json:"not_found"`
+	Managed     int `json:"managed,omitempty"`
+	// ManagedUnhealthy are the managed instances whose agent was not
+	// healthy (reported, never repaired).
+	ManagedUnhealthy int `json:"managed_unhealthy,omitempty"`
 }
 
 // Add adds o to c.
@@ -105,6 +129,8 @@ func (c *ScanCounts) Add(o ScanCounts) {
 	c.FilteredOut += o.FilteredOut
 	c.Unknown += o.Unknown
 	c.NotFound += o.NotFound
+	c.Managed += o.Managed
+	c.ManagedUnhealthy += o.ManagedUnhealthy
 }
 
 // ZoneCount is one zone's Running instances and how many of them have an
@@ -150,7 +176,11 @@ type segment struct {
 // scan of N instances makes ⌈N/50⌉ + ⌈N/100⌉ calls, and its critical path
 // is the chain. An instance the lookup does not answer for (deleted since
 // it was listed, or an incomplete answer) is asked about once more and
-// otherwise counted as unknown: it is never acted on.
+// otherwise counted as unknown: it is never acted on. A managed instance
+// in the listing is not asked about at all (DescribeInstances does not
+// know it, and an answer left without it must not look like a missing
+// permission): it is reported with the agent status the page gave.
+// Explicit InstanceIDs are ECS instances: a managed one is refused.
 func (a *Activities) ScanSegment(ctx context.Context, in SegmentInput) (SegmentResult, error) {
 	if len(in.InstanceIDs) == 0 && (in.MaxPages < 1 || in.MaxPages > MaxSegmentPages) {
 		return SegmentResult{}, temporal.NewNonRetryableApplicationError(
@@ -159,6 +189,12 @@ func (a *Activities) ScanSegment(ctx context.Context, in SegmentInput) (SegmentR
 	if len(in.InstanceIDs) > MaxSegmentIDs {
 		return SegmentResult{}, temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("ScanSegment: %d InstanceIDs, allowed at most %d", len(in.InstanceIDs), MaxSegmentIDs), "fleetmend.InvalidInput", nil)
+	}
+	for i, id := range in.InstanceIDs {
+		if ecs.IsManagedInstanceID(id) {
+			return SegmentResult{}, temporal.NewNonRetryableApplicationError(
+				fmt.Sprintf("ScanSegment: InstanceIDs[%d] %q is a managed instance, not an ECS instance: fleetmend cannot repair it", i, id), "fleetmend.InvalidInput", nil)
+		}
 	}
 	c, err := a.client(in.Region)
 	if err != nil {
@@ -304,21 +340,32 @@ func (s *segment) merge(g *segment) {
 }
 
 // lookup reads state, zone and tags of up to 100 listed instances and
-// classifies them.
+// classifies them. Managed instances are left out of the lookup.
 func (s *segment) lookup(ctx context.Context, c *ecs.Client, agents []ecs.AgentStatus) error {
-	ids := make([]string, len(agents))
-	for i, a := range agents {
-		ids[i] = a.InstanceID
+	ids := make([]string, 0, len(agents))
+	for _, a := range agents {
+		if !ecs.IsManagedInstanceID(a.InstanceID) {
+			ids = append(ids, a.InstanceID)
+		}
 	}
-	infos, calls, err := describeInstances(ctx, c, ids)
-	s.count(func(r *SegmentResult) { r.Calls += calls })
-	if err != nil {
-		return err
+	var infos map[string]ecs.InstanceInfo
+	if len(ids) > 0 {
+		var calls int
+		var err error
+		infos, calls, err = describeInstances(ctx, c, ids)
+		s.count(func(r *SegmentResult) { r.Calls += calls })
+		if err != nil {
+			return err
+		}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, a := range agents {
 		s.res.Counts.Listed++
+		if ecs.IsManagedInstanceID(a.InstanceID) {
+			s.managed(a)
+			continue
+		}
 		info, ok := infos[a.InstanceID]
 		if !ok {
 			s.res.Counts.Unknown++
@@ -429,6 +476,23 @@ func (s *segment) classify(info ecs.InstanceInfo, a ecs.AgentStatus) {
 			r.Candidates = append(r.Candidates, Candidate{ID: info.InstanceID, Zone: info.ZoneID, Problem: ProblemAgentSilent})
 		}
 	}
+}
+
+// managed files a managed instance of the listing: reported with its
+// agent, never a candidate, in no zone (so a run limited to a zone leaves
+// it out). Callers hold s.mu.
+func (s *segment) managed(a ecs.AgentStatus) {
+	r := &s.res
+	if s.in.ZoneID != "" {
+		r.Counts.FilteredOut++
+		return
+	}
+	r.Counts.Managed++
+	if !a.Healthy {
+		r.Counts.ManagedUnhealthy++
+	}
+	r.Skipped = append(r.Skipped, Skipped{ID: a.InstanceID, Why: SkipManaged,
+		Agent: &AgentSeen{Healthy: a.Healthy, Version: a.Version, LastHeartbeat: a.LastHeartbeat, OSType: a.OSType}})
 }
 
 func (s *segment) excluded(info ecs.InstanceInfo) bool {

@@ -173,12 +173,14 @@ func TestWorkerStopsGracefullyOnSIGTERM(t *testing.T) {
 
 func TestDevstackFlagsNameTheFlagAndRange(t *testing.T) {
 	cases := map[string][]string{
-		"--missing is 2, allowed range is 0..1":                                         {"--missing", "2"},
-		"--missing + --silent + --stopped + --install-fails is 1.26, must be at most 1": {"--missing", "0.7", "--silent", "0.5"},
-		`--region: region "Hangzhou" is not an ECS region ID`:                           {"--region", "Hangzhou"},
-		"--ui-port is 70000, allowed range is -1..65535":                                {"--ui-port", "70000"},
-		"--time-scale is 0, allowed range is (0, 3600]":                                 {"--time-scale", "0"},
-		"--exit only makes sense with --demo":                                           {"--exit"},
+		"--missing is 2, allowed range is 0..1":                                                     {"--missing", "2"},
+		"--missing + --silent + --stopped + --install-fails + --managed is 1.26, must be at most 1": {"--missing", "0.7", "--silent", "0.5"},
+		"--missing + --silent + --stopped + --install-fails + --managed is 1.01, must be at most 1": {"--missing", "0.5", "--silent", "0",
+			"--stopped", "0", "--install-fails", "0", "--managed", "0.51"},
+		`--region: region "Hangzhou" is not an ECS region ID`: {"--region", "Hangzhou"},
+		"--ui-port is 70000, allowed range is -1..65535":      {"--ui-port", "70000"},
+		"--time-scale is 0, allowed range is (0, 3600]":       {"--time-scale", "0"},
+		"--exit only makes sense with --demo":                 {"--exit"},
 	}
 	for want, args := range cases {
 		_, err := parseFlags(args, io.Discard)

@@ -21,7 +21,7 @@ func numericFlags() []numflagtest.Flag {
 		{Name: "sim-port", Allowed: "0..65535", Below: "-1", Min: "0", Max: "65535", Above: "65536", ZeroOK: true},
 		{Name: "fleet-size", Allowed: "1..100000", Below: "-1", Min: "1", Max: "100000", Above: "100001"},
 		{Name: "seed", Allowed: "1..2147483647", Below: "-7", Min: "1", Max: "2147483647", Above: "2147483648"},
-		share("missing"), share("silent"), share("stopped"), share("install-fails"), share("vanish"),
+		share("missing"), share("silent"), share("stopped"), share("install-fails"), share("vanish"), share("managed"),
 		{Name: "time-scale", Allowed: "(0, 3600]", Below: "-60", Min: "0.001", Max: "3600", Above: "3601"},
 	}
 }

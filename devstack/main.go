@@ -91,6 +91,8 @@ func newFlagSet(o *cliOptions, out io.Writer) *flag.FlagSet {
 	numflag.Register(fs, numflag.NewFloat(&s.Fleet.Stopped, "stopped", 0.05, share), "share of stopped instances")
 	numflag.Register(fs, numflag.NewFloat(&s.Fleet.InstallFails, "install-fails", 0.01, share), "share whose install never takes effect")
 	numflag.Register(fs, numflag.NewFloat(&s.Fleet.Vanish, "vanish", 0.004, share), "share that vanish during the first simulated hour")
+	numflag.Register(fs, numflag.NewFloat(&s.Fleet.Managed, "managed", 0, share),
+		"share of managed instances (mi- IDs, servers outside ECS): reported, never repaired")
 	numflag.Register(fs, numflag.NewFloat(&s.TimeScale, "time-scale", 60, numflag.Range[float64]{Min: 0, Max: 3600, OpenMin: true}),
 		"simulated seconds per real second (60: a reboot takes half a second)")
 	fs.StringVar(&o.logLevel, "log-level", "warn", "debug, info, warn or error")
@@ -135,8 +137,8 @@ func parseFlags(args []string, out io.Writer) (cliOptions, error) {
 	if err := (workflows.RegionInput{Region: s.Region}).WithDefaults().Validate(); err != nil {
 		return o, fmt.Errorf("--region: %w", err)
 	}
-	if sum := s.Fleet.Missing + s.Fleet.Silent + s.Fleet.Stopped + s.Fleet.InstallFails; sum > 1 {
-		return o, fmt.Errorf("--missing + --silent + --stopped + --install-fails is %.4g, must be at most 1", sum)
+	if sum := s.Fleet.Missing + s.Fleet.Silent + s.Fleet.Stopped + s.Fleet.InstallFails + s.Fleet.Managed; sum > 1 {
+		return o, fmt.Errorf("--missing + --silent + --stopped + --install-fails + --managed is %.4g, must be at most 1", sum)
 	}
 	if o.exit && !o.demo {
 		return o, errors.New("--exit only makes sense with --demo")

@@ -16,6 +16,19 @@ const (
 	HeartbeatFreshWithin = 2 * time.Minute
 )
 
+// ManagedInstancePrefix starts the ID of a managed instance: a server
+// outside ECS (on premises, another cloud) registered with Cloud Assistant.
+// DescribeCloudAssistantStatus lists them with the region's ECS instances
+// (its document: an instance "can be an Elastic Compute Service (ECS)
+// instance or a managed instance"), but no ECS call knows them:
+// DescribeInstances leaves them out, and they cannot be installed on or
+// rebooted through ECS.
+const ManagedInstancePrefix = "mi-"
+
+// IsManagedInstanceID says whether id names a managed instance rather than
+// an ECS instance (whose IDs start with "i-").
+func IsManagedInstanceID(id string) bool { return strings.HasPrefix(id, ManagedInstancePrefix) }
+
 // MaxDescribeInstancesIDs is DescribeInstances' limit on its InstanceIds JSON
 // array. Its pages hold up to 100 instances too, so one call answers for all.
 const MaxDescribeInstancesIDs = 100

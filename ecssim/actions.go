@@ -133,7 +133,7 @@ func (s *Sim) describeInstanceStatus(reqID, region string, v url.Values, omit ma
 		// Unknown IDs are simply left out; the rest come in listing order.
 		for _, id := range dedupe(ids) {
 			in := s.byID[id]
-			if in == nil || in.region != region || omit[id] {
+			if in == nil || in.managed || in.region != region || omit[id] {
 				continue
 			}
 			s.advance(in, now)
@@ -305,7 +305,7 @@ func (s *Sim) describeCloudAssistantStatus(reqID, region string, v url.Values, o
 			resp.TotalCount = len(out)
 		}
 	} else {
-		key := listKey{region: region}
+		key := listKey{region: region, kind: listAssistant}
 		if osType != "" {
 			key = listKey{region: region, kind: "os", value: osType}
 		}
@@ -347,11 +347,13 @@ type requestIDResponse struct {
 	RequestId string
 }
 
-// liveInRegion returns the named instance if it exists, lives and is in
-// region. Callers hold s.mu.
+// liveInRegion returns the named ECS instance if it exists, lives and is
+// in region: what the installing and rebooting actions serve. A managed
+// instance is not one: they answer its ID as an unknown one. Callers hold
+// s.mu.
 func (s *Sim) liveInRegion(id, region string, now time.Time) *instance {
 	in := s.byID[id]
-	if in == nil || in.region != region {
+	if in == nil || in.managed || in.region != region {
 		return nil
 	}
 	s.advance(in, now)

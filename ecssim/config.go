@@ -81,7 +81,15 @@ const (
 	// heartbeat and hangs (a package that starts and crashes).
 	ProblemFlaky    = "flaky"
 	ProblemOutdated = "outdated"
+	// ProblemManaged: a managed instance (see FleetSpec.Managed), not an
+	// ECS instance at all.
+	ProblemManaged = "managed"
 )
+
+// ManagedOfflineShare is the share of a generated fleet's managed instances
+// whose agent is offline (no heartbeat for 10 minutes to 3 days: the server
+// is down or cut off); the others heartbeat like healthy ECS instances.
+const ManagedOfflineShare = 0.2
 
 // Action names the simulator implements.
 const (
@@ -196,7 +204,7 @@ type Config struct {
 
 // FleetSpec describes a generated fleet in one region. Shares are fractions
 // of Size in [0,1]; the problem shares (Missing, Silent, Stopped,
-// InstallFails, Outdated, Flaky) are exclusive and must add up to at most 1, the
+// InstallFails, Outdated, Flaky, Managed) are exclusive and must add up to at most 1, the
 // rest is healthy. Vanish and Tagged are independent of them. Each count is
 // round(share × Size), so tests can count exactly.
 type FleetSpec struct {
@@ -215,7 +223,15 @@ type FleetSpec struct {
 	InstallFails float64 // agent missing and every install fails
 	Outdated     float64 // healthy agent, version older than the Session Manager threshold
 	Flaky        float64 // agent missing; after its repair it heartbeats once, then hangs
-	Vanish       float64 // vanish at a random time in [start+VanishAfterMin, start+VanishAfterMax]
+	// Managed instances are servers outside ECS registered with Cloud
+	// Assistant ("mi-" IDs, made from the IDs the fleet would have drawn):
+	// DescribeCloudAssistantStatus lists them with the ECS instances, by
+	// InstanceId.N too, with an agent (ManagedOfflineShare of them offline);
+	// DescribeInstances and DescribeInstanceStatus leave them out, and
+	// InstallCloudAssistant and RebootInstance(s) answer them as unknown
+	// IDs. They have no zone.
+	Managed float64
+	Vanish  float64 // vanish at a random time in [start+VanishAfterMin, start+VanishAfterMax]
 
 	VanishAfterMin time.Duration // default 5 min
 	VanishAfterMax time.Duration // default 60 min
@@ -271,6 +287,10 @@ type InstanceSpec struct {
 	InitialProblem string
 	// Tags are the instance's tags (at most MaxTagsPerInstance).
 	Tags map[string]string
+	// Managed makes a managed instance (see FleetSpec.Managed): its ID is
+	// "mi-…" (generated, or given with that prefix), it has no zone or
+	// cluster, and it is Running; the agent fields apply as for others.
+	Managed bool
 }
 
 func (c *Config) withDefaults() (Config, error) {
@@ -387,7 +407,8 @@ func (f *FleetSpec) normalize(regions []string) error {
 		v    float64
 	}{
 		{"Missing", f.Missing}, {"Silent", f.Silent}, {"Stopped", f.Stopped},
-		{"InstallFails", f.InstallFails}, {"Outdated", f.Outdated}, {"Flaky", f.Flaky}, {"Vanish", f.Vanish}, {"Tagged", f.Tagged},
+		{"InstallFails", f.InstallFails}, {"Outdated", f.Outdated}, {"Flaky", f.Flaky}, {"Managed", f.Managed},
+		{"Vanish", f.Vanish}, {"Tagged", f.Tagged},
 	}
 	sum := 0.0
 	for _, s := range shares {
@@ -399,7 +420,7 @@ func (f *FleetSpec) normalize(regions []string) error {
 		}
 	}
 	if sum > 1+1e-9 {
-		return fmt.Errorf("shares Missing+Silent+Stopped+InstallFails+Outdated+Flaky add up to %v, more than 1", sum)
+		return fmt.Errorf("shares Missing+Silent+Stopped+InstallFails+Outdated+Flaky+Managed add up to %v, more than 1", sum)
 	}
 	if f.VanishAfterMin == 0 && f.VanishAfterMax == 0 {
 		f.VanishAfterMin, f.VanishAfterMax = DefaultVanishAfterMin, DefaultVanishAfterMax

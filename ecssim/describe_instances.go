@@ -232,7 +232,7 @@ func (s *Sim) describeInstances(c *call) (any, *apiError) {
 		// Unknown, vanished and foreign IDs are simply absent, as in
 		// DescribeInstanceStatus; an empty array selects nothing.
 		for _, id := range dedupe(ids) {
-			if in := s.byID[id]; in != nil && in.region == c.region && !c.omit[id] && matches(in) {
+			if in := s.byID[id]; in != nil && !in.managed && in.region == c.region && !c.omit[id] && matches(in) {
 				items = append(items, in)
 			}
 		}

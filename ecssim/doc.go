@@ -146,6 +146,20 @@
 // passes it. Fleets are generated from a seed with exact shares of missing,
 // silent, stopped, install-always-fails, outdated and vanishing instances.
 //
+// Managed instances (FleetSpec.Managed, InstanceSpec.Managed) are servers
+// outside ECS registered with Cloud Assistant: "mi-" IDs, no zone, an agent
+// (ManagedOfflineShare of a generated fleet's offline). As the latest
+// DescribeCloudAssistantStatus document has it ("an ECS instance or a
+// managed instance"), that action lists them with the ECS instances and
+// answers them by InstanceId.N, in the same shape. No ECS action knows them:
+// DescribeInstances and DescribeInstanceStatus leave them out (of listings
+// and of by-ID answers, like unknown IDs), InstallCloudAssistant answers 404
+// InvalidInstance.NotFound, RebootInstance(s) InvalidInstanceId.NotFound.
+// InstanceIDs lists a region's ECS instances, ManagedInstanceIDs its managed
+// ones; Truth marks them Managed, and InstanceTruth.Described counts the
+// by-ID DescribeInstances and DescribeInstanceStatus calls that named an
+// instance.
+//
 // Instances carry tags (at most 20, keys and values up to 128 characters):
 // InstanceSpec.Tags, SetTag/RemoveTag, and FleetSpec.Tagged, the exact share
 // of a generated fleet carrying TagKey=TagValue (default

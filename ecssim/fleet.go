@@ -4,6 +4,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -38,7 +39,8 @@ func (s *Sim) generateFleet(index int, f FleetSpec, start time.Time) {
 		{ProblemStopped, f.Stopped},
 		{ProblemInstallFails, f.InstallFails},
 		{ProblemOutdated, f.Outdated},
-		{ProblemFlaky, f.Flaky}, // last: older specs keep their instances' problems
+		{ProblemFlaky, f.Flaky},
+		{ProblemManaged, f.Managed}, // new shares go last: older specs keep their instances' problems
 	} {
 		k := min(shareCount(p.share, n), n-pos)
 		for _, i := range perm[pos : pos+k] {
@@ -61,6 +63,24 @@ func (s *Sim) generateFleet(index int, f FleetSpec, start time.Time) {
 		}
 	}
 
+	// Which managed instances are offline, and since when, comes from a
+	// stream of its own too, drawn only when there are managed instances:
+	// a managed instance draws from rng exactly what a healthy one does, so
+	// turning healthy instances into managed ones changes nothing else.
+	offline := map[int]time.Time{}
+	var managed []int
+	for i, p := range problems {
+		if p == ProblemManaged {
+			managed = append(managed, i)
+		}
+	}
+	if len(managed) > 0 {
+		miRng := rand.New(rand.NewPCG(uint64(seed), 0x3a17))
+		for _, k := range miRng.Perm(len(managed))[:shareCount(ManagedOfflineShare, len(managed))] {
+			offline[managed[k]] = start.Add(-time.Duration(600+miRng.Int64N(3*86400)) * time.Second)
+		}
+	}
+
 	window := int64((f.VanishAfterMax - f.VanishAfterMin) / time.Second)
 	for i := range n {
 		in := &instance{
@@ -71,6 +91,9 @@ func (s *Sim) generateFleet(index int, f FleetSpec, start time.Time) {
 			state:      StateRunning,
 			hbInterval: time.Duration(55+5*rng.IntN(3)) * time.Second,
 			createdAt:  start,
+		}
+		if problems[i] == ProblemManaged {
+			in.managed, in.id, in.zone = true, managedID(in.id), ""
 		}
 		if tagged[i] {
 			in.tags = map[string]string{f.TagKey: f.TagValue}
@@ -93,6 +116,15 @@ func (s *Sim) generateFleet(index int, f FleetSpec, start time.Time) {
 			}
 			// A heartbeat less than one interval ago, then every interval.
 			in.startBeating(start.Add(-phase))
+		case ProblemManaged:
+			in.agentInstalled = true
+			in.agentVersion = s.cfg.AgentVersion
+			if since, ok := offline[i]; ok {
+				in.agentHung = true
+				in.lastHB = since
+			} else {
+				in.startBeating(start.Add(-phase))
+			}
 		case ProblemMissing:
 			in.invocationCount, in.lastInvoked = 0, time.Time{}
 		case ProblemInstallFails:
@@ -124,6 +156,15 @@ func (s *Sim) generateFleet(index int, f FleetSpec, start time.Time) {
 		s.addInstance(in)
 	}
 }
+
+// managedID turns an ECS-shaped ID ("i-bp…") into a managed instance's
+// ("mi-bp…"): unique as the ECS ID was, and of the documented prefix.
+func managedID(ecsID string) string {
+	return ManagedIDPrefix + strings.TrimPrefix(ecsID, "i-")
+}
+
+// ManagedIDPrefix starts every managed instance's ID.
+const ManagedIDPrefix = "mi-"
 
 // shareCount is round(share × n), clamped to [0, n].
 func shareCount(share float64, n int) int {

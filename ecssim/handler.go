@@ -194,6 +194,13 @@ func (s *Sim) serveRPC(w http.ResponseWriter, r *http.Request) {
 	st := s.actionStats[action]
 	st.Calls++
 	st.MaxInstanceIDs = max(st.MaxInstanceIDs, len(ids))
+	if action == ActionDescribeInstances || action == ActionDescribeInstanceStatus {
+		for _, id := range dedupe(ids) {
+			if in := s.byID[id]; in != nil {
+				in.described++
+			}
+		}
+	}
 	fd := s.faults.decide(action, s.wall.Now())
 	if fd.code != "" {
 		fd.err = injectedError(fd.code, req.auth)

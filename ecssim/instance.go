@@ -17,6 +17,11 @@ type instance struct {
 	clusterID string
 	osType    string
 
+	// managed: a server outside ECS registered with Cloud Assistant (an
+	// "mi-" ID). DescribeCloudAssistantStatus knows it; no ECS action does.
+	// Its state stays Running (the server is up; its agent may not be).
+	managed bool
+
 	state string
 	// transitionAt is when the current transient state (Pending, Starting,
 	// Stopping) ends; zero for stable states.
@@ -61,6 +66,7 @@ type instance struct {
 	refusedInstalls      int
 	refusedReboots       int
 	listed               int         // times a DescribeCloudAssistantStatus listing named it
+	described            int         // by-ID DescribeInstances and DescribeInstanceStatus calls that named it
 	installTimes         []time.Time // accepted installs, as many as installs
 	rebootTimes          []time.Time // reboots performed, as many as reboots
 }

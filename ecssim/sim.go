@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -43,10 +44,16 @@ type Sim struct {
 }
 
 // listKey names one listing: a whole region (kind ""), or a region filtered
-// by zone, OS type or cluster.
+// by zone, OS type or cluster. The region's and the zone and cluster
+// listings hold ECS instances only (what DescribeInstances and
+// DescribeInstanceStatus list); the OS listings and the assistant listing
+// (kind listAssistant) are DescribeCloudAssistantStatus's, which hold the
+// managed instances too.
 type listKey struct {
 	region, kind, value string
 }
+
+const listAssistant = "assistant"
 
 // New builds a simulator and generates its fleets. It does not listen; use
 // Handler or Start.
@@ -98,9 +105,11 @@ func (s *Sim) addInstance(in *instance) {
 	in.seq = s.nextSeq
 	s.byID[in.id] = in
 	keys := []listKey{
-		{region: in.region},
-		{region: in.region, kind: "zone", value: in.zone},
+		{region: in.region, kind: listAssistant},
 		{region: in.region, kind: "os", value: in.osType},
+	}
+	if !in.managed {
+		keys = append(keys, listKey{region: in.region}, listKey{region: in.region, kind: "zone", value: in.zone})
 	}
 	if in.clusterID != "" {
 		keys = append(keys, listKey{region: in.region, kind: "cluster", value: in.clusterID})
@@ -315,12 +324,22 @@ func (s *Sim) AddInstance(spec InstanceSpec) (string, error) {
 	if !s.knownRegion(spec.Region) {
 		return "", fmt.Errorf("ecssim: add instance: region %q is not configured", spec.Region)
 	}
-	if spec.ID == "" {
+	switch {
+	case spec.ID == "" && spec.Managed:
+		spec.ID = managedID(s.newID(spec.Region, s.idRng))
+	case spec.ID == "":
 		spec.ID = s.newID(spec.Region, s.idRng)
-	} else if _, taken := s.byID[spec.ID]; taken {
+	case strings.HasPrefix(spec.ID, ManagedIDPrefix) != spec.Managed:
+		return "", fmt.Errorf("ecssim: add instance: ID %q: managed instances, and only they, have IDs starting with %q", spec.ID, ManagedIDPrefix)
+	}
+	if _, taken := s.byID[spec.ID]; taken {
 		return "", fmt.Errorf("ecssim: add instance: ID %q already exists", spec.ID)
 	}
-	if spec.Zone == "" {
+	if spec.Managed {
+		if spec.Zone != "" || spec.ClusterID != "" || (spec.State != "" && spec.State != StateRunning) {
+			return "", fmt.Errorf("ecssim: add instance: managed instance %q: no zone, no cluster, state Running (ECS knows none of them)", spec.ID)
+		}
+	} else if spec.Zone == "" {
 		spec.Zone = spec.Region + "-a"
 	}
 	if spec.OSType == "" {
@@ -357,7 +376,7 @@ func (s *Sim) AddInstance(spec InstanceSpec) (string, error) {
 		state: spec.State, hbInterval: spec.HeartbeatInterval,
 		agentInstalled: spec.AgentInstalled, agentHung: spec.AgentInstalled && spec.AgentSilent,
 		installAlwaysFails: spec.InstallAlwaysFails, beatsOnce: spec.BeatsOnce, vanishAt: spec.VanishAt,
-		vanishes: !spec.VanishAt.IsZero(), createdAt: now,
+		vanishes: !spec.VanishAt.IsZero(), createdAt: now, managed: spec.Managed,
 	}
 	if len(spec.Tags) > 0 {
 		in.tags = maps.Clone(spec.Tags)
@@ -389,6 +408,8 @@ func (s *Sim) AddInstance(spec InstanceSpec) (string, error) {
 
 func deriveProblem(in *instance) string {
 	switch {
+	case in.managed:
+		return ProblemManaged
 	case in.state == StateStopped:
 		return ProblemStopped
 	case in.installAlwaysFails:
@@ -546,7 +567,7 @@ func (s *Sim) ResetCounters() {
 		in.installs, in.reboots = 0, 0
 		in.installsWhileHealthy, in.rebootsWhileHealthy = 0, 0
 		in.refusedInstalls, in.refusedReboots = 0, 0
-		in.listed = 0
+		in.listed, in.described = 0, 0
 		in.installTimes, in.rebootTimes = nil, nil
 	}
 	for _, a := range s.actionStats {
@@ -624,8 +645,15 @@ type InstanceTruth struct {
 	// without InstanceId.N) that named it: a scan that reads every instance
 	// once leaves 1 on each instance that lived through it.
 	Listed int `json:"listed"`
+	// Described counts the DescribeInstances and DescribeInstanceStatus
+	// calls that named it by ID, answered or not (a managed instance's
+	// should stay 0: no ECS call knows it).
+	Described int `json:"described"`
+	// Managed: a managed instance (an "mi-" ID, outside ECS; see
+	// FleetSpec.Managed). It has no zone.
+	Managed bool `json:"managed,omitempty"`
 
-	InitialProblem string `json:"initial_problem"` // healthy, missing, silent, stopped, install-fails, outdated
+	InitialProblem string `json:"initial_problem"` // healthy, missing, silent, stopped, install-fails, outdated, flaky, managed
 	Vanishes       bool   `json:"vanishes"`        // generated (or added) with a vanish time
 
 	Tags map[string]string `json:"tags,omitempty"`
@@ -665,7 +693,7 @@ func (s *Sim) truthOf(in *instance, now time.Time) InstanceTruth {
 		Vanished:       in.vanished, InstallAlwaysFails: in.installAlwaysFails,
 		Installs: in.installs, Reboots: in.reboots,
 		InstallsWhileHealthy: in.installsWhileHealthy, RebootsWhileHealthy: in.rebootsWhileHealthy,
-		RefusedInstalls: in.refusedInstalls, RefusedReboots: in.refusedReboots, Listed: in.listed,
+		RefusedInstalls: in.refusedInstalls, RefusedReboots: in.refusedReboots, Listed: in.listed, Described: in.described, Managed: in.managed,
 		InitialProblem: in.initialProblem, Vanishes: in.vanishes,
 		Tags:      maps.Clone(in.tags),
 		CreatedAt: in.createdAt, VanishedAt: in.vanishedAt, BootedAt: in.bootedAt,
@@ -710,8 +738,9 @@ func (s *Sim) Instance(id string) (InstanceTruth, bool) {
 	return s.truthOf(in, s.now()), true
 }
 
-// InstanceIDs returns the IDs of the live instances of region in creation
-// order (the order of the listings).
+// InstanceIDs returns the IDs of the live ECS instances of region in
+// creation order (the order of the listings); managed instances are not
+// ECS instances and are left out (see ManagedInstanceIDs).
 func (s *Sim) InstanceIDs(region string) []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -724,6 +753,25 @@ func (s *Sim) InstanceIDs(region string) []string {
 	ids := make([]string, len(items))
 	for i, in := range items {
 		ids[i] = in.id
+	}
+	return ids
+}
+
+// ManagedInstanceIDs returns the IDs of the live managed instances of
+// region in creation order.
+func (s *Sim) ManagedInstanceIDs(region string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.now()
+	l := s.lists[listKey{region: region, kind: listAssistant}]
+	if l == nil {
+		return nil
+	}
+	var ids []string
+	for _, in := range l.live() {
+		if in.managed {
+			ids = append(ids, in.id)
+		}
 	}
 	return ids
 }

@@ -145,9 +145,9 @@ func TestDevNullIsNoTerminal(t *testing.T) {
 	fi, err := f.Stat()
 	require.NoError(t, err)
 	require.NotZero(t, fi.Mode()&os.ModeCharDevice, "the case this guards against")
-	_, tty := newApp(f, f).terminal()
+	_, _, tty := newApp(f, f).terminal()
 	require.False(t, tty)
-	_, tty = newApp(&bytes.Buffer{}, &bytes.Buffer{}).terminal()
+	_, _, tty = newApp(&bytes.Buffer{}, &bytes.Buffer{}).terminal()
 	require.False(t, tty)
 }
 
@@ -176,4 +176,54 @@ func TestEarlySignalDefaultFitsTheVerifyDeadline(t *testing.T) {
 	require.NoError(t, fs.Parse([]string{"--region", "cn-hangzhou", "--verify-deadline", "10s", "--early-signal", "11s"}))
 	_, err := f.input(workflows.KindManual, "test", false)
 	require.ErrorContains(t, err, "--early-signal: early_signal is 11s, allowed range is 1s..verify_deadline (10s)")
+}
+
+// TestBadArgumentsAreRefusedBeforeConnecting: a zone of another region,
+// a blank run ID and a managed instance where ECS instances are asked for
+// are usage errors (exit 2, one line naming the flag or argument) found
+// before any connection is tried: the address given does not answer, so a
+// connection attempt would fail with another message.
+func TestBadArgumentsAreRefusedBeforeConnecting(t *testing.T) {
+	t.Setenv("TEMPORAL_CONFIG_FILE", t.TempDir()+"/none.toml")
+	const runID = "error: a run ID is required (the workflow ID `starter run` printed, e.g. fleetmend/cn-hangzhou/manual-20261122T101500Z)\n"
+	for _, tc := range []struct {
+		args []string
+		want string // the whole of stderr, or its start when wantPrefix
+		pre  bool
+	}{
+		{[]string{"run", "--region", "cn-hangzhou", "--zone", "cn-shanghai-a"},
+			`error: invalid run settings: --zone: zone_id "cn-shanghai-a" is not a zone of region cn-hangzhou: a zone ID starts with its region's ID (such as cn-hangzhou-h)` + "\n", false},
+		{[]string{"run", "--region", "cn-hangzhou", "--zone", "cn-hangzhou"},
+			`error: invalid run settings: --zone: zone_id "cn-hangzhou" is not a zone of region cn-hangzhou`, true},
+		{[]string{"run", "--region", "cn-hangzhou", "--dry-run", "--zone", "cn-beijing-h"},
+			`error: invalid run settings: --zone: zone_id "cn-beijing-h" is not a zone of region cn-hangzhou`, true},
+		{[]string{"schedule", "create", "--region", "cn-hangzhou", "--every", "6h", "--zone", "cn-shanghai-a"},
+			`error: invalid run settings: --zone: zone_id "cn-shanghai-a" is not a zone of region cn-hangzhou`, true},
+		{[]string{"run", "--region", "cn-hangzhou", "--instance-ids", "i-bp1aaaaaaaaaaaaaaaaa,mi-hz018jrc1o0aaaaa"},
+			`error: invalid run settings: --instance-ids: instance_ids[1] "mi-hz018jrc1o0aaaaa" is a managed instance: fleetmend cannot repair managed instances`, true},
+		{[]string{"run", "--region", "cn-hangzhou", "--instance-ids", "web-01"},
+			`error: invalid run settings: --instance-ids: instance_ids[0] "web-01" is not an ECS instance ID`, true},
+		{[]string{"audit", "--instance", "mi-"}, `error: --instance "mi-" is not an ECS instance ID (i- followed by 8..30 lowercase letters or digits) nor a managed instance's`, true},
+		{[]string{"status", ""}, runID, false},
+		{[]string{"status", "  "}, runID, false},
+		{[]string{"report", ""}, runID, false},
+		{[]string{"cancel", ""}, runID, false},
+		{[]string{"pause", "", "--reason", "x"}, runID, false},
+		{[]string{"resume", "", "--reason", "x"}, runID, false},
+		{[]string{"abort", "", "--reason", "x"}, runID, false},
+		{[]string{"set", "", "--concurrent-batches", "3", "--reason", "x"}, runID, false},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			code := execute(t.Context(), append([]string{"--temporal-address", "127.0.0.1:1"}, tc.args...), &out, &errOut)
+			require.Equal(t, exitUsage, code, errOut.String())
+			if tc.pre {
+				require.True(t, strings.HasPrefix(errOut.String(), tc.want), "%q", errOut.String())
+				require.Equal(t, 1, strings.Count(errOut.String(), "\n"), "one line: %q", errOut.String())
+			} else {
+				require.Equal(t, tc.want, errOut.String())
+			}
+			require.Empty(t, out.String())
+		})
+	}
 }

@@ -14,6 +14,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/fleetmend/fleetmend/ecs"
 	"github.com/fleetmend/fleetmend/internal/config/numflag"
 	"github.com/fleetmend/fleetmend/internal/render"
 	"github.com/fleetmend/fleetmend/workflows"
@@ -278,15 +279,17 @@ func (a *app) auditCommand() *cobra.Command {
 		Short: "Which runs and batches touched an instance, when, what was done, and the outcome",
 		Long: `Find every batch workflow that acted on an instance, through Temporal visibility (the
 FleetmendInstanceIds search attribute on each batch) and each batch's result in its history:
-when it ran, what was done (installed, rebooted, verified) and the outcome. Newest first.`,
+when it ran, what was done (installed, rebooted, verified) and the outcome. Newest first.
+A managed instance (mi-...) is taken too: no batch ever acts on one, so its audit is empty.`,
 		Example: `  starter audit --instance i-bp1aaaaaaaaaaaaaaaaa
-  starter audit --instance i-bp1aaaaaaaaaaaaaaaaa --json`,
+  starter audit --instance i-bp1aaaaaaaaaaaaaaaaa --json
+  starter audit --instance mi-hz018jrc1o0aaaaa`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if instance == "" {
 				return usageErr("--instance is required (an ECS instance ID such as i-bp1aaaaaaaaaaaaaaaaa)")
 			}
-			if err := workflows.ValidateInstanceIDs("--instance", []string{instance}); err != nil {
+			if err := workflows.ValidateAuditID("--instance", instance); err != nil {
 				return usageErr("%v", err)
 			}
 			c, err := a.connect()
@@ -297,7 +300,11 @@ when it ran, what was done (installed, rebooted, verified) and the outcome. Newe
 			if err != nil {
 				return err
 			}
-			return writeList(a, rows, "no fleetmend batch has touched "+instance,
+			empty := "no fleetmend batch has touched " + instance
+			if ecs.IsManagedInstanceID(instance) {
+				empty += " (a managed instance: runs report it as managed with its agent, and never repair it)"
+			}
+			return writeList(a, rows, empty,
 				"STARTED\tRUN\tBATCH\tSTATUS\tOUTCOME\tREASON\tACTION\tDETAIL", func(r auditRow) string {
 					return fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s", r.Started.UTC().Format(time.RFC3339), r.Run, r.Batch, r.Status,
 						render.Dash(r.Outcome), render.Dash(r.Reason), render.Dash(r.Action), render.Dash(r.Detail))

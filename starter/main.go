@@ -66,8 +66,9 @@ type app struct {
 	username func() string
 	now      func() time.Time
 	// terminal says whether out is a terminal (a progress bar rewritten
-	// in place, rather than lines) and how many columns it has.
-	terminal func() (width int, ok bool)
+	// in place, rather than lines; a report fitted to it) and its size
+	// (height 0 when unknown).
+	terminal func() (width, height int, ok bool)
 
 	client client.Client
 }
@@ -111,22 +112,23 @@ func newApp(out, errOut io.Writer) *app {
 		out: out, errOut: errOut,
 		username: currentUser,
 		now:      time.Now,
-		terminal: func() (int, bool) { return terminalWidth(out) },
+		terminal: func() (int, int, bool) { return terminalSize(out) },
 	}
 }
 
-// terminalWidth is the width of w when w is a terminal. A character device
+// terminalSize is the width and height of w when w is a terminal (80
+// columns and an unknown height when it does not say). A character device
 // is not enough (/dev/null is one): it must answer terminal ioctls.
-func terminalWidth(w io.Writer) (int, bool) {
+func terminalSize(w io.Writer) (int, int, bool) {
 	f, ok := w.(*os.File)
 	if !ok || !term.IsTerminal(int(f.Fd())) {
-		return 0, false
+		return 0, 0, false
 	}
-	width, _, err := term.GetSize(int(f.Fd()))
+	width, height, err := term.GetSize(int(f.Fd()))
 	if err != nil || width <= 0 {
-		width = 80
+		return 80, 0, true
 	}
-	return width, true
+	return width, max(height, 0), true
 }
 
 func currentUser() string {

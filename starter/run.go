@@ -206,7 +206,7 @@ func (a *app) follow(ctx context.Context, c client.Client, id string, interval t
 	go func() { done <- run.Get(ctx, &rep) }()
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
-	_, tty := a.terminal()
+	_, _, tty := a.terminal()
 	tty = tty && !a.jsonOut
 	last := ""
 	for {
@@ -233,7 +233,7 @@ func (a *app) follow(ctx context.Context, c client.Client, id string, interval t
 				// column is left free, since a line that fills the last one
 				// wraps on some terminals; \x1b[K clears what a longer line
 				// before left behind.
-				width, _ := a.terminal()
+				width, _, _ := a.terminal()
 				last = render.ProgressBar(p, width-1)
 				fmt.Fprint(a.out, "\r"+last+"\x1b[K")
 			} else if line := render.ProgressLine(p); line != last {
@@ -279,6 +279,9 @@ func (a *app) finish(rep workflows.Report, err error) error {
 	return nil
 }
 
+// printReport prints a report as JSON, CSV or a table. On a terminal the
+// table is fitted to it (its width, a screenful of rows, failures first)
+// and names the command that prints it all; piped, it is complete.
 func (a *app) printReport(rep workflows.Report, format string) error {
 	switch {
 	case a.jsonOut || format == "json":
@@ -286,7 +289,14 @@ func (a *app) printReport(rep workflows.Report, format string) error {
 	case format == "csv":
 		return render.ReportCSV(a.out, rep)
 	}
-	return render.Report(a.out, rep)
+	width, height, tty := a.terminal()
+	if !tty {
+		return render.Report(a.out, rep)
+	}
+	// One column is left free: a line that fills the last one wraps on
+	// some terminals.
+	return render.ReportOnScreen(a.out, rep, render.Screen{Width: width - 1, Height: height,
+		AllRows: fmt.Sprintf("starter report %s --csv", rep.RunID)})
 }
 
 func writeJSON(w interface{ Write([]byte) (int, error) }, v any) error {

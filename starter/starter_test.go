@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -193,6 +194,10 @@ func TestStarterAgainstRealTemporal(t *testing.T) {
 		require.Contains(t, r.out, remediatedRun)
 		r = c.run("audit", "--instance", "i-neverseen0000000000")
 		require.Contains(t, r.out, "no fleetmend batch has touched")
+		// A managed instance's ID is taken: no batch ever acts on one.
+		r = c.run("audit", "--instance", "mi-hz018jrc1o0aaaaa")
+		require.Equal(t, exitOK, r.code, r.err)
+		require.Equal(t, "no fleetmend batch has touched mi-hz018jrc1o0aaaaa (a managed instance: runs report it as managed with its agent, and never repair it)\n", r.out)
 	})
 
 	t.Run("dry run makes no mutating call and plans batches of at most 20", func(t *testing.T) {
@@ -489,10 +494,14 @@ func TestStarterAgainstRealTemporal(t *testing.T) {
 		require.Equal(t, "no fleetmend runs match\n", r.out)
 	})
 
-	t.Run("run --wait on a terminal: one line rewritten in place that fits the width", func(t *testing.T) {
+	t.Run("run --wait on a terminal: one line rewritten in place that fits the width, then a report that fits the screen", func(t *testing.T) {
 		var out, errOut bytes.Buffer
 		a := newApp(&out, &errOut)
-		a.terminal = func() (int, bool) { return 80, true }
+		a.terminal = func() (int, int, bool) { return 80, 24, true }
+		// Its own deadline: the test's is mostly spent by the subtests
+		// before this one on a loaded machine.
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
 		code := a.execute(ctx, append([]string{"--temporal-address", st.Server.FrontendHostPort(), "--temporal-namespace", st.Server.Namespace(),
 			"run", "--region", "cn-chengdu", "--wait", "--progress-interval", "100ms", "--concurrent-batches", "2"}, fast[:10]...))
 		require.Contains(t, []int{exitOK, exitFailures}, code, errOut.String())
@@ -508,6 +517,32 @@ func TestStarterAgainstRealTemporal(t *testing.T) {
 			require.LessOrEqual(t, utf8.RuneCountInString(u), 79, "%q does not fit an 80-column terminal", u)
 			require.NotContains(t, u, "\n")
 			require.True(t, strings.HasPrefix(u, "["), "a bar: %q", u)
+		}
+		// The report: no line wider than the screen, at most a screenful
+		// of rows (24 lines less the header, the blank line before it and
+		// a two-line footer), and the footer says how many more there are
+		// and the command that prints them, which prints them all.
+		id := strings.TrimSpace(strings.TrimPrefix(started, "started "))
+		lines := strings.Split(strings.TrimSuffix(report, "\n"), "\n")
+		header := slices.IndexFunc(lines, func(l string) bool { return strings.HasPrefix(l, "INSTANCE ") })
+		require.GreaterOrEqual(t, header, 0, report)
+		for _, l := range lines {
+			require.LessOrEqual(t, utf8.RuneCountInString(l), 79, "%q does not fit an 80-column terminal", l)
+		}
+		shown := 0
+		for _, l := range lines[header+1:] {
+			if !strings.HasPrefix(l, "i-") {
+				break
+			}
+			shown++
+		}
+		csv := c.run("report", id, "--csv")
+		all := strings.Count(strings.TrimSuffix(csv.out, "\n"), "\n") // less the header line
+		require.Equal(t, min(all, 20), shown, report)
+		footer := strings.Join(strings.Fields(strings.Join(lines[header+1+shown:], " ")), " ")
+		if all > 20 {
+			require.Contains(t, footer, fmt.Sprintf("... %d more rows (failures are shown first)", all-20), report)
+			require.Contains(t, footer, "starter report "+id+" --csv prints every row and column", report)
 		}
 	})
 

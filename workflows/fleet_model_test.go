@@ -38,6 +38,9 @@ type modelInstance struct {
 	refuseInstall bool
 	// beatsOnce: after its reboot the agent reports once, then goes silent.
 	beatsOnce bool
+	// managed: a managed instance (mi-…): listed with its agent, unknown to
+	// every ECS call.
+	managed bool
 }
 
 // fleetModel answers the five activities from a map, records every call,
@@ -86,6 +89,17 @@ func newFleetModel() *fleetModel {
 
 func modelID(n int) string { return fmt.Sprintf("i-test%08d", n) }
 
+func managedModelID(n int) string { return fmt.Sprintf("mi-test%08d", n) }
+
+// addManaged adds a managed instance whose agent is healthy or not.
+func (m *fleetModel) addManaged(n int, healthy bool) *modelInstance {
+	in := &modelInstance{id: managedModelID(n), state: ecs.StateRunning, healthy: healthy, everBeat: true, managed: true}
+	m.byID[in.id] = in
+	m.order = append(m.order, in.id)
+	sort.Strings(m.order)
+	return in
+}
+
 func (m *fleetModel) add(n int, state ecs.InstanceState, healthy, everBeat bool) *modelInstance {
 	in := &modelInstance{id: modelID(n), state: state, healthy: healthy, everBeat: everBeat || healthy, zone: "cn-hangzhou-a"}
 	m.byID[in.id] = in
@@ -117,8 +131,8 @@ func (m *fleetModel) live() []string {
 
 func (m *fleetModel) facts(id string) activities.Facts {
 	in, ok := m.byID[id]
-	if !ok || in.gone {
-		return activities.Facts{InstanceID: id}
+	if !ok || in.gone || in.managed {
+		return activities.Facts{InstanceID: id} // ECS knows no managed instance
 	}
 	f := activities.Facts{InstanceID: id, Exists: true, State: in.state, Healthy: in.healthy, Matched: true, SessionManager: true,
 		Unknown: m.unknown[id]}
@@ -347,6 +361,15 @@ func (m *fleetModel) scanSegment(_ context.Context, in activities.SegmentInput) 
 	classify := func(in *modelInstance, tag string) {
 		res.Counts.Listed++
 		switch {
+		case in.managed:
+			res.Counts.Managed++
+			seen := &activities.AgentSeen{Healthy: in.healthy, OSType: ecs.OSLinux, LastHeartbeat: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+			if in.healthy {
+				seen.Version = "2.2.3.256"
+			} else {
+				res.Counts.ManagedUnhealthy++
+			}
+			res.Skipped = append(res.Skipped, activities.Skipped{ID: in.id, Why: activities.SkipManaged, Agent: seen})
 		case activities.HasTag(in.tags, tag):
 			res.Counts.Excluded++
 			res.Skipped = append(res.Skipped, activities.Skipped{ID: in.id, Why: activities.SkipExcluded, State: in.state, Zone: in.zone})

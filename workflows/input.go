@@ -84,11 +84,15 @@ const (
 	MaxQueue                   = 10000
 	ErrInvalidInput            = "fleetmend.InvalidInput"
 	instanceIDPatternText      = `^i-[a-z0-9]{8,30}$`
+	managedIDPatternText       = `^mi-[a-z0-9]{8,30}$`
 	maxInstanceIDsInMessage    = 3
 	defaultActivityMaxAttempts = 10
 )
 
-var instanceIDPattern = regexp.MustCompile(instanceIDPatternText)
+var (
+	instanceIDPattern = regexp.MustCompile(instanceIDPatternText)
+	managedIDPattern  = regexp.MustCompile(managedIDPatternText)
+)
 
 // RegionInput is what a run of RemediateRegion is asked to do. Zero values
 // mean the documented defaults.
@@ -280,7 +284,12 @@ func (in RegionInput) WithDefaults() RegionInput {
 
 // Validate checks a defaulted input and names the first bad field with its
 // allowed range.
-func (in RegionInput) Validate() error {
+func (in RegionInput) Validate() error { return in.validate(true) }
+
+// validate is Validate; checkZone also refuses a zone of another region.
+// Runs recorded before that check took such a zone and scanned a region
+// where nothing matched, and replay as they ran (see RemediateRegion).
+func (in RegionInput) validate(checkZone bool) error {
 	bad := func(format string, args ...any) error { return fmt.Errorf(format, args...) }
 	switch {
 	case in.Region == "":
@@ -305,6 +314,8 @@ func (in RegionInput) Validate() error {
 		return bad("os_type is %q, allowed values are Linux, Windows, FreeBSD (or empty for all)", in.OSType)
 	case in.ZoneID != "" && !regionPattern.MatchString(in.ZoneID):
 		return bad("zone_id %q is not an ECS zone ID (such as cn-hangzhou-h)", in.ZoneID)
+	case checkZone && in.zoneOutsideRegion():
+		return bad("zone_id %q is not a zone of region %s: a zone ID starts with its region's ID (such as %s-h)", in.ZoneID, in.Region, in.Region)
 	case in.Kind != KindManual && in.Kind != KindScheduled:
 		return bad("kind is %q, allowed values are manual, scheduled", in.Kind)
 	case in.PagesPerRun < 1 || in.PagesPerRun > MaxPagesPerRun:
@@ -419,11 +430,23 @@ func validateTag(spec string) error {
 
 var regionPattern = regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)+$`)
 
+// zoneOutsideRegion says whether the zone filter names a zone of another
+// region: an ECS zone ID is its region's ID and a suffix (cn-hangzhou-h).
+func (in RegionInput) zoneOutsideRegion() bool {
+	return in.ZoneID != "" && !strings.HasPrefix(in.ZoneID, in.Region+"-")
+}
+
 // ValidateInstanceIDs checks the format of every ID (i-<8..30 lowercase
-// letters or digits>) and that none repeats.
+// letters or digits>) and that none repeats. A managed instance's ID
+// (mi-…) gets its own reason: it is a well-formed ID, of something
+// fleetmend cannot repair.
 func ValidateInstanceIDs(field string, ids []string) error {
 	seen := make(map[string]int, len(ids))
 	for i, id := range ids {
+		if ecs.IsManagedInstanceID(id) {
+			return fmt.Errorf("%s[%d] %q is a managed instance: fleetmend cannot repair managed instances, they are not ECS instances "+
+				"(ECS cannot install the agent on or reboot them); runs report them from the region's listing", field, i, id)
+		}
 		if !instanceIDPattern.MatchString(id) {
 			return fmt.Errorf("%s[%d] %q is not an ECS instance ID (i- followed by 8..30 lowercase letters or digits)", field, i, id)
 		}
@@ -433,6 +456,16 @@ func ValidateInstanceIDs(field string, ids []string) error {
 		seen[id] = i
 	}
 	return nil
+}
+
+// ValidateAuditID checks one ID to look up in fleetmend's history: an ECS
+// instance ID, or a managed instance's (mi-<8..30 lowercase letters or
+// digits>), which runs report but never repair.
+func ValidateAuditID(field, id string) error {
+	if instanceIDPattern.MatchString(id) || managedIDPattern.MatchString(id) {
+		return nil
+	}
+	return fmt.Errorf("%s %q is not an ECS instance ID (i- followed by 8..30 lowercase letters or digits) nor a managed instance's (mi- followed by the same)", field, id)
 }
 
 // invalidInput is the non-retryable error that fails a run at once.

@@ -80,7 +80,7 @@ func remediateRegionV1(ctx workflow.Context, in RegionInput) (Report, error) {
 		in.ConcurrentBatches = legacyConcurrentBatches
 	}
 	in = in.WithDefaults()
-	if err := in.Validate(); err != nil {
+	if err := in.validate(false); err != nil {
 		return Report{}, invalidInput("RemediateRegion", err)
 	}
 	info := workflow.GetInfo(ctx)

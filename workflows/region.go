@@ -25,6 +25,10 @@ const (
 	// rampOnFirstBeat: the ramp's widenings count an instance healed at its
 	// first fresh heartbeat (the canary still waits for a lasting one).
 	rampOnFirstBeat = "ramp-first-beat"
+	// zoneInRegion marks runs that refuse a zone of another region: runs
+	// recorded before it took one, found nothing in it and replay as they
+	// ran.
+	zoneInRegion = "zone-in-region"
 )
 
 // RemediateRegion keeps the agent healthy on every instance of a region
@@ -67,7 +71,12 @@ func remediateRegionV2(ctx workflow.Context, in RegionInput, engine int) (Report
 		// Runs recorded before the bound was lowered go on with the new one.
 		in.MaxReportBytes = MaxMaxReportBytes
 	}
-	if err := in.Validate(); err != nil {
+	// The marker is asked for only when the zone is another region's, so
+	// no other run's history changes; a continued run's input was checked
+	// when it started.
+	zoneCheck := in.State == nil && in.zoneOutsideRegion() &&
+		workflow.GetVersion(ctx, zoneInRegion, workflow.DefaultVersion, 1) == 1
+	if err := in.validate(zoneCheck); err != nil {
 		return Report{}, invalidInput("RemediateRegion", err)
 	}
 	r := newRun(ctx, in, engine)
@@ -371,7 +380,8 @@ func (r *run) wantContinueAsNew(ctx workflow.Context) bool {
 // nothingAnswered says why a run whose scan listed instances and could
 // look up none of them must not "succeed" having done nothing (engine 3):
 // DescribeInstances' documents say a caller without the permission gets an
-// empty list, not an error.
+// empty list, not an error. Managed instances are not in Scanned (they are
+// never looked up), so a region of them alone is no such case.
 func (r *run) nothingAnswered() string {
 	c := r.st.Counts
 	if !r.fenced() || c.Scanned == 0 || c.Unknown < c.Scanned || len(r.in.InstanceIDs) > 0 {

@@ -654,6 +654,13 @@ func TestRegionRejectsInvalidInputNamingTheField(t *testing.T) {
 		{"window", func(in *RegionInput) { in.QuarantineWindow = Duration(time.Minute) }, "quarantine_window is 1m0s, allowed range is 1h0m0s..2160h0m0s"},
 		{"events", func(in *RegionInput) { in.EventsPerRun = 20000 }, "events_per_run is 20000, allowed range is 50..10000"},
 		{"exclude ids", func(in *RegionInput) { in.ExcludeInstanceIDs = []string{"nope"} }, `exclude_instance_ids[0] "nope" is not an ECS instance ID`},
+		{"managed id", func(in *RegionInput) { in.InstanceIDs = []string{"i-abcdefgh12", "mi-hz018jrc1o0aaaa"} },
+			`instance_ids[1] "mi-hz018jrc1o0aaaa" is a managed instance: fleetmend cannot repair managed instances, they are not ECS instances`},
+		{"managed excluded", func(in *RegionInput) { in.ExcludeInstanceIDs = []string{"mi-hz018jrc1o0aaaa"} },
+			`exclude_instance_ids[0] "mi-hz018jrc1o0aaaa" is a managed instance: fleetmend cannot repair managed instances`},
+		{"zone of another region", func(in *RegionInput) { in.ZoneID = "cn-shanghai-a" },
+			`zone_id "cn-shanghai-a" is not a zone of region cn-hangzhou: a zone ID starts with its region's ID (such as cn-hangzhou-h)`},
+		{"zone that is the region", func(in *RegionInput) { in.ZoneID = "cn-hangzhou" }, `zone_id "cn-hangzhou" is not a zone of region cn-hangzhou`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

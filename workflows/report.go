@@ -17,6 +17,9 @@ const (
 	OutcomeUnknown        = "unknown"         // an ECS answer did not cover it: never acted on
 	OutcomeExcluded       = "excluded"        // opt-out tag or exclude list: never touched
 	OutcomeQuarantined    = "quarantined"     // failed repeatedly in earlier runs: not touched until cleared
+	// OutcomeManaged: a managed instance (mi-…, a server outside ECS) in
+	// the region's listing: reported with its agent, never repaired.
+	OutcomeManaged = "managed"
 )
 
 // Failure (and not-attempted) reasons.
@@ -104,6 +107,13 @@ type Counts struct {
 	Batches   int `json:"batches"`
 	Installed int `json:"installed"`
 	Rebooted  int `json:"rebooted"`
+
+	// Managed instances are counted apart from the ECS instances (which
+	// Scanned and the rest count): ManagedUnhealthy of them had an agent
+	// that was not healthy. Neither counts in the short-circuit, the blast
+	// radius or the error budget.
+	Managed          int `json:"managed,omitempty"`
+	ManagedUnhealthy int `json:"managed_unhealthy,omitempty"`
 }
 
 // Unhealthy is the number of running instances found without a healthy agent.
@@ -135,6 +145,8 @@ func (c *Counts) addOutcome(r Row) {
 		c.Excluded++
 	case OutcomeQuarantined:
 		c.Quarantined++
+	case OutcomeManaged:
+		c.Managed++
 	case OutcomeFailed:
 		c.Failed++
 		switch r.Reason {

@@ -30,7 +30,9 @@ type rowBook struct {
 	Floor int `json:"floor,omitempty"`
 }
 
-// rowPriority orders rows by how much a reader needs them.
+// rowPriority orders rows by how much a reader needs them. Managed
+// instances are with the skips: nothing fleetmend could do, and counted in
+// full whatever rows are left out.
 func rowPriority(r Row) int {
 	switch r.Outcome {
 	case OutcomeFailed:
@@ -44,7 +46,7 @@ func rowPriority(r Row) int {
 	case OutcomeAlreadyHealthy, OutcomeExcluded:
 		return 1
 	}
-	return 0 // not-running and anything else skipped
+	return 0 // not-running, managed and anything else skipped
 }
 
 func rowSize(r Row) int {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"go.temporal.io/sdk/workflow"
 
@@ -146,16 +147,22 @@ func (r *run) take(ctx workflow.Context, res activities.SegmentResult) {
 	r.st.LastProgressAt = workflow.Now(ctx)
 	c := &r.st.Counts
 	sc := res.Counts
-	c.Scanned += sc.Listed - sc.FilteredOut
+	// Managed instances are counted apart (their rows count them): Scanned
+	// and Total are the ECS instances. Segments recorded before managed
+	// instances were told apart have none, so these sums are unchanged for
+	// them.
+	ecsListed := sc.Listed - sc.Managed
+	c.Scanned += ecsListed - sc.FilteredOut
+	c.ManagedUnhealthy += sc.ManagedUnhealthy
 	c.Healthy += sc.Healthy
 	c.Outdated += sc.Outdated
 	c.AgentMissing += sc.Missing
 	c.AgentSilent += sc.Silent
 	c.FilteredOut += sc.FilteredOut
 	if len(r.in.InstanceIDs) == 0 {
-		r.st.Total += sc.Listed
+		r.st.Total += ecsListed
 	}
-	r.metrics.Counter(MetricInstancesScanned).Inc(int64(sc.Listed - sc.FilteredOut))
+	r.metrics.Counter(MetricInstancesScanned).Inc(int64(ecsListed - sc.FilteredOut))
 	r.metrics.Counter(MetricInstancesUnhealthy).Inc(int64(sc.Missing + sc.Silent))
 	r.st.Zones = mergeZones(r.st.Zones, res.Zones)
 	r.st.Agents.Merge(res.Agents)
@@ -202,6 +209,8 @@ func skippedRow(s activities.Skipped, in RegionInput) Row {
 		return Row{InstanceID: s.ID, Outcome: OutcomeExcluded, Detail: "carries the opt-out tag " + in.ExcludeTag + "; never touched"}
 	case activities.SkipNotFound:
 		return Row{InstanceID: s.ID, Outcome: OutcomeFailed, Reason: ReasonNotFound, Detail: "no such instance in " + in.Region}
+	case activities.SkipManaged:
+		return managedRow(s)
 	}
 	return Row{InstanceID: s.ID, Outcome: OutcomeUnknown,
 		Detail: "ECS listed it but did not answer for its state or agent (deleted during the scan, or an incomplete answer); not acted on"}
@@ -229,4 +238,28 @@ func (r *run) warnOnce(key, msg string) {
 		}
 	}
 	r.warn("[" + key + "] " + msg)
+}
+
+// managedRow reports a managed instance with its agent as the listing gave
+// it. An unhealthy agent gets the problem an ECS instance would, so the
+// rows can be filtered alike; nothing is done about it.
+func managedRow(s activities.Skipped) Row {
+	row := Row{InstanceID: s.ID, Outcome: OutcomeManaged}
+	var a activities.AgentSeen
+	if s.Agent != nil {
+		a = *s.Agent
+	}
+	var agent string
+	switch {
+	case a.Healthy:
+		agent = "agent healthy, version " + a.Version
+	case a.LastHeartbeat.IsZero():
+		row.Problem = ProblemAgentMissing
+		agent = "agent never reported"
+	default:
+		row.Problem = ProblemAgentSilent
+		agent = "agent offline, last heartbeat " + a.LastHeartbeat.UTC().Format(time.RFC3339)
+	}
+	row.Detail = "managed instance (outside ECS): " + agent + "; reported, never repaired (ECS cannot install on or reboot it)"
+	return row
 }

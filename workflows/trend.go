@@ -173,7 +173,9 @@ func compareRows(prev activities.PreviousRun, rows []Row, unhealthy int) *compar
 	}
 	rowed, overlap := 0, 0
 	for _, r := range rows {
-		if !unhealthyProblem(r.Problem) {
+		// A managed instance's row carries its agent's problem, but it is
+		// no ECS instance: not in the unhealthy count, never new.
+		if !unhealthyProblem(r.Problem) || r.Outcome == OutcomeManaged {
 			continue
 		}
 		rowed++

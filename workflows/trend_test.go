@@ -61,6 +61,29 @@ func TestCompareRowsFilesEveryChange(t *testing.T) {
 	require.Equal(t, "+2 new −2 fixed 2 chronic 2 gone", tr.Summary())
 }
 
+// TestManagedRowsAreNoTrend: a managed instance's row with an offline
+// agent, in either run, is neither new nor failing before: it is no ECS
+// instance and not in the unhealthy count.
+func TestManagedRowsAreNoTrend(t *testing.T) {
+	prev := activities.PreviousRun{Found: true, RunID: "p", UnhealthyCount: 1, Instances: []activities.PreviousInstance{
+		{ID: "i-a", Outcome: OutcomeFailed, Reason: ReasonNoHeartbeat},
+		{ID: "mi-b", Outcome: OutcomeManaged},
+	}}
+	rows := []Row{
+		{InstanceID: "i-a", Problem: ProblemAgentSilent, Outcome: OutcomeFailed, Reason: ReasonNoHeartbeat},
+		{InstanceID: "mi-b", Problem: ProblemAgentSilent, Outcome: OutcomeManaged},
+		{InstanceID: "mi-c", Problem: ProblemAgentMissing, Outcome: OutcomeManaged},
+	}
+	c := compareRows(prev, rows, 1)
+	require.Empty(t, c.check)
+	tr := c.finish(activities.TrendCheckResult{}, nil)
+	require.Zero(t, tr.New)
+	require.Empty(t, tr.NewIDs)
+	require.Equal(t, 1, tr.Chronic)
+	require.Empty(t, tr.Limits, "the managed rows are no unhealthy rows the count lacks")
+	require.Equal(t, "+0 new −0 fixed 1 chronic", tr.Summary())
+}
+
 // TestCompareRowsSaysWhatTruncatedReportsHide: capped rows on either side
 // are stated, and a check that failed leaves its instances unseen.
 func TestCompareRowsSaysWhatTruncatedReportsHide(t *testing.T) {

@@ -97,11 +97,32 @@ func CheckAgainstTruth(t *testing.T, sim *ecssim.Sim, rep workflows.Report) map[
 
 	byOutcome := map[string]int{}
 	for _, in := range truth.Instances {
+		if in.Region != rep.Region {
+			continue // another region's fleet: not this run's business
+		}
 		row, hasRow := rows[in.ID]
 		// Nothing touched a healthy or a stopped instance, nothing twice.
 		require.Zero(t, in.InstallsWhileHealthy, "%s: install while its agent was healthy", in.ID)
 		require.Zero(t, in.RebootsWhileHealthy, "%s: reboot while its agent was healthy", in.ID)
 		require.LessOrEqual(t, in.Reboots, 1, "%s rebooted %d times", in.ID, in.Reboots)
+		if in.Managed {
+			// A managed instance: reported with its agent, never named in
+			// an ECS call (install, reboot, DescribeInstances or
+			// DescribeInstanceStatus), accepted or refused.
+			require.Zero(t, in.Installs+in.RefusedInstalls, "%s (managed) was named in an install", in.ID)
+			require.Zero(t, in.Reboots+in.RefusedReboots, "%s (managed) was named in a reboot", in.ID)
+			require.Zero(t, in.Described, "%s (managed) was named in a DescribeInstances or DescribeInstanceStatus call", in.ID)
+			if in.Vanished && !hasRow {
+				continue
+			}
+			require.True(t, hasRow, "%s (managed) has no row", in.ID)
+			require.Equal(t, workflows.OutcomeManaged, row.Outcome, "%+v", row)
+			require.Zero(t, row.Batch)
+			require.Empty(t, row.Action)
+			require.Equal(t, in.AgentHealthy, row.Problem == "", "%s: agent healthy %v, row %+v", in.ID, in.AgentHealthy, row)
+			byOutcome[row.Outcome]++
+			continue
+		}
 		switch in.InitialProblem {
 		case "healthy", "outdated", "stopped":
 			require.Zero(t, in.Installs, "%s (%s) got an install", in.ID, in.InitialProblem)
@@ -163,6 +184,7 @@ func CheckAgainstTruth(t *testing.T, sim *ecssim.Sim, rep workflows.Report) map[
 	require.Equal(t, byOutcome[workflows.OutcomeNotRunning], c.NotRunning)
 	require.Equal(t, byOutcome[workflows.OutcomeFailed], c.Failed)
 	require.Equal(t, byOutcome[workflows.OutcomeAlreadyHealthy], c.AlreadyHealthy)
+	require.Equal(t, byOutcome[workflows.OutcomeManaged], c.Managed)
 	require.Equal(t, c.Failed, c.NoHeartbeat+c.RebootUnconfirmed+c.InheritedNoHeartbeat+c.Unverified+c.Vanished+c.InstallFailed+c.RebootRefused+c.BatchError+c.NotFound+c.AccountError)
 	require.Zero(t, c.BatchError)
 	require.Zero(t, c.AccountError)
@@ -183,7 +205,7 @@ func CheckAgainstTruth(t *testing.T, sim *ecssim.Sim, rep workflows.Report) map[
 
 	stable := map[string]string{}
 	for _, in := range truth.Instances {
-		if !in.Vanishes {
+		if !in.Vanishes && in.Region == rep.Region {
 			if row, ok := rows[in.ID]; ok {
 				stable[in.ID] = row.Outcome + "/" + row.Reason
 			} else {

@@ -18,6 +18,64 @@ import (
 
 // Report writes a report as a summary and a table of rows.
 func Report(w io.Writer, r workflows.Report) error {
+	if _, err := io.WriteString(w, summary(r)); err != nil {
+		return err
+	}
+	if len(r.Plan) > 0 {
+		if _, err := io.WriteString(w, "\nBATCHES\n"); err != nil {
+			return err
+		}
+		for _, p := range r.Plan {
+			if _, err := fmt.Fprintf(w, "  batch %d (%d): %s\n", p.Number, len(p.InstanceIDs), strings.Join(p.InstanceIDs, " ")); err != nil {
+				return err
+			}
+		}
+		if r.PlanOmitted > 0 {
+			if _, err := fmt.Fprintf(w, "  ... and %d more instances in later batches\n", r.PlanOmitted); err != nil {
+				return err
+			}
+		}
+	}
+	if len(r.Rows) == 0 {
+		return nil
+	}
+	if _, err := io.WriteString(w, "\n"); err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, strings.Join(rowColumns(), "\t"))
+	for _, row := range r.Rows {
+		fmt.Fprintln(tw, strings.Join(rowCells(row), "\t"))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if r.RowsOmitted > 0 {
+		_, err := fmt.Fprintln(w, omittedLine(r))
+		return err
+	}
+	return nil
+}
+
+// rowColumns are the table's columns; rowCells one row's cells.
+func rowColumns() []string {
+	return []string{"INSTANCE", "OUTCOME", "REASON", "BATCH", "PROBLEM", "ACTION", "DETAIL"}
+}
+
+func rowCells(row workflows.Row) []string {
+	batch := "-"
+	if row.Batch > 0 {
+		batch = strconv.Itoa(row.Batch)
+	}
+	return []string{row.InstanceID, row.Outcome, Dash(row.Reason), batch, Dash(row.Problem), Dash(row.Action), Dash(row.Detail)}
+}
+
+func omittedLine(r workflows.Report) string {
+	return fmt.Sprintf("... %d more rows omitted (max_report_rows); every instance's outcome is in its batch workflow's result", r.RowsOmitted)
+}
+
+// summary is the report's lines before the plan and the rows.
+func summary(r workflows.Report) string {
 	c := r.Counts
 	var b strings.Builder
 	kind := r.Kind
@@ -41,6 +99,9 @@ func Report(w io.Writer, r workflows.Report) error {
 	if c.Excluded+c.Quarantined+c.Unknown > 0 {
 		fmt.Fprintf(&b, "  left alone: %d excluded (opt-out tag or list), %d quarantined (failed repeatedly), %d unknown (not in ECS's answers)\n",
 			c.Excluded, c.Quarantined, c.Unknown)
+	}
+	if c.Managed > 0 {
+		fmt.Fprintf(&b, "  managed instances (outside ECS; reported, never repaired): %d, %d with the agent not healthy\n", c.Managed, c.ManagedUnhealthy)
 	}
 	if r.Stopped != "" {
 		fmt.Fprintf(&b, "  STOPPED: %s\n", r.Stopped)
@@ -105,47 +166,7 @@ func Report(w io.Writer, r workflows.Report) error {
 	for _, warn := range r.Warnings {
 		fmt.Fprintf(&b, "  warning: %s\n", warn)
 	}
-	if _, err := io.WriteString(w, b.String()); err != nil {
-		return err
-	}
-	if len(r.Plan) > 0 {
-		if _, err := io.WriteString(w, "\nBATCHES\n"); err != nil {
-			return err
-		}
-		for _, p := range r.Plan {
-			if _, err := fmt.Fprintf(w, "  batch %d (%d): %s\n", p.Number, len(p.InstanceIDs), strings.Join(p.InstanceIDs, " ")); err != nil {
-				return err
-			}
-		}
-		if r.PlanOmitted > 0 {
-			if _, err := fmt.Fprintf(w, "  ... and %d more instances in later batches\n", r.PlanOmitted); err != nil {
-				return err
-			}
-		}
-	}
-	if len(r.Rows) == 0 {
-		return nil
-	}
-	if _, err := io.WriteString(w, "\n"); err != nil {
-		return err
-	}
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "INSTANCE\tOUTCOME\tREASON\tBATCH\tPROBLEM\tACTION\tDETAIL")
-	for _, row := range r.Rows {
-		batch := "-"
-		if row.Batch > 0 {
-			batch = strconv.Itoa(row.Batch)
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", row.InstanceID, row.Outcome, Dash(row.Reason), batch, Dash(row.Problem), Dash(row.Action), Dash(row.Detail))
-	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	if r.RowsOmitted > 0 {
-		_, err := fmt.Fprintf(w, "... %d more rows omitted (max_report_rows); every instance's outcome is in its batch workflow's result\n", r.RowsOmitted)
-		return err
-	}
-	return nil
+	return b.String()
 }
 
 // ReportCSV writes the rows as CSV with a header line.
@@ -179,6 +200,9 @@ func ProgressLine(p workflows.Progress) string {
 	}
 	for _, f := range pipelineFields(p) {
 		line += "  " + f
+	}
+	if c.Managed > 0 {
+		line += fmt.Sprintf("  managed %d", c.Managed) // outside ECS: reported, never repaired
 	}
 	return line
 }

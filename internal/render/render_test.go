@@ -109,4 +109,7 @@ func TestProgressLineShowsThePipelineOnlyWhenThereIsOne(t *testing.T) {
 		ProgressLine(progressSamples()[1]))
 	require.Equal(t, "repairing  scanned 1250/5000  unhealthy 312  batches 7 done, 4 running  remediated 120  failed 3  skipped 17  queued 180  in repair 80  verifying 40",
 		ProgressLine(progressSamples()[2]))
+	p := progressSamples()[2]
+	p.Counts.Managed = 40
+	require.True(t, strings.HasSuffix(ProgressLine(p), "  verifying 40  managed 40"), "managed instances are counted apart: %s", ProgressLine(p))
 }

@@ -50,6 +50,7 @@ type options struct {
 	installFails    float64
 	vanish          float64
 	outdated        float64
+	managed         float64
 	timeScale       float64
 	throttleRPS     float64
 	errorRate       float64
@@ -91,6 +92,8 @@ func newFlagSet(o *options, regions *string, output io.Writer) *flag.FlagSet {
 	numflag.Register(fs, numflag.NewFloat(&o.installFails, "install-fails", 0.01, share), "share of instances (agent missing) where every install fails")
 	numflag.Register(fs, numflag.NewFloat(&o.vanish, "vanish", 0, share), "share of instances that vanish 5-60 simulated minutes after start")
 	numflag.Register(fs, numflag.NewFloat(&o.outdated, "outdated", 0.05, share), "share of healthy instances with an agent too old for Session Manager")
+	numflag.Register(fs, numflag.NewFloat(&o.managed, "managed", 0, share),
+		"share of managed instances (mi- IDs, outside ECS): listed by DescribeCloudAssistantStatus, unknown to the ECS actions; a fifth offline")
 	numflag.Register(fs, numflag.NewFloat(&o.timeScale, "time-scale", 1, numflag.Range[float64]{Min: 0, Max: maxTimeScale, OpenMin: true}), "simulated seconds per real second (60: a minute per second)")
 	numflag.Register(fs, numflag.NewFloat(&o.throttleRPS, "throttle-rps", 0, numflag.Range[float64]{Min: 0, Max: 1e9}), "answer Throttling.User above this many requests per second (0: no throttling)")
 	numflag.Register(fs, numflag.NewFloat(&o.errorRate, "error-rate", 0, share), "share of requests answered 503/500")
@@ -139,8 +142,8 @@ func parseFlags(args []string, output io.Writer) (options, error) {
 	if o.accessKeySecret == "" {
 		return o, errors.New("--access-key-secret must not be empty")
 	}
-	if sum := o.missing + o.silent + o.stopped + o.installFails + o.outdated; sum > 1+1e-9 {
-		return o, fmt.Errorf("--missing + --silent + --stopped + --install-fails + --outdated is %.4g, must be at most 1", sum)
+	if sum := o.missing + o.silent + o.stopped + o.installFails + o.outdated + o.managed; sum > 1+1e-9 {
+		return o, fmt.Errorf("--missing + --silent + --stopped + --install-fails + --outdated + --managed is %.4g, must be at most 1", sum)
 	}
 	return o, nil
 }
@@ -162,7 +165,7 @@ func (o options) config() ecssim.Config {
 		cfg.Fleets = append(cfg.Fleets, ecssim.FleetSpec{
 			Region: r, Size: o.fleetSize, Seed: o.seed + int64(i),
 			Missing: o.missing, Silent: o.silent, Stopped: o.stopped,
-			InstallFails: o.installFails, Vanish: o.vanish, Outdated: o.outdated,
+			InstallFails: o.installFails, Vanish: o.vanish, Outdated: o.outdated, Managed: o.managed,
 			OSWeights: map[string]float64{ecssim.OSLinux: 0.85, ecssim.OSWindows: 0.12, ecssim.OSFreeBSD: 0.03},
 		})
 	}

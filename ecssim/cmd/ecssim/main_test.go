@@ -34,7 +34,8 @@ func TestParseFlagsRejects(t *testing.T) {
 		{[]string{"--regions", "cn-hangzhou,cn-hangzhou"}, `--regions lists "cn-hangzhou" twice`},
 		{[]string{"--access-key-id", ""}, "--access-key-id must not be empty"},
 		{[]string{"--access-key-secret", ""}, "--access-key-secret must not be empty"},
-		{[]string{"--missing", "0.6", "--silent", "0.5"}, "--missing + --silent + --stopped + --install-fails + --outdated is 1.18, must be at most 1"},
+		{[]string{"--missing", "0.6", "--silent", "0.5"}, "--missing + --silent + --stopped + --install-fails + --outdated + --managed is 1.18, must be at most 1"},
+		{[]string{"--missing", "0.5", "--managed", "0.6"}, "--missing + --silent + --stopped + --install-fails + --outdated + --managed is 1.23, must be at most 1"},
 		{[]string{"--no-such-flag"}, "not defined"},
 		{[]string{"extra"}, "unexpected arguments"},
 	} {
@@ -48,7 +49,7 @@ func TestParseFlagsRejects(t *testing.T) {
 
 func TestParseFlagsBuildsConfig(t *testing.T) {
 	o, err := parseFlags([]string{
-		"--regions", "cn-hangzhou, cn-shanghai", "--fleet-size", "250", "--seed", "9", "--missing", "0.2",
+		"--regions", "cn-hangzhou, cn-shanghai", "--fleet-size", "250", "--seed", "9", "--missing", "0.2", "--managed", "0.05",
 		"--time-scale", "60", "--throttle-rps", "20", "--latency", "50ms", "--access-key-id", "ak", "--access-key-secret", "sk",
 	}, io.Discard)
 	require.NoError(t, err)
@@ -61,11 +62,13 @@ func TestParseFlagsBuildsConfig(t *testing.T) {
 	assert.Equal(t, "cn-shanghai", cfg.Fleets[1].Region)
 	assert.Equal(t, 250, cfg.Fleets[1].Size)
 	assert.Equal(t, 0.2, cfg.Fleets[0].Missing)
+	assert.Equal(t, 0.05, cfg.Fleets[0].Managed)
 	assert.NotEqual(t, cfg.Fleets[0].Seed, cfg.Fleets[1].Seed, "regions get different fleets")
 
 	sim, err := ecssim.New(cfg)
 	require.NoError(t, err, "flag validation admits only valid configs")
 	assert.Len(t, sim.Truth().Instances, 500)
+	assert.Len(t, sim.ManagedInstanceIDs("cn-shanghai"), 13, "round(0.05 × 250) managed instances per region")
 }
 
 // syncBuffer is a bytes.Buffer safe to read while run writes to it.
@@ -140,7 +143,7 @@ func numericFlags() []numflagtest.Flag {
 	return []numflagtest.Flag{
 		{Name: "fleet-size", Allowed: "1..1000000", Below: "-1", Min: "1", Max: "1000000", Above: "1000001"},
 		{Name: "seed", Allowed: "1..2147483647", Below: "-1", Min: "1", Max: "2147483647", Above: "2147483648"},
-		share("missing"), share("silent"), share("stopped"), share("install-fails"), share("vanish"), share("outdated"),
+		share("missing"), share("silent"), share("stopped"), share("install-fails"), share("vanish"), share("outdated"), share("managed"),
 		share("error-rate"), share("drop-rate"),
 		{Name: "time-scale", Allowed: "(0, 1000000]", Below: "-1", Min: "0.001", Max: "1000000", Above: "1e9"},
 		{Name: "throttle-rps", Allowed: "0..1000000000", Below: "-5", Min: "0", Max: "1e9", Above: "1000000001", ZeroOK: true},
