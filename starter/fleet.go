@@ -215,7 +215,7 @@ func (a *app) followFleet(ctx context.Context, c client.Client, id string, inter
 	go func() { done <- c.GetWorkflow(ctx, id, "").Get(ctx, &rep) }()
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
-	_, tty := a.terminal()
+	_, _, tty := a.terminal()
 	tty = tty && !a.jsonOut
 	drawn := 0
 	last := map[int]string{}
@@ -234,7 +234,7 @@ func (a *app) followFleet(ctx context.Context, c client.Client, id string, inter
 			if tty {
 				// Asked every time: the terminal may have been resized. One
 				// column is left free, as for a single run's bar.
-				w, _ := a.terminal()
+				w, _, _ := a.terminal()
 				width = w - 1
 			}
 			_, lines, _, err := fleetLines(ctx, c, id, width)

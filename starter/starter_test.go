@@ -549,7 +549,7 @@ func TestStarterAgainstRealTemporal(t *testing.T) {
 	t.Run("run --regions --wait on a terminal: one line per region, rewritten in place, each fitting the width", func(t *testing.T) {
 		var out, errOut bytes.Buffer
 		a := newApp(&out, &errOut)
-		a.terminal = func() (int, bool) { return 60, true }
+		a.terminal = func() (int, int, bool) { return 60, 24, true }
 		code := a.execute(ctx, append([]string{"--temporal-address", st.Server.FrontendHostPort(), "--temporal-namespace", st.Server.Namespace(),
 			"run", "--regions", "cn-beijing,cn-shenzhen", "--dry-run", "--wait", "--progress-interval", "100ms"}, fast[:10]...))
 		require.Equal(t, exitOK, code, "a dry run over two regions: %s %s", out.String(), errOut.String())
