@@ -541,6 +541,7 @@ func (r *run) shortCircuit() {
 		"fix the cause, or repair anyway for one run with --override-max-unhealthy <reason>"
 	if r.in.DryRun {
 		r.warn("a real run would stop here: " + why)
+		r.st.WouldStop = why
 		return
 	}
 	r.st.Stopped = why

@@ -202,6 +202,11 @@ type RegionInput struct {
 	// progress (paused runs excepted) before this run, finding the region
 	// busy, reports it stuck; 10s..168h (default 1h).
 	StuckAfter Duration `json:"stuck_after,omitempty"`
+	// Plan pins the run to a dry run's plan (starter apply): InstanceIDs
+	// are the plan's instances, and the run refuses the plan, before
+	// touching anything, when it is too old or too many of its instances
+	// changed since (see plan.go).
+	Plan *PlanInput `json:"plan,omitempty"`
 
 	// Carry is the state handed from one run of the previous engine to the
 	// next at continue-as-new; State is the pipelined engine's. Callers
@@ -278,6 +283,11 @@ func (in RegionInput) WithDefaults() RegionInput {
 	if in.StableFor == nil {
 		d := Duration(DefaultStableFor)
 		in.StableFor = &d
+	}
+	if in.Plan != nil && in.Plan.MaxAge == 0 {
+		p := *in.Plan
+		p.MaxAge = Duration(DefaultMaxPlanAge)
+		in.Plan = &p
 	}
 	return in
 }
@@ -361,6 +371,9 @@ func (in RegionInput) validate(checkZone bool) error {
 		return err
 	}
 	if err := ValidateInstanceIDs("exclude_instance_ids", in.ExcludeInstanceIDs); err != nil {
+		return err
+	}
+	if err := in.validatePlan(); err != nil {
 		return err
 	}
 	return ValidateInstanceIDs("instance_ids", in.InstanceIDs)

@@ -75,9 +75,9 @@ func (r *run) finished() bool {
 // more than the blast radius allows in one go.
 func (r *run) nextSize() int {
 	if r.fenced() {
-		return r.cohortRoom(min(r.in.BatchSize, len(r.st.Queue), r.inRepairLimit()))
+		return r.cohortRoom(min(r.in.BatchSize, len(r.st.Queue), r.inRepairLimit(), r.planRoom()))
 	}
-	return min(r.in.BatchSize, len(r.st.Queue), max(1, r.st.Controls.BlastRadius))
+	return min(r.in.BatchSize, len(r.st.Queue), max(1, r.st.Controls.BlastRadius), r.planRoom())
 }
 
 // canDispatch says whether the next batch may start now.
@@ -128,6 +128,7 @@ func (r *run) dispatch(ctx, dctx workflow.Context) {
 		ids[i] = c.ID
 	}
 	r.st.Queue = slices.Clone(r.st.Queue[n:])
+	r.tookPlanned(n)
 	num := r.st.NextBatch
 	r.st.NextBatch++
 	r.joinCohort(num, n)

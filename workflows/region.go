@@ -79,9 +79,19 @@ func remediateRegionV2(ctx workflow.Context, in RegionInput, engine int) (Report
 	if err := in.validate(zoneCheck); err != nil {
 		return Report{}, invalidInput("RemediateRegion", err)
 	}
+	if in.Plan != nil && (engine < engineV3 || workflow.GetVersion(ctx, pinnedPlan, workflow.DefaultVersion, 1) == workflow.DefaultVersion) {
+		return Report{}, invalidInput("RemediateRegion", errors.New("plan: this run's engine cannot apply a plan"))
+	}
 	r := newRun(ctx, in, engine)
 	if err := r.register(ctx); err != nil {
 		return Report{}, err
+	}
+	if in.Plan != nil && in.State == nil {
+		// Too old a plan is refused before the region is even asked for.
+		r.startPlan()
+		if why := r.planStale(ctx); why != "" {
+			return r.refusePlan(ctx, why, ReasonPlanStale)
+		}
 	}
 
 	// 1. One acting run per region: granted by the guard once the last
@@ -121,10 +131,17 @@ func remediateRegionV2(ctx workflow.Context, in RegionInput, engine int) (Report
 	// skips the fleet-wide short-circuit: the operator chose them, and the
 	// fleet-wide picture is the region scans'.
 	if !r.st.Checked {
+		if in.Plan != nil {
+			// The plan's check: after the run's own scan, before the first install.
+			if why, reason := r.checkPlan(ctx); why != "" {
+				return r.refusePlan(ctx, why, reason)
+			}
+		}
 		if err := r.applyLedger(ctx); err != nil {
 			return r.fail(ctx, "could not read the quarantine ledger of "+in.Region, err)
 		}
 		r.shortCircuit()
+		r.pinQueue()
 		r.resolveLimits()
 		r.startRollout(ctx)
 		r.st.Checked = true
@@ -208,8 +225,14 @@ type RunState struct {
 	Plan       []PlannedBatch `json:"plan,omitempty"`
 	PlanIDs    int            `json:"plan_ids,omitempty"`
 	PlanOmit   int            `json:"plan_omitted,omitempty"`
-	Warnings   []string       `json:"warnings,omitempty"`
-	SACounts   [3]int64       `json:"sa_counts"`
+	// WouldStop (dry runs) is why a real run would have short-circuited.
+	WouldStop string `json:"would_stop,omitempty"`
+	// Applied is the plan a pinned run applies, and PlanLeft the instances
+	// left of each of its planned batches still queued (see plan.go).
+	Applied  *AppliedPlan `json:"applied,omitempty"`
+	PlanLeft []int        `json:"plan_left,omitempty"`
+	Warnings []string     `json:"warnings,omitempty"`
+	SACounts [3]int64     `json:"sa_counts"`
 	// Ledger is what the run has not yet written to the guard;
 	// LedgerWrites numbers the writes, for their idempotency IDs.
 	Ledger       activities.RecordRequest `json:"ledger"`
@@ -567,5 +590,6 @@ func (r *run) report(ctx workflow.Context) Report {
 		BlastRadiusLimit: r.st.Controls.BlastRadius, ErrorBudget: r.st.BudgetLimit, Runs: r.st.Runs, ScannedAt: r.st.ScannedAt,
 		Rollout: r.st.Rollout.Phase, Waves: append([]WaveResult(nil), r.st.Rollout.Waves...),
 		Agents: agentVersions(r.st.Agents), Trend: r.trend,
+		PlanSettings: r.planSettings(), AppliedPlan: r.appliedPlan(),
 	}
 }

@@ -213,7 +213,13 @@ type Report struct {
 	// PlanOmitted counts the IDs left out.
 	Plan        []PlannedBatch `json:"plan,omitempty"`
 	PlanOmitted int            `json:"plan_omitted,omitempty"`
-	Warnings    []string       `json:"warnings,omitempty"`
+	// PlanSettings (dry runs) are the settings the plan was made with,
+	// which `starter apply` applies it with.
+	PlanSettings *PlanSettings `json:"plan_settings,omitempty"`
+	// AppliedPlan (applies of a plan) is the plan applied, who applied it,
+	// and what its check against the run's scan found.
+	AppliedPlan *AppliedPlan `json:"applied_plan,omitempty"`
+	Warnings    []string     `json:"warnings,omitempty"`
 	// Controls is every pause, resume, abort and retune, with who and why,
 	// and an override of the fleet-wide short-circuit.
 	Controls []ControlEvent `json:"controls,omitempty"`
