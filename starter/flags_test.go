@@ -41,7 +41,7 @@ func numericFlags() []numericFlag {
 		{Name: "canary", Allowed: "0..100000", Below: "-1", Min: "1", Max: "100000", Above: "100001", ZeroOK: true},
 		{Name: "canary-success", Allowed: "1..100", Below: "-1", Min: "1", Max: "100", Above: "101"},
 		{Name: "ramp", Allowed: "1.1..100", Below: "1", Min: "1.1", Max: "100", Above: "101"},
-		{Name: "early-signal", Allowed: "0s..2h", Below: "-1s", Min: "0s", Max: "2h", Above: "121m"},
+		{Name: "early-signal", Allowed: "0s..2h", Below: "-1s", Min: "0s", Max: "2h", Above: "121m", ZeroOK: true},
 		{Name: "stable-for", Allowed: "0s..10m", Below: "-1s", Min: "0s", Max: "10m", Above: "11m", ZeroOK: true},
 	}
 	progress := numflagtest.Flag{Name: "progress-interval", Allowed: "100ms..1m", Below: "10ms", Min: "100ms", Max: "1m", Above: "2m"}
@@ -58,6 +58,15 @@ func numericFlags() []numericFlag {
 			numflagtest.Flag{Name: "catchup-window", Allowed: "10s..168h", Below: "9s", Min: "10s", Max: "168h", Above: "169h"},
 		) {
 			out = append(out, numericFlag{cmd, f, nil})
+		}
+	}
+	// apply takes the run flags the plan does not fix, and its own.
+	for _, f := range append(slices.Clone(runFlags), progress,
+		numflagtest.Flag{Name: "max-plan-age", Allowed: "1m..720h", Below: "59s", Min: "1m", Max: "720h", Above: "721h"},
+		numflagtest.Flag{Name: "max-drift", Allowed: "0..100", Below: "-1", Min: "0", Max: "100", Above: "101", ZeroOK: true},
+	) {
+		if !slices.Contains(planFixed(), f.Name) {
+			out = append(out, numericFlag{"apply", f, nil})
 		}
 	}
 	out = append(out, numericFlag{"schedule trigger", progress, nil}, numericFlag{"audit", limit, nil}, numericFlag{"list", limit, nil},

@@ -180,7 +180,7 @@ Exit codes: 0 all good, 1 the run found failures, 2 usage or connection error.`,
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &exitError{code: exitUsage, err: err} })
 
 	root.AddCommand(a.runCommand(), a.listCommand(), a.scheduleCommand(), a.statusCommand(), a.reportCommand(), a.cancelCommand(), a.auditCommand(),
-		a.setCommand(), a.quarantineCommand(), a.unlockCommand())
+		a.setCommand(), a.quarantineCommand(), a.unlockCommand(), a.applyCommand())
 	root.AddCommand(a.controlCommands()...)
 	return root
 }

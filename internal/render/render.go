@@ -106,6 +106,7 @@ func summary(r workflows.Report) string {
 	if r.Stopped != "" {
 		fmt.Fprintf(&b, "  STOPPED: %s\n", r.Stopped)
 	}
+	planLines(&b, r)
 	if r.DryRun {
 		fmt.Fprintf(&b, "  plan: %d batches, %d instances would be repaired\n", c.Batches, c.Planned)
 	} else {
