@@ -104,6 +104,14 @@ run's input and its report. A refused plan exits 1 with the report saying why.`,
 			if err := a.awaitRegion(ctx, c, id); err != nil {
 				return err
 			}
+			if closed, err := a.awaitPlanCheck(ctx, c, id); err != nil || closed {
+				// Refused (or ended at once): the report says why, and the
+				// exit code is the report's.
+				if err != nil {
+					return err
+				}
+				return a.follow(ctx, c, id, interval)
+			}
 			if !wait {
 				if a.jsonOut {
 					return writeJSON(a.out, map[string]string{"workflow_id": id, "run_id": run.GetRunID(), "plan_run_id": rep.RunID})
@@ -237,4 +245,38 @@ func (f *runFlags) planInput(rep workflows.Report, by string, maxAge time.Durati
 		return in, usageErr("%s is not a plan that can be applied: %v", name, err)
 	}
 	return in, nil
+}
+
+// awaitPlanCheck waits until a just started apply has checked its plan
+// against its scan (it is past scanning) or has closed, so that a refused
+// plan is heard here even without --wait. It gives up waiting (the run
+// goes on) after checkWait, e.g. while the run waits for its region.
+func (a *app) awaitPlanCheck(ctx context.Context, c client.Client, id string) (closed bool, err error) {
+	const checkWait = 30 * time.Second
+	deadline := time.Now().Add(checkWait)
+	for time.Now().Before(deadline) {
+		status, err := describeRun(ctx, c, id)
+		if err != nil {
+			return false, err
+		}
+		if status != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+			return true, nil
+		}
+		if v, err := c.QueryWorkflow(ctx, id, "", workflows.QueryProgress); err == nil {
+			var p workflows.Progress
+			if v.Get(&p) == nil {
+				switch p.Phase {
+				case "", "starting", "acquiring", "waiting", "scanning":
+				default:
+					return false, nil
+				}
+			}
+		}
+		select {
+		case <-time.After(100 * time.Millisecond):
+		case <-ctx.Done():
+			return false, &exitError{code: exitUsage, err: ctx.Err()}
+		}
+	}
+	return false, nil
 }

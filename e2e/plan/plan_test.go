@@ -91,9 +91,9 @@ func addBroken(t *testing.T, sim *ecssim.Sim, region string, n int) []string {
 }
 
 // dryRun plans region with the CLI and returns the plan's report.
-func (s *starter) dryRun(region, id string) workflows.Report {
+func (s *starter) dryRun(region, id string, extra ...string) workflows.Report {
 	s.t.Helper()
-	r := s.run(append([]string{"run", "--region", region, "--dry-run", "--wait", "--json", "--id", id}, dryFast...)...)
+	r := s.run(append(append([]string{"run", "--region", region, "--dry-run", "--wait", "--json", "--id", id}, dryFast...), extra...)...)
 	require.Equal(s.t, 0, r.code, "%s%s", r.out, r.err)
 	rep := report(s.t, r)
 	require.True(s.t, rep.DryRun)
@@ -142,8 +142,9 @@ func TestPinnedPlans(t *testing.T) {
 		s.t = t
 		broken := addBroken(t, sim, regionApply, 8)
 		const dry = "fleetmend/cn-hangzhou/dryrun-plan"
-		plan := s.dryRun(regionApply, dry)
+		plan := s.dryRun(regionApply, dry, "--batch-size", "3")
 		require.ElementsMatch(t, broken, planned(plan))
+		require.Len(t, plan.Plan, 3, "batches of 3, 3 and 2")
 
 		// After the plan: four new instances without an agent, and three
 		// healthy ones whose agent is removed (unhealthy once their last
@@ -186,7 +187,13 @@ func TestPinnedPlans(t *testing.T) {
 			require.False(t, tr.AgentHealthy)
 		}
 		require.Equal(t, 8, rep.Counts.Remediated)
-		require.Equal(t, len(plan.Plan), rep.Counts.Batches, "the planned batches")
+
+		// The batches the run started (its history) are the planned ones.
+		var want [][]string
+		for _, b := range plan.Plan {
+			want = append(want, sorted(b.InstanceIDs))
+		}
+		require.ElementsMatch(t, want, batchesOf(t, st, id))
 
 		// Who applied which plan: in the report and in the run's input.
 		me, err := user.Current()
@@ -249,6 +256,10 @@ func TestPinnedPlans(t *testing.T) {
 		rep := report(t, r)
 		require.Contains(t, rep.Stopped, "refused: the plan of "+dry+" is 48h0m")
 		require.Contains(t, rep.Stopped, "older than max_plan_age 24h0m0s")
+		// Without --wait too, the refusal is heard, not just "started".
+		r = s.run(append([]string{"apply", file, "--json", "--id", "fleetmend/cn-beijing/apply-stale-nowait"}, applyFast...)...)
+		require.Equal(t, 1, r.code, "%s%s", r.out, r.err)
+		require.Contains(t, report(t, r).Stopped, "older than max_plan_age 24h0m0s")
 		ids, calls := touched(sim, regionStale)
 		require.Empty(t, ids)
 		require.Zero(t, calls)
@@ -291,4 +302,36 @@ func firstInput(t *testing.T, st *stack.Stack, id string) workflows.RegionInput 
 	require.NoError(t, json.Unmarshal(attrs.GetInput().GetPayloads()[0].GetData(), &in))
 	require.True(t, strings.HasPrefix(in.Region, "cn-"))
 	return in
+}
+
+// batchesOf is the instances of each batch a run started, from the
+// child workflows' inputs in its history.
+func batchesOf(t *testing.T, st *stack.Stack, id string) [][]string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var out [][]string
+	it := st.Client.GetWorkflowHistory(ctx, id, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	for it.HasNext() {
+		ev, err := it.Next()
+		require.NoError(t, err)
+		attrs := ev.GetStartChildWorkflowExecutionInitiatedEventAttributes()
+		if attrs == nil {
+			continue
+		}
+		var in workflows.BatchInput
+		require.NoError(t, json.Unmarshal(attrs.GetInput().GetPayloads()[0].GetData(), &in))
+		var ids []string
+		for _, target := range in.Instances {
+			ids = append(ids, target.InstanceID)
+		}
+		out = append(out, sorted(ids))
+	}
+	return out
+}
+
+func sorted(ids []string) []string {
+	out := slices.Clone(ids)
+	slices.Sort(out)
+	return out
 }
