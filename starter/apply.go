@@ -247,9 +247,9 @@ func (f *runFlags) planInput(rep workflows.Report, by string, maxAge time.Durati
 	return in, nil
 }
 
-// awaitPlanCheck waits until a just started apply has checked its plan
-// against its scan (it is past scanning) or has closed, so that a refused
-// plan is heard here even without --wait. It gives up waiting (the run
+// awaitPlanCheck waits until a just started apply has passed its plan's
+// check (it is repairing) or has closed, so that a refused plan is heard
+// here even without --wait. It gives up waiting (the run
 // goes on) after checkWait, e.g. while the run waits for its region.
 func (a *app) awaitPlanCheck(ctx context.Context, c client.Client, id string) (closed bool, err error) {
 	const checkWait = 30 * time.Second
@@ -264,12 +264,10 @@ func (a *app) awaitPlanCheck(ctx context.Context, c client.Client, id string) (c
 		}
 		if v, err := c.QueryWorkflow(ctx, id, "", workflows.QueryProgress); err == nil {
 			var p workflows.Progress
-			if v.Get(&p) == nil {
-				switch p.Phase {
-				case "", "starting", "acquiring", "waiting", "scanning":
-				default:
-					return false, nil
-				}
+			// Acting: the plan passed its check. A refused plan goes on
+			// to close (its report is still being finished): wait for that.
+			if v.Get(&p) == nil && (p.BatchesStarted > 0 || p.Phase == "repairing" || p.Phase == "awaiting approval") {
+				return false, nil
 			}
 		}
 		select {
