@@ -142,7 +142,9 @@ func TestWebUIShowsTheRun(t *testing.T) {
 	link := HistoryURL(ui, ns, runID, run.GetRunID())
 	uiHref := evalJS[string](b, jsWorkflowLink(runID, "[data-testid=workflows-summary-configurable-table-row] a[href]")+`.getAttribute("href")`)
 	require.Equal(t, path.Dir(strings.TrimPrefix(link, ui)), path.Dir(uiHref), "the demo's link %s and the UI's own link %s to the run", link, uiHref)
-	b.navigate(link)
+	// Oldest first: the UI pages a history 100 events at a time, newest
+	// first by default, and the scan is at its start.
+	b.navigate(link + "?sort=ascending")
 	b.waitFor("the run's page at the demo's link", jsHeadingIs, runID)
 	b.waitFor("the run's history at the demo's link", `() => location.pathname.endsWith("/history") &&
 		document.querySelectorAll('tr[data-testid="event-summary-row"]').length > 0`)

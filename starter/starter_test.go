@@ -64,7 +64,8 @@ func fleet(region string, size int, seed int64) ecssim.FleetSpec {
 func TestStarterAgainstRealTemporal(t *testing.T) {
 	t.Setenv("TEMPORAL_CONFIG_FILE", filepath.Join(t.TempDir(), "none.toml"))
 	t.Setenv("TEMPORAL_ADDRESS", "")
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	// The subtests share it; a loaded 2-core machine needs the margin.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	st, err := stack.Start(ctx, stack.Options{
 		IP: "127.0.0.1", UIPort: -1, TimeScale: 60, SimSeed: 3, Worker: true, Logger: zap.NewNop(),
