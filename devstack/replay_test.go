@@ -17,6 +17,7 @@ import (
 
 	"github.com/fleetmend/fleetmend/activities"
 	"github.com/fleetmend/fleetmend/ecssim"
+	"github.com/fleetmend/fleetmend/internal/config"
 	"github.com/fleetmend/fleetmend/internal/e2e"
 	"github.com/fleetmend/fleetmend/internal/fleetworker"
 	"github.com/fleetmend/fleetmend/internal/logging"
@@ -34,7 +35,7 @@ const updateHistoriesEnv = "FLEETMEND_UPDATE_HISTORIES"
 // histories of its runs, of a batch and of the region's guard, and replays
 // them with worker.WorkflowReplayer: a workflow change that breaks
 // determinism fails here. With FLEETMEND_UPDATE_HISTORIES=1 it writes them
-// to workflows/testdata/v3 (the current engine's; v1 and v2 are kept as
+// to workflows/testdata/v4 (the current engine's; v1 to v3 are kept as
 // recorded, for runs of the engines before).
 func TestReplayRecordedHistories(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -63,12 +64,24 @@ func TestReplayRecordedHistories(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, dryRun.Get(ctx, &workflows.Report{}))
 
+	// A fleet run over every region the account has (this one), planning:
+	// the parent, its DescribeRegions and its child.
+	fleetIn := dry
+	fleetIn.Region = ""
+	fleetID := "fleetmend/fleet/replay"
+	fleet, err := st.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: fleetID, TaskQueue: config.DefaultTaskQueue},
+		workflows.RemediateFleet, workflows.FleetInput{AllRegions: true, Run: fleetIn})
+	require.NoError(t, err)
+	var summary workflows.FleetReport
+	require.NoError(t, fleet.Get(ctx, &summary))
+
 	histories := map[string]*historypb.History{
 		"region-first-run.json": fetchHistory(ctx, t, st.Client, id, firstRunID),
 		"region-last-run.json":  fetchHistory(ctx, t, st.Client, id, ""),
 		"batch.json":            fetchHistory(ctx, t, st.Client, id+"/batch-1", ""),
 		"region-dry-run.json":   fetchHistory(ctx, t, st.Client, id+"-dry", ""),
 		"guard.json":            fetchHistory(ctx, t, st.Client, activities.GuardWorkflowID(e2e.Region), ""),
+		"fleet.json":            fetchHistory(ctx, t, st.Client, fleetID, ""),
 	}
 	logger := logging.NewTemporal(zap.NewNop())
 	update := os.Getenv(updateHistoriesEnv) == "1"
@@ -77,7 +90,7 @@ func TestReplayRecordedHistories(t *testing.T) {
 		if update {
 			b, err := temporalproto.CustomJSONMarshalOptions{Indent: "  "}.Marshal(h)
 			require.NoError(t, err)
-			require.NoError(t, os.WriteFile(filepath.Join("..", "workflows", "testdata", "v3", name), b, 0o644))
+			require.NoError(t, os.WriteFile(filepath.Join("..", "workflows", "testdata", "v4", name), b, 0o644))
 		}
 	}
 }

@@ -23,9 +23,11 @@ import (
 // engine (page-numbered scan, self-verifying batches), recorded before the
 // pipelined engine existed and never refreshed: runs in flight during an
 // upgrade look like them, and must finish on this code. testdata/v2 holds
-// the pipelined engine's before the fenced lock (never refreshed either),
-// testdata/v3 the current engine's (devstack's TestReplayRecordedHistories
-// refreshes them with FLEETMEND_UPDATE_HISTORIES=1). A change to the workflows that is
+// the pipelined engine's before the fenced lock, testdata/v3 the fenced
+// lock's before ramp steps widened on first heartbeats, trends and fleet
+// runs (neither refreshed either), testdata/v4 the current engine's, a
+// fleet run's included (devstack's TestReplayRecordedHistories refreshes
+// them with FLEETMEND_UPDATE_HISTORIES=1). A change to the workflows that is
 // not deterministic against any of them fails here; such a change needs
 // workflow.GetVersion, not new histories.
 func TestReplayCommittedHistories(t *testing.T) {
@@ -37,8 +39,11 @@ func TestReplayCommittedHistories(t *testing.T) {
 	require.Len(t, v2, 5, "pipelined engine before the fenced lock: region first run, last run, dry run, one batch and the region guard")
 	v3, err := filepath.Glob(filepath.Join("testdata", "v3", "*.json"))
 	require.NoError(t, err)
-	require.Len(t, v3, 5, "current engine (fenced lock, rollout, bounded state): region first run, last run, dry run, one batch and the guard")
-	for _, f := range append(append(v1, v2...), v3...) {
+	require.Len(t, v3, 5, "fenced lock, rollout, bounded state: region first run, last run, dry run, one batch and the guard")
+	v4, err := filepath.Glob(filepath.Join("testdata", "v4", "*.json"))
+	require.NoError(t, err)
+	require.Len(t, v4, 6, "current engine (ramp on first heartbeats, trend, agent versions, managed instances, plans): region first run, last run, dry run, one batch, the guard and a fleet run")
+	for _, f := range append(append(append(v1, v2...), v3...), v4...) {
 		t.Run(filepath.Base(filepath.Dir(f))+"/"+filepath.Base(f), func(t *testing.T) {
 			b, err := os.ReadFile(f)
 			require.NoError(t, err)
@@ -54,7 +59,7 @@ func TestReplayCommittedHistories(t *testing.T) {
 // marker. Replaying a recorded run on it fails; the same change behind
 // workflow.GetVersion replays (old runs keep the old path).
 func TestIncompatibleChangeIsCaught(t *testing.T) {
-	b, err := os.ReadFile(filepath.Join("testdata", "v3", "region-first-run.json"))
+	b, err := os.ReadFile(filepath.Join("testdata", "v4", "region-first-run.json"))
 	require.NoError(t, err)
 	replay := func(fn func(workflow.Context, workflows.RegionInput) (workflows.Report, error)) error {
 		h, err := client.HistoryFromJSON(bytes.NewReader(b), client.HistoryJSONOptions{})
