@@ -18,9 +18,9 @@ import (
 const DefaultAskRegion = "cn-hangzhou"
 
 // RegionTaskQueue is the task queue of region's runs, batches and
-// activities: base-region. internal/config.RegionTaskQueue is the same
-// (a test holds them equal); it lives here too because a fleet run names
-// the queues of the regions it starts runs on.
+// activities: base-region. It is made here, below the workflows, because a
+// fleet run names the queues of the regions it starts runs on;
+// internal/config.RegionTaskQueue is this.
 func RegionTaskQueue(base, region string) string { return base + "-" + region }
 
 // pollerFreshness is how recently a worker must have polled a region's

@@ -72,18 +72,6 @@ func starter(t *testing.T, bin string, st *stack.Stack, args ...string) result {
 	return result{code: code, out: out.String(), err: errOut.String()}
 }
 
-// eventually polls cond until it holds, failing after within.
-func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", within, what)
-		}
-		time.Sleep(50 * time.Millisecond) // polling a condition, not synchronising on time
-	}
-}
-
 func regionTruth(sim *ecssim.Sim, region string) []ecssim.InstanceTruth {
 	var out []ecssim.InstanceTruth
 	for _, in := range sim.Truth().Instances {
@@ -123,7 +111,7 @@ func TestAllRegionsOneBusyOneRefused(t *testing.T) {
 		Args: []any{workflows.ControlRequest{Reason: "change freeze", By: "bob"}}, WaitForStage: client.WorkflowUpdateStageCompleted})
 	require.NoError(t, err)
 	require.NoError(t, h.Get(ctx, nil))
-	eventually(t, time.Minute, "the holder is granted cn-shanghai", func() bool {
+	e2e.Eventually(t, time.Minute, "the holder is granted cn-shanghai", func() bool {
 		v, err := st.Client.QueryWorkflow(ctx, holder, "", workflows.QueryProgress)
 		var p workflows.Progress
 		return err == nil && v.Get(&p) == nil && p.Phase != "" && p.Phase != "starting" && p.Phase != "acquiring"
@@ -231,7 +219,7 @@ func TestScheduleOverTwoRegionsFiresTwice(t *testing.T) {
 		for _, id := range broken {
 			require.NoError(t, sim.RemoveAgent(id))
 		}
-		eventually(t, time.Minute, "the broken agents look broken", func() bool {
+		e2e.Eventually(t, time.Minute, "the broken agents look broken", func() bool {
 			for _, id := range broken {
 				if tr, _ := sim.Instance(id); tr.AgentHealthy {
 					return false
@@ -245,7 +233,7 @@ func TestScheduleOverTwoRegionsFiresTwice(t *testing.T) {
 		n := d.Info.NumActions
 		require.NoError(t, hd.Trigger(ctx, client.ScheduleTriggerOptions{Overlap: enumspb.SCHEDULE_OVERLAP_POLICY_SKIP}))
 		var id string
-		eventually(t, 30*time.Second, "the firing starts its fleet run", func() bool {
+		e2e.Eventually(t, 30*time.Second, "the firing starts its fleet run", func() bool {
 			d, err := hd.Describe(ctx)
 			require.NoError(t, err)
 			if d.Info.NumActions > n && len(d.Info.RecentActions) > 0 {

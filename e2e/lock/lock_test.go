@@ -51,18 +51,6 @@ func lockInput() workflows.RegionInput {
 	return in
 }
 
-// eventually polls cond until it holds, failing after within.
-func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", within, what)
-		}
-		time.Sleep(50 * time.Millisecond) // polling a condition, not synchronising on time
-	}
-}
-
 // betweenInstallAndReboot says whether at least n instances have an
 // install accepted and are waiting for the reboot that makes it take
 // effect: batches are in their grace period.
@@ -118,7 +106,7 @@ func TestEndedRunLeavesNoSecondReboot(t *testing.T) {
 			}
 			first, err := st.StartRun(ctx, "fleetmend/cn-hangzhou/first", in)
 			require.NoError(t, err)
-			eventually(t, 2*time.Minute, "batches between install and reboot", func() bool {
+			e2e.Eventually(t, 2*time.Minute, "batches between install and reboot", func() bool {
 				p, ok := progressOf(ctx, st.Client, first.GetID())
 				if !ok || p.BatchesInFlight < 5 || (tc.eventsPerRun > 0 && p.ContinuedAsNew < 1) {
 					return false
@@ -129,7 +117,7 @@ func TestEndedRunLeavesNoSecondReboot(t *testing.T) {
 			// The second run is granted the region only once every batch of
 			// the first has closed: installs after this are the second's.
 			var granted time.Time
-			eventually(t, 3*time.Minute, "the second run granted the region", func() bool {
+			e2e.Eventually(t, 3*time.Minute, "the second run granted the region", func() bool {
 				p, ok := progressOf(ctx, st.Client, second)
 				granted = st.Sim.Clock().Now()
 				return ok && p.Locked && p.Phase != "waiting"
@@ -266,7 +254,7 @@ func TestGuardEndedMidRunKeepsRegionAndLedger(t *testing.T) {
 			in.BlastRadius = "40"
 			first, err := st.StartRun(ctx, "fleetmend/cn-hangzhou/holder", in)
 			require.NoError(t, err)
-			eventually(t, 2*time.Minute, "the holder repairing", func() bool {
+			e2e.Eventually(t, 2*time.Minute, "the holder repairing", func() bool {
 				p, ok := progressOf(ctx, st.Client, first.GetID())
 				return ok && p.BatchesStarted >= 2 && p.Queued > 0
 			})
@@ -274,7 +262,7 @@ func TestGuardEndedMidRunKeepsRegionAndLedger(t *testing.T) {
 				require.NoError(t, st.Client.TerminateWorkflow(ctx, guardID, "", "operator: terminate the guard"))
 			} else {
 				require.NoError(t, st.Client.CancelWorkflow(ctx, guardID, ""))
-				eventually(t, time.Minute, "the guard closed", func() bool {
+				e2e.Eventually(t, time.Minute, "the guard closed", func() bool {
 					d, err := st.Client.DescribeWorkflowExecution(ctx, guardID, "")
 					return err == nil && d.GetWorkflowExecutionInfo().GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING
 				})

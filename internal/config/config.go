@@ -13,6 +13,8 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/contrib/envconfig"
 	"go.temporal.io/sdk/log"
+
+	"github.com/fleetmend/fleetmend/activities"
 )
 
 // DefaultTaskQueue is the base name of fleetmend's task queues: region R's
@@ -21,8 +23,9 @@ const DefaultTaskQueue = "fleetmend"
 
 // RegionTaskQueue is the task queue of region's runs, batches and
 // activities: workers serving the region poll it, and only they, so
-// workers split regions between them.
-func RegionTaskQueue(base, region string) string { return base + "-" + region }
+// workers split regions between them. The name is made in one place,
+// activities, where a fleet run needs it too.
+func RegionTaskQueue(base, region string) string { return activities.RegionTaskQueue(base, region) }
 
 // Temporal is the connection as flags may override it. Empty fields keep
 // what Temporal's environment configuration says (TEMPORAL_ADDRESS,

@@ -58,6 +58,18 @@ func Stack(t *testing.T, worker bool) *stack.Stack {
 	return st
 }
 
+// Eventually polls cond until it holds, failing the test after within.
+func Eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", within, what)
+		}
+		time.Sleep(50 * time.Millisecond) // polling a condition, not synchronising on time
+	}
+}
+
 // Input is a run sized for the simulator's 60x clock.
 func Input() workflows.RegionInput {
 	grace := workflows.Duration(time.Second)
