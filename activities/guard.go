@@ -39,6 +39,14 @@ const (
 	GuardQueryState = "state"
 )
 
+// The registered names of a region's run and of its batches, and the
+// search attribute that holds a run's region: visibility queries name them.
+const (
+	RunWorkflowType   = "RemediateRegion"
+	BatchWorkflowType = "RemediateBatch"
+	RegionAttribute   = "FleetmendRegion"
+)
+
 // GuardWorkflowID is the guard of region.
 func GuardWorkflowID(region string) string { return "fleetmend/" + region + "/guard" }
 
@@ -83,6 +91,12 @@ type Holder struct {
 	VerifyDeadline time.Duration `json:"verify_deadline,omitempty"`
 	// LastFence is when the holder last confirmed it holds the region.
 	LastFence time.Time `json:"last_fence,omitzero"`
+	// Fenced is the highest batch number the holder was ever granted by a
+	// fence, and Next the first number it said its last fence would start
+	// (runs that send it, see FenceRequest.Next): no number up to Fenced
+	// may be started again by another execution of its chain.
+	Fenced int `json:"fenced,omitempty"`
+	Next   int `json:"next,omitempty"`
 }
 
 // Chain is the run ID to look the holder's chain up from: the latest run
@@ -148,7 +162,13 @@ type AcquireResult struct {
 type ReleaseRequest struct {
 	RunID     string `json:"run_id"`
 	Execution string `json:"execution,omitempty"`
-	Verified  bool   `json:"verified,omitempty"`
+	// Verified is true only when every reboot the run sent or inherited was
+	// decided by a poll that read the agent (healed, no heartbeat by its
+	// deadline, gone). A run cancelled, failed or stopped with reboots
+	// undecided or decided blind (an account error, polls that failed past
+	// the deadline, an inherit it could not read) says false: the guard
+	// then keeps them for the next holder to verify.
+	Verified bool `json:"verified,omitempty"`
 }
 
 // FenceRequest is what a holder tells the guard before it starts batches:
@@ -159,6 +179,13 @@ type FenceRequest struct {
 	Execution string     `json:"execution"`
 	Current   string     `json:"current"`
 	Batches   BatchRange `json:"batches"`
+	// Next is the first batch number the caller has not started yet: the
+	// numbers Next..Batches.To are the ones it may now start. Sent by runs
+	// that fence before every batch; the guard then refuses a Next that
+	// goes back (the same execution) or that does not pass every number
+	// the holder was granted (another execution: a Reset, which cannot
+	// know which of them its predecessor started). 0 from older runs.
+	Next int `json:"next,omitempty"`
 }
 
 // FenceResult is the guard's answer: OK, or why the caller does not hold

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 
 	commonpb "go.temporal.io/api/common/v1"
 	enumspb "go.temporal.io/api/enums/v1"
@@ -53,9 +52,6 @@ type RecoverResult struct {
 	Lost       string          `json:"lost,omitempty"`
 	Holders    []OpenRun       `json:"holders,omitempty"`
 }
-
-// maxOpenRunsProbed bounds how many open runs a recovering guard asks.
-const maxOpenRunsProbed = 200
 
 // holderProbe is the part of a run's progress a recovering guard reads.
 type holderProbe struct {
@@ -162,35 +158,127 @@ func (a *Activities) lastState(ctx context.Context, id, runID string) (json.RawM
 
 // openHolders asks the region's open runs whether they hold the region:
 // the truth a guard that lost its state must learn before it grants it.
+// It pages through every open run of the region, found by the region's
+// search attribute, and through the open runs that carry none (started
+// without it, by the SDK or on a cluster where it is not registered),
+// whose region their start input says. A run that does not answer is
+// taken as holding the region if its input names the region, whatever
+// its workflow ID: a custom ID is as much a holder as a fleetmend/… one.
 func (a *Activities) openHolders(ctx context.Context, region string) ([]OpenRun, error) {
-	resp, err := a.Temporal.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
-		Query: "WorkflowType = 'RemediateRegion' AND ExecutionStatus = 'Running'", PageSize: maxOpenRunsProbed,
+	base := fmt.Sprintf("WorkflowType = '%s' AND ExecutionStatus = 'Running'", RunWorkflowType)
+	byRegion := fmt.Sprintf("%s AND %s = '%s'", base, RegionAttribute, region)
+	unmarked := fmt.Sprintf("%s AND %s IS NULL", base, RegionAttribute)
+	var out []OpenRun
+	err := a.eachOpenRun(ctx, byRegion, func(ex *commonpb.WorkflowExecution) error {
+		return a.probeHolder(ctx, ex, region, true, &out)
+	})
+	if isUnknownAttribute(err) {
+		// The attribute is not registered: no run carries it, so every
+		// open run is asked (and, if it does not answer, its input read).
+		unmarked = base
+		err = nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	err = a.eachOpenRun(ctx, unmarked, func(ex *commonpb.WorkflowExecution) error {
+		return a.probeHolder(ctx, ex, region, false, &out)
 	})
 	if err != nil {
-		return nil, temporal.NewApplicationError(fmt.Sprintf("list the open runs: %v", err), "fleetmend.GuardUnavailable")
-	}
-	var out []OpenRun
-	for _, e := range resp.GetExecutions() {
-		activity.RecordHeartbeat(ctx)
-		ex := e.GetExecution()
-		v, err := a.Temporal.QueryWorkflow(ctx, ex.GetWorkflowId(), ex.GetRunId(), QueryRunProgress)
-		var nf *serviceerror.NotFound
-		switch {
-		case errors.As(err, &nf):
-			continue // closed since it was listed
-		case err != nil:
-			// It cannot say, so it may hold the region: the guard must
-			// treat it as holding it until it closes.
-			if strings.HasPrefix(ex.GetWorkflowId(), "fleetmend/"+region+"/") {
-				out = append(out, OpenRun{RunID: ex.GetWorkflowId(), Current: ex.GetRunId(), Unanswered: true})
-			}
-			continue
-		}
-		var p holderProbe
-		if err := v.Get(&p); err != nil || p.Region != region || p.DryRun || !p.Locked {
-			continue
-		}
-		out = append(out, OpenRun{RunID: ex.GetWorkflowId(), Execution: p.Lease, Current: ex.GetRunId(), Batches: p.Batches})
+		return nil, err
 	}
 	return out, nil
+}
+
+// eachOpenRun calls fn for every execution query lists, page by page.
+func (a *Activities) eachOpenRun(ctx context.Context, query string, fn func(*commonpb.WorkflowExecution) error) error {
+	var token []byte
+	for {
+		resp, err := a.Temporal.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
+			Query: query, PageSize: openRunsPage, NextPageToken: token,
+		})
+		if err != nil {
+			var invalid *serviceerror.InvalidArgument
+			if errors.As(err, &invalid) {
+				return err
+			}
+			return temporal.NewApplicationError(fmt.Sprintf("list the open runs (%s): %v", query, err), "fleetmend.GuardUnavailable")
+		}
+		for _, e := range resp.GetExecutions() {
+			activity.RecordHeartbeat(ctx)
+			if err := fn(e.GetExecution()); err != nil {
+				return err
+			}
+		}
+		token = resp.GetNextPageToken()
+		if len(token) == 0 {
+			return nil
+		}
+	}
+}
+
+// isUnknownAttribute says whether a visibility query failed because the
+// region's search attribute is not registered on the cluster.
+func isUnknownAttribute(err error) bool {
+	var invalid *serviceerror.InvalidArgument
+	return errors.As(err, &invalid)
+}
+
+// openRunsPage is the page size of the listing of open runs.
+const openRunsPage = 200
+
+// probeHolder asks one open run whether it holds region and adds it to out
+// if it does, or may (it does not answer). marked: visibility already says
+// the run is of region.
+func (a *Activities) probeHolder(ctx context.Context, ex *commonpb.WorkflowExecution, region string, marked bool, out *[]OpenRun) error {
+	v, err := a.Temporal.QueryWorkflow(ctx, ex.GetWorkflowId(), ex.GetRunId(), QueryRunProgress)
+	var nf *serviceerror.NotFound
+	switch {
+	case errors.As(err, &nf):
+		return nil // closed since it was listed
+	case err != nil:
+		// It cannot say, so it may hold the region: the guard must treat
+		// it as holding it until it closes, if it is of this region.
+		of, acting, rerr := a.startedFor(ctx, ex)
+		if rerr != nil {
+			return rerr
+		}
+		if (marked || of == region) && acting {
+			*out = append(*out, OpenRun{RunID: ex.GetWorkflowId(), Current: ex.GetRunId(), Unanswered: true})
+		}
+		return nil
+	}
+	var p holderProbe
+	if err := v.Get(&p); err != nil || p.Region != region || p.DryRun || !p.Locked {
+		return nil
+	}
+	*out = append(*out, OpenRun{RunID: ex.GetWorkflowId(), Execution: p.Lease, Current: ex.GetRunId(), Batches: p.Batches})
+	return nil
+}
+
+// runStart is the part of a run's input startedFor reads.
+type runStart struct {
+	Region string `json:"region"`
+	DryRun bool   `json:"dry_run"`
+}
+
+// startedFor reads a run's region, and whether it may act (not a dry
+// run), from its start input: the first event of its history.
+func (a *Activities) startedFor(ctx context.Context, ex *commonpb.WorkflowExecution) (string, bool, error) {
+	it := a.Temporal.GetWorkflowHistory(ctx, ex.GetWorkflowId(), ex.GetRunId(), false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	if !it.HasNext() {
+		return "", true, nil
+	}
+	first, err := it.Next()
+	if err != nil {
+		return "", false, temporal.NewApplicationError(fmt.Sprintf("read the input of %s: %v", ex.GetWorkflowId(), err), "fleetmend.GuardUnavailable")
+	}
+	var in runStart
+	if p := first.GetWorkflowExecutionStartedEventAttributes().GetInput().GetPayloads(); len(p) > 0 {
+		if err := converter.GetDefaultDataConverter().FromPayload(p[0], &in); err != nil {
+			// An input that cannot be read cannot be ruled out.
+			return "", true, nil
+		}
+	}
+	return in.Region, !in.DryRun, nil
 }

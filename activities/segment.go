@@ -62,6 +62,10 @@ type SegmentInput struct {
 	// InstanceIDs, when set, scans exactly these instances (≤ 1000) instead
 	// of a token chain.
 	InstanceIDs []string `json:"instance_ids,omitempty"`
+	// CountOnly: the result holds the counts and the zones only (no
+	// candidates, skipped instances or agent versions): the region's
+	// health, for a run that acts on other instances than it measures.
+	CountOnly bool `json:"count_only,omitempty"`
 }
 
 // Candidate is a Running instance with an unhealthy agent: what a run
@@ -515,6 +519,9 @@ func (s *segment) result() SegmentResult {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r := s.res
+	if s.in.CountOnly {
+		r.Candidates, r.Skipped, r.Agents = nil, nil, AgentScan{}
+	}
 	for _, z := range s.zones {
 		r.Zones = append(r.Zones, *z)
 	}

@@ -165,7 +165,7 @@ func OpenBatches(ctx context.Context, c client.Client, runID string, r BatchRang
 	var open []string
 	seen := map[string]bool{}
 	resp, err := c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
-		Query:    fmt.Sprintf("WorkflowType = 'RemediateBatch' AND ExecutionStatus = 'Running' AND WorkflowId STARTS_WITH '%s/batch-'", runID),
+		Query:    fmt.Sprintf("WorkflowType = '%s' AND ExecutionStatus = 'Running' AND WorkflowId STARTS_WITH '%s/batch-'", BatchWorkflowType, runID),
 		PageSize: 1000,
 	})
 	if err != nil {

@@ -28,11 +28,15 @@ const fleetWorkflowType = "RemediateFleet"
 type fleetFlags struct {
 	regions string
 	all     bool
+	// overrideRegions are the regions a fleet run's
+	// --override-max-unhealthy is for.
+	overrideRegions string
 }
 
 func (f *fleetFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.regions, "regions", "", "comma-separated region IDs: one fleet run starts a run in each (instead of --region)")
 	fs.BoolVar(&f.all, "all-regions", false, "one fleet run over every region of the account, as DescribeRegions lists them when it starts (instead of --region)")
+	fs.StringVar(&f.overrideRegions, "override-regions", "", "with --regions/--all-regions and --override-max-unhealthy: the comma-separated regions the override is for (required: an override never applies to every region of a fleet run)")
 }
 
 func (f fleetFlags) set() bool { return f.regions != "" || f.all }
@@ -65,7 +69,13 @@ func (f fleetFlags) input(run *runFlags, kind, startedBy string, dryRun bool) (w
 		return workflows.FleetInput{}, err
 	}
 	in.Region = ""
-	fin := workflows.FleetInput{Regions: regions, AllRegions: all, Run: in}
+	fin := workflows.FleetInput{Regions: regions, AllRegions: all, Run: in, OverrideRegions: config.SplitList(f.overrideRegions)}
+	switch {
+	case in.OverrideMaxUnhealthy != "" && len(fin.OverrideRegions) == 0:
+		return fin, usageErr("--override-max-unhealthy on a fleet run must name the regions it is for: add --override-regions R1,R2 (an override never applies to every region), or run one region with --region")
+	case in.OverrideMaxUnhealthy == "" && len(fin.OverrideRegions) > 0:
+		return fin, usageErr("--override-regions goes with --override-max-unhealthy <reason>")
+	}
 	if err := fin.Validate(); err != nil {
 		return fin, usageErr("--regions: %v", err)
 	}

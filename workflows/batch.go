@@ -63,6 +63,10 @@ type BatchResult struct {
 	// RegionLost says why the batch stopped acting: its run no longer
 	// holds the region (engine 3).
 	RegionLost string `json:"region_lost,omitempty"`
+	// APIError says why the batch stopped acting when the ECS API kept
+	// failing (throttling, 5xx, transport) past its retries (engine 4):
+	// its instances are api-error, not failed repairs.
+	APIError string `json:"api_error,omitempty"`
 }
 
 // VerifyTarget is an instance a batch hands its run to verify (see
@@ -84,6 +88,9 @@ const SignalBatchControl = "batch-control"
 const (
 	engineV2 = 2
 	engineV3 = 3
+	// engineV4 runs (see fenceEachBatch) start batches that book a failure
+	// of the ECS API as api-error, not as the instance's.
+	engineV4 = 4
 )
 
 func (in BatchInput) validate() error {
@@ -236,6 +243,35 @@ func (b *batchRun) accountStop(ids []string, err error) bool {
 	return true
 }
 
+// apiStop records that the ECS API itself kept failing (throttling, 5xx,
+// transport, a call that timed out) past the activity's retries, and fails
+// what is left undecided of ids as api-error (engine 4): that is not the
+// instances' failure, so it is not written to the ledger, does not fail a
+// canary, and does not spend the error budget. The run stops starting
+// batches: the next would meet the same API.
+func (b *batchRun) apiStop(ids []string, err error) bool {
+	if b.in.Engine < engineV4 || !apiFault(err) {
+		return false
+	}
+	b.result.APIError = errText(err)
+	for _, id := range b.undecided(ids) {
+		b.decide(id, OutcomeFailed, ReasonAPIError, "the ECS API kept failing past the retries: "+errText(err))
+	}
+	return true
+}
+
+// apiFault says whether an activity failed because the API did (its error
+// was retryable and the retries ran out, or the activity timed out),
+// rather than because ECS refused the call for these instances.
+func apiFault(err error) bool {
+	var timeout *temporal.TimeoutError
+	if errors.As(err, &timeout) {
+		return true
+	}
+	var appErr *temporal.ApplicationError
+	return errors.As(err, &appErr) && !appErr.NonRetryable()
+}
+
 // RemediateBatch repairs at most 20 instances: re-check, install, reboot
 // those still unhealthy. It returns one outcome per decided instance and
 // fails only on invalid input: an API that keeps failing becomes the
@@ -364,7 +400,7 @@ func (b *batchRun) check(ctx workflow.Context) ([]string, bool) {
 	err := workflow.ExecuteActivity(readActivity(ctx, b.in.Engine, fmt.Sprintf("re-check %d instances before acting: %s", len(ids), shortList(ids))),
 		a.CheckInstances, activities.CheckInput{Region: b.in.Region, InstanceIDs: ids, ExcludeTag: b.in.ExcludeTag}).Get(ctx, &check)
 	if err != nil {
-		if !b.accountStop(ids, err) {
+		if !b.accountStop(ids, err) && !b.apiStop(ids, err) {
 			b.failAll(ids, ReasonBatchError, err)
 		}
 		return nil, false
@@ -398,7 +434,7 @@ func (b *batchRun) install(ctx workflow.Context, ids []string) ([]string, bool) 
 	err := workflow.ExecuteActivity(apiActivity(ctx, fmt.Sprintf("install agent on %d instances: %s", len(ids), shortList(ids))),
 		a.InstallAgents, activities.InstallInput{Region: b.in.Region, InstanceIDs: ids, ExcludeTag: b.in.ExcludeTag}).Get(ctx, &inst)
 	if err != nil {
-		if !b.accountStop(ids, err) {
+		if !b.accountStop(ids, err) && !b.apiStop(ids, err) {
 			b.failAll(ids, ReasonInstallFailed, err)
 		}
 		return nil, false
@@ -442,6 +478,12 @@ func (b *batchRun) reboot(ctx workflow.Context, ids []string) (activities.Reboot
 		workflow.GetLogger(ctx).Warn("reboot activity failed; verifying anyway", "Batch", b.in.Number, "Error", err)
 		for _, id := range ids {
 			b.step(id, "reboot failed: "+errText(err))
+		}
+		if b.in.Engine >= engineV4 {
+			// Whether ECS carried the reboot out is unknown: the run
+			// verifies them, and one that never comes back is
+			// reboot-unconfirmed, not a failed repair of the instance.
+			rb.Unconfirmed = append(rb.Unconfirmed, ids...)
 		}
 		return rb, true
 	}

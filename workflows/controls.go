@@ -338,6 +338,9 @@ func (r *run) acquire(ctx workflow.Context) (string, error) {
 // fenced says whether the run holds its region the fenced way (engine 3).
 func (r *run) fenced() bool { return r.st.Engine >= engineV3 }
 
+// strict says whether the run is of engine 4 (see fenceEachBatch).
+func (r *run) strict() bool { return r.st.Engine >= engineV4 }
+
 // inherit takes over, to verify, what runs that closed without verifying
 // rebooted within their verify deadline: those instances are verified, not
 // repaired, until that deadline passes. More than one run carries makes it
@@ -349,6 +352,9 @@ func (r *run) inherit(ctx workflow.Context, refs []activities.RebootRef) error {
 		runs = append(runs, fmt.Sprintf("%s (batches %d..%d)", ref.RunID, ref.Batches.From, ref.Batches.To))
 	}
 	var res activities.InheritResult
+	// Until they are read (or waited out), what those runs rebooted is
+	// not verified: a run that ends before leaves them to the next holder.
+	r.st.Unverified = true
 	err := workflow.ExecuteActivity(readActivity(ctx, engineV2, "read back what "+strings.Join(runs, ", ")+" rebooted and never verified"),
 		a.InheritReboots, activities.InheritInput{Refs: refs}).Get(ctx, &res)
 	if err != nil {
@@ -360,10 +366,13 @@ func (r *run) inherit(ctx workflow.Context, refs []activities.RebootRef) error {
 			res.NotBefore.UTC().Format(time.RFC3339), strings.Join(runs, ", "), activities.MaxInherited)
 		workflow.SetCurrentDetails(ctx, r.st.Waiting)
 		timer := workflow.NewTimerWithOptions(ctx, res.NotBefore.Sub(workflow.Now(ctx)), workflow.TimerOptions{Summary: r.st.Waiting})
-		_ = timer.Get(ctx, nil)
+		if err := timer.Get(ctx, nil); err == nil {
+			r.st.Unverified = false // waited out: every deadline has passed
+		}
 		r.st.Waiting = ""
 		return nil
 	}
+	r.st.Unverified = false // read: they are in Verifying, decided by polls
 	known := make(map[string]bool, len(r.st.Verifying))
 	for _, v := range r.st.Verifying {
 		known[v.ID] = true
@@ -398,7 +407,7 @@ func (r *run) release(ctx workflow.Context) {
 	var a *activities.Activities
 	err := workflow.ExecuteActivity(guardActivity(ctx, "give "+r.in.Region+" back to its guard"), a.ReleaseRegion,
 		activities.ReleaseInput{GuardInput: r.guardInput(ctx), RunID: r.runID, Execution: r.st.Lease,
-			Verified: r.fenced() && len(r.st.Verifying) == 0 && len(r.inFlight) == 0}).Get(ctx, nil)
+			Verified: r.verified()}).Get(ctx, nil)
 	if err != nil {
 		workflow.GetLogger(ctx).Warn("could not release the region; the next run will take it over", "Error", err)
 		return
@@ -406,21 +415,48 @@ func (r *run) release(ctx workflow.Context) {
 	r.st.Locked = false
 }
 
+// verified says whether every reboot this run sent or inherited has been
+// decided by a poll that read the agent: only then may the guard forget
+// the reboots of the runs it took over. Nothing left to verify is not
+// enough (engine 4): a cancel during an inherited wait, an account error,
+// polls that failed past a deadline or a batch that failed clear the list
+// without anyone having looked.
+func (r *run) verified() bool {
+	done := r.fenced() && len(r.st.Verifying) == 0 && len(r.inFlight) == 0
+	if r.strict() {
+		return done && !r.st.Unverified
+	}
+	return done
+}
+
 // fence tells the guard, before a round of batches starts, which batches
 // this run may now have open, and confirms it still holds the region
 // (engine 3). It registers a few batch numbers ahead, as many as could
 // start now. A refusal stops the run: it no longer holds the region.
+//
+// An engine 4 run fences again whenever the next batch's number is past
+// what the guard knows, so no batch starts outside the fenced range
+// whatever the canary, batch, blast radius, plan or retune sizes make the
+// round; and it names the first number it will start (Next), so the guard
+// can refuse a number used before.
 func (r *run) fence(ctx workflow.Context) bool {
-	if !r.fenced() || r.roundFenced {
+	if !r.fenced() {
+		return true
+	}
+	if r.roundFenced && (!r.strict() || r.st.NextBatch <= r.st.Fenced) {
 		return true
 	}
 	ahead := max(1, min(maxFenceAhead, r.room()))
 	to := r.st.NextBatch + ahead - 1
+	req := activities.FenceRequest{RunID: r.runID, Execution: r.st.Lease, Current: workflow.GetInfo(ctx).WorkflowExecution.RunID,
+		Batches: activities.BatchRange{From: r.openFrom(), To: to}}
+	if r.strict() {
+		req.Next = r.st.NextBatch
+	}
 	var a *activities.Activities
 	var res activities.FenceResult
 	err := workflow.ExecuteLocalActivity(fenceActivity(ctx), a.FenceBatches, activities.FenceInput{GuardInput: r.guardInput(ctx),
-		Fence: activities.FenceRequest{RunID: r.runID, Execution: r.st.Lease, Current: workflow.GetInfo(ctx).WorkflowExecution.RunID,
-			Batches: activities.BatchRange{From: r.openFrom(), To: to}}}).Get(ctx, &res)
+		Fence: req}).Get(ctx, &res)
 	switch {
 	case err != nil:
 		r.lost(ctx, "could not confirm with the guard that this run still holds the region: "+errText(err))
@@ -525,11 +561,20 @@ func quarantineDetail(rec activities.InstanceRecord, in RegionInput) string {
 // unhealthy agents among Running instances, in the region or in a zone, is
 // above the threshold: that smells of a systemic cause, and rebooting
 // would not fix it. An override (recorded) lets one run go ahead.
+//
+// A run given instance IDs is the operator's choice and skips it, but an
+// apply (engine 4) does not: a plan reviewed before an outage must not be
+// applied into it. Its own scan is of the planned instances, so it judges
+// the region's health measured for it (measureRegion).
 func (r *run) shortCircuit() {
-	if len(r.in.InstanceIDs) > 0 {
+	zones := r.st.Zones
+	switch {
+	case r.in.Plan != nil && r.strict():
+		zones = r.st.RegionZones
+	case len(r.in.InstanceIDs) > 0:
 		return
 	}
-	over := r.overThreshold()
+	over := r.overThreshold(zones)
 	if over == "" {
 		return
 	}
@@ -551,10 +596,10 @@ func (r *run) shortCircuit() {
 
 // overThreshold describes the worst share above the threshold, region
 // first, or returns "".
-func (r *run) overThreshold() string {
+func (r *run) overThreshold(zones []activities.ZoneCount) string {
 	limit := r.in.MaxUnhealthyPercent
 	running, unhealthy := 0, 0
-	for _, z := range r.st.Zones {
+	for _, z := range zones {
 		running += z.Running
 		unhealthy += z.Unhealthy
 	}
@@ -563,7 +608,7 @@ func (r *run) overThreshold() string {
 		return fmt.Sprintf("%d%% of the Running instances of %s (%d of %d) have an unhealthy agent, above max_unhealthy_percent %d",
 			unhealthy*100/running, r.in.Region, unhealthy, running, limit)
 	}
-	for _, z := range r.st.Zones {
+	for _, z := range zones {
 		if z.Running >= MinZoneForShortCircuit && above(z.Unhealthy, z.Running) {
 			return fmt.Sprintf("%d%% of the Running instances of zone %s (%d of %d) have an unhealthy agent, above max_unhealthy_percent %d",
 				z.Unhealthy*100/z.Running, z.Zone, z.Unhealthy, z.Running, limit)

@@ -44,10 +44,29 @@ type FleetInput struct {
 	// region, and it takes no instance list and no zone (both are a
 	// region's).
 	Run RegionInput `json:"run"`
+	// OverrideRegions are the regions whose runs Run.OverrideMaxUnhealthy
+	// lets go ahead above the short-circuit's threshold: an override is
+	// for the regions its reason is about, never every region of a fleet
+	// run. Required with an override.
+	OverrideRegions []string `json:"override_regions,omitempty"`
 }
 
+// fleetOverrideRegions marks fleet runs that refuse an override that does
+// not name its regions; the marker is asked for only when there is an
+// override, so no other fleet run's history changes.
+const fleetOverrideRegions = "fleet-override-regions"
+
 // Validate names the first field that is not acceptable.
-func (in FleetInput) Validate() error {
+func (in FleetInput) Validate() error { return in.validate(true) }
+
+// validate is Validate; overrides says whether an override must name its
+// regions (fleet runs recorded before it took one for every region).
+func (in FleetInput) validate(overrides bool) error {
+	if overrides {
+		if err := in.validateOverride(); err != nil {
+			return err
+		}
+	}
 	switch {
 	case len(in.Regions) > 0 && in.AllRegions:
 		return errors.New("give regions or all_regions, not both")
@@ -81,9 +100,33 @@ func (in FleetInput) Validate() error {
 	return nil
 }
 
+// validateOverride checks that an override names its regions, each one of
+// the fleet run's.
+func (in FleetInput) validateOverride() error {
+	over := in.Run.OverrideMaxUnhealthy != ""
+	switch {
+	case over && len(in.OverrideRegions) == 0:
+		return errors.New("override_max_unhealthy: a fleet run's override must name the regions it is for (override_regions): it lets those regions' runs go ahead above max_unhealthy_percent, never every region's")
+	case !over && len(in.OverrideRegions) > 0:
+		return errors.New("override_regions: name regions only with override_max_unhealthy (the reason)")
+	}
+	for i, r := range in.OverrideRegions {
+		if !in.AllRegions && !slices.Contains(in.Regions, r) {
+			return fmt.Errorf("override_regions[%d] %q is not one of the fleet run's regions (%s)", i, r, strings.Join(in.Regions, ", "))
+		}
+		if !regionPattern.MatchString(r) {
+			return fmt.Errorf("override_regions[%d] %q is not a region ID (e.g. cn-hangzhou)", i, r)
+		}
+	}
+	return nil
+}
+
 func (in FleetInput) regionInput(region string) RegionInput {
 	r := in.Run
 	r.Region = region
+	if len(in.OverrideRegions) > 0 && !slices.Contains(in.OverrideRegions, region) {
+		r.OverrideMaxUnhealthy = "" // the override is for the regions it names
+	}
 	return r.WithDefaults()
 }
 
@@ -196,7 +239,9 @@ func FleetChildID(fleetID, region string) string {
 // region's run (each stops cleanly, verifying what it rebooted) and waits
 // for them.
 func RemediateFleet(ctx workflow.Context, in FleetInput) (FleetReport, error) {
-	if err := in.Validate(); err != nil {
+	overrides := in.Run.OverrideMaxUnhealthy != "" &&
+		workflow.GetVersion(ctx, fleetOverrideRegions, workflow.DefaultVersion, 1) == 1
+	if err := in.validate(overrides); err != nil {
 		return FleetReport{}, invalidInput("RemediateFleet", err)
 	}
 	info := workflow.GetInfo(ctx)

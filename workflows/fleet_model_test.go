@@ -79,6 +79,13 @@ type fleetModel struct {
 	inherited activities.InheritResult
 	// grant, when set, answers AcquireRegion instead of the holder logic.
 	grant func(in activities.AcquireInput) activities.AcquireResult
+	// releaseInputs are the runs' releases as sent; failPoll and
+	// failInherit make PollAgents and InheritReboots fail with them.
+	releaseInputs []activities.ReleaseInput
+	failPoll      error
+	failInherit   error
+	// afterReboot runs, under the model's lock, after each reboot call.
+	afterReboot func(m *fleetModel, rebooted []string)
 	// beats numbers the heartbeats healthy agents send.
 	beats int
 }
@@ -258,6 +265,9 @@ func (m *fleetModel) reboot(_ context.Context, in activities.RebootInput) (activ
 		}
 	}
 	m.reboots = append(m.reboots, sent)
+	if m.afterReboot != nil {
+		m.afterReboot(m, sent)
+	}
 	return out, nil
 }
 
@@ -348,6 +358,9 @@ func (m *fleetModel) confirm(_ context.Context, in activities.ConfirmInput) (act
 func (m *fleetModel) inheritReboots(_ context.Context, in activities.InheritInput) (activities.InheritResult, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.failInherit != nil {
+		return activities.InheritResult{}, m.failInherit
+	}
 	return m.inherited, nil
 }
 
@@ -441,6 +454,9 @@ func (m *fleetModel) scanSegment(_ context.Context, in activities.SegmentInput) 
 func (m *fleetModel) poll(_ context.Context, in activities.PollInput) (activities.PollResult, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.failPoll != nil {
+		return activities.PollResult{}, m.failPoll
+	}
 	m.polls = append(m.polls, slices.Clone(in.InstanceIDs))
 	var res activities.PollResult
 	for _, id := range in.InstanceIDs {
@@ -448,14 +464,14 @@ func (m *fleetModel) poll(_ context.Context, in activities.PollInput) (activitie
 		switch {
 		case !f.Exists:
 			res.Gone = append(res.Gone, id)
-		case f.Healthy:
+		case f.Healthy && !f.Unknown:
 			res.Healthy = append(res.Healthy, id)
 			res.Fresh = append(res.Fresh, activities.Waiting{ID: id, State: f.State, LastHeartbeat: f.LastHeartbeat})
 			if inst := m.byID[id]; inst.beatsOnce {
 				inst.healthy = false // one heartbeat, then silence
 			}
 		default:
-			res.Waiting = append(res.Waiting, activities.Waiting{ID: id, State: f.State, LastHeartbeat: f.LastHeartbeat})
+			res.Waiting = append(res.Waiting, activities.Waiting{ID: id, State: f.State, LastHeartbeat: f.LastHeartbeat, Unknown: f.Unknown})
 		}
 	}
 	return res, nil
@@ -483,6 +499,7 @@ func (m *fleetModel) release(_ context.Context, in activities.ReleaseInput) erro
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.releases = append(m.releases, in.RunID)
+	m.releaseInputs = append(m.releaseInputs, in)
 	if m.holder == in.RunID {
 		m.holder = ""
 	}

@@ -425,6 +425,10 @@ func (g *guard) fence(ctx workflow.Context, r activities.FenceRequest) (activiti
 		return activities.FenceResult{Reason: "the region is not held by anyone (this run's hold was lost)"}, nil
 	case !same(h, r.RunID, r.Execution):
 		return activities.FenceResult{Reason: "the region is held by " + h.RunID}, nil
+	case r.Next > 0:
+		if why := numbersReused(h, r); why != "" {
+			return activities.FenceResult{Reason: why}, nil
+		}
 	case r.Current != h.Current && r.Batches.To <= h.Batches.To && r.Batches.Len() > 0:
 		return activities.FenceResult{Reason: fmt.Sprintf("batches up to %d were started by run %s of %s, and run %s would start batch %d again (was it reset to a point after it acquired the region? reset it to its first workflow task instead)",
 			h.Batches.To, h.Current, h.RunID, r.Current, r.Batches.To)}, nil
@@ -432,7 +436,31 @@ func (g *guard) fence(ctx workflow.Context, r activities.FenceRequest) (activiti
 	h.Current = r.Current
 	h.Batches = r.Batches
 	h.LastFence = workflow.Now(ctx)
+	h.Fenced = max(h.Fenced, h.Batches.To)
+	if r.Next > 0 {
+		h.Next = r.Next
+	}
 	return activities.FenceResult{OK: true}, nil
+}
+
+// numbersReused says why a fence that names the first number it will start
+// (FenceRequest.Next) would start a batch number the holder may already
+// have used, or "". The same execution never goes back: numbers below its
+// last Next may have been started. Another execution of the holder's chain
+// (a continue-as-new successor, which numbers on past everything fenced, or
+// a Reset, which cannot know which fenced numbers its predecessor started)
+// must start above every number ever granted. So both ends of the range are
+// checked, and no batch ID is used twice.
+func numbersReused(h *activities.Holder, r activities.FenceRequest) string {
+	granted := max(h.Fenced, h.Batches.To)
+	switch {
+	case r.Current == h.Current && r.Next < h.Next:
+		return fmt.Sprintf("run %s of %s would start batch %d again: its last fence said it starts at %d", r.Current, r.RunID, r.Next, h.Next)
+	case r.Current != h.Current && r.Next <= granted:
+		return fmt.Sprintf("batches up to %d may have been started by run %s of %s, and run %s would start batch %d (was it reset to a point after it acquired the region? reset it to its first workflow task instead)",
+			granted, h.Current, h.RunID, r.Current, r.Next)
+	}
+	return ""
 }
 
 func (g *guard) note(ctx workflow.Context, r activities.NoteRequest) (bool, error) {

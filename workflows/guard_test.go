@@ -219,3 +219,39 @@ func TestGuardAppliesARecordOnce(t *testing.T) {
 		require.Equal(t, "older", v.Records[1].Attempts[1].RunID)
 	})
 }
+
+// TestGuardRefusesABatchNumberUsedBefore: fences that name the first
+// number they will start (engine 4) are refused when that number goes
+// back (the same execution) or does not pass every number the holder was
+// granted (another execution of its chain: a Reset two rounds back, which
+// cannot know which of them its predecessor started); a continue-as-new
+// successor, which numbers on past what was fenced, goes on.
+func TestGuardRefusesABatchNumberUsedBefore(t *testing.T) {
+	env := guardEnv(t, activities.RecoverResult{})
+	run := "fleetmend/cn-hangzhou/nightly"
+	fence := func(current string, from, next, to int) activities.FenceRequest {
+		return activities.FenceRequest{RunID: run, Execution: "e1", Current: current, Next: next,
+			Batches: activities.BatchRange{From: from, To: to}}
+	}
+	steps := []guardStep{
+		{name: activities.GuardUpdateAcquire, arg: activities.AcquireRequest{RunID: run, Execution: "e1"}, want: granted(t, true, run)},
+		// Round 1 registers 1..5 and starts 1..2; round 2 starts at 3.
+		{name: activities.GuardUpdateFence, arg: fence("e1", 1, 1, 5), want: fenced(t, true, "")},
+		{name: activities.GuardUpdateFence, arg: fence("e1", 1, 3, 4), want: fenced(t, true, "")},
+		// The same execution never goes back.
+		{name: activities.GuardUpdateFence, arg: fence("e1", 1, 2, 9), want: fenced(t, false, "would start batch 2 again")},
+		// A Reset two rounds back: starts at 2, below numbers granted (up to 5).
+		{name: activities.GuardUpdateFence, arg: fence("r1", 1, 2, 60), want: fenced(t, false, "batches up to 5 may have been started")},
+		// Even one that starts past the last fence's range but not past
+		// every number granted.
+		{name: activities.GuardUpdateFence, arg: fence("r1", 1, 5, 60), want: fenced(t, false, "batches up to 5 may have been started")},
+		// A continue-as-new successor starts after everything fenced.
+		{name: activities.GuardUpdateFence, arg: fence("c2", 3, 6, 8), want: fenced(t, true, "")},
+	}
+	guardSteps(t, env, GuardState{Region: "cn-hangzhou"}, steps, func(st GuardState) {
+		require.NotNil(t, st.Holder)
+		require.Equal(t, "c2", st.Holder.Current)
+		require.Equal(t, 8, st.Holder.Fenced)
+		require.Equal(t, 6, st.Holder.Next)
+	})
+}

@@ -140,6 +140,12 @@ func (r *run) dispatch(ctx, dctx workflow.Context) {
 	if r.fenced() {
 		engine, tag = engineV3, r.in.ExcludeTag
 	}
+	if r.strict() {
+		// A batch ID names one set of installs and reboots: a closed
+		// batch's ID is refused rather than run again on other instances.
+		engine = engineV4
+		opts.WorkflowIDReusePolicy = enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE
+	}
 	fut := workflow.ExecuteChildWorkflow(workflow.WithChildOptions(dctx, opts), RemediateBatch, BatchInput{
 		Region: r.in.Region, RunID: r.runID, Number: num, Instances: targets,
 		RebootPolicy: r.in.RebootPolicy, RebootGrace: *r.in.RebootGrace,
@@ -160,12 +166,24 @@ func (r *run) onBatch(ctx workflow.Context, num int, targets []BatchTarget, res 
 	r.inFlight = slices.DeleteFunc(r.inFlight, func(f inFlight) bool { return f.number == num })
 	r.st.BatchesRun++
 	r.st.LastProgressAt = workflow.Now(ctx)
-	if err != nil {
+	switch {
+	case err != nil && r.strict() && temporal.IsWorkflowExecutionAlreadyStartedError(err):
+		// Its ID was used before (a Reset the guard did not catch): it
+		// never ran, and neither may any batch after it.
+		why := fmt.Sprintf("stopped: batch %d was not started: its ID %s was used before (was the run reset to a point after it acquired the region?)", num, activities.BatchWorkflowID(r.runID, num))
+		for _, t := range targets {
+			r.addRow(Row{InstanceID: t.InstanceID, Problem: t.Problem, Batch: num, Outcome: OutcomeNotAttempted, Reason: ReasonRegionLost, Detail: why})
+		}
+		r.stop(ctx, why, "", ReasonRegionLost)
+	case err != nil:
 		for _, t := range targets {
 			r.addRow(Row{InstanceID: t.InstanceID, Problem: t.Problem, Batch: num, Outcome: OutcomeFailed,
 				Reason: ReasonBatchError, Detail: errText(err)})
 		}
-	} else {
+		// It may have rebooted any of them before it failed (or was
+		// terminated): nobody verified that.
+		r.st.Unverified = true
+	default:
 		r.st.Counts.Installed += res.Installed
 		r.st.Counts.Rebooted += res.Rebooted
 		for _, row := range res.Rows {
@@ -181,6 +199,9 @@ func (r *run) onBatch(ctx workflow.Context, num int, targets []BatchTarget, res 
 		}
 		if res.RegionLost != "" && r.st.StopCode == "" {
 			r.lost(ctx, "batch "+fmt.Sprint(num)+": "+res.RegionLost)
+		}
+		if res.APIError != "" && r.strict() && r.st.Stopped == "" {
+			r.stop(ctx, fmt.Sprintf("stopped: the ECS API kept failing in batch %d (%s): no new batch starts; its instances are api-error, not failed repairs, and the next run tries again", num, res.APIError), "", ReasonStopped)
 		}
 	}
 	r.checkBudget(ctx)
@@ -250,6 +271,14 @@ func (r *run) onPoll(ctx workflow.Context, res activities.PollResult) {
 	for _, v := range r.st.Verifying {
 		w, isWaiting := waiting[v.ID]
 		switch {
+		case isWaiting && w.Unknown && r.strict() && !now.Before(v.Deadline):
+			// The answers left it out: nobody read its agent. It waits for
+			// a poll that does, as long as one whose polls fail.
+			if !now.Before(v.Deadline.Add(r.unverifiedGrace())) {
+				r.decideUnverified(ctx, v, fmt.Sprintf("ECS's answers left it out of the agent status polls up to its verify deadline (%s) and for %s after: whether it healed is unknown", r.in.VerifyDeadline, r.unverifiedGrace()))
+				continue
+			}
+			kept = append(kept, v)
 		case healthy[v.ID] && r.stable(&v, beats[v.ID], now):
 			r.decideVerified(ctx, v, OutcomeRemediated, "", "agent reports fresh heartbeats", "verified")
 		case healthy[v.ID]:
@@ -355,17 +384,37 @@ func (r *run) expireUnverified(ctx workflow.Context, err error) {
 	now := workflow.Now(ctx)
 	grace := r.unverifiedGrace()
 	kept := r.st.Verifying[:0]
+	expired := 0
 	for _, v := range r.st.Verifying {
 		if now.Before(v.Deadline.Add(grace)) {
 			kept = append(kept, v)
 			continue
 		}
-		r.decideVerified(ctx, v, OutcomeFailed, ReasonUnverified,
-			fmt.Sprintf("its agent could not be read by its verify deadline (%s) and for %s after: the agent status polls failed: %s", r.in.VerifyDeadline, grace, errText(err)), "")
+		expired++
+		r.decideUnverified(ctx, v, fmt.Sprintf("its agent could not be read by its verify deadline (%s) and for %s after: the agent status polls failed: %s", r.in.VerifyDeadline, grace, errText(err)))
 	}
 	r.st.Verifying = kept
 	r.checkBudget(ctx)
+	if r.strict() {
+		// Every decided instance goes through the gate, unverified ones
+		// too: a wave whose polls fail ends here instead of holding the
+		// region for ever. A run that cannot see whether its repairs
+		// work starts no more of them.
+		r.judge(ctx)
+		if expired > 0 && r.st.Stopped == "" {
+			r.stop(ctx, fmt.Sprintf("stopped: the agent status polls failed past the verify deadline of %d instances (%s): no new batch starts while the run cannot see whether its repairs work; the next run tries again",
+				expired, errText(err)), "", ReasonStopped)
+		}
+	}
 	r.upsertCounts(ctx)
+}
+
+// decideUnverified decides an instance whose agent nobody could read by
+// its deadline and grace: failed, unverified, and (engine 4) its reboot
+// not called verified when the run releases the region.
+func (r *run) decideUnverified(ctx workflow.Context, v Verifying, detail string) {
+	r.st.Unverified = true
+	r.decideVerified(ctx, v, OutcomeFailed, ReasonUnverified, detail, "")
 }
 
 // unverifiedGrace is how long after its deadline an instance waits for a
@@ -390,6 +439,9 @@ func (r *run) decideVerified(ctx workflow.Context, v Verifying, outcome, reason,
 // failVerifying gives up on every instance being verified: the agent
 // status cannot be read any more.
 func (r *run) failVerifying(ctx workflow.Context, err error) {
+	if len(r.st.Verifying) > 0 {
+		r.st.Unverified = true // decided without anyone reading their agents
+	}
 	for _, v := range r.st.Verifying {
 		r.decideVerified(ctx, v, OutcomeFailed, ReasonAccountError, "agent status could not be read: "+errText(err), "")
 	}
@@ -486,7 +538,7 @@ func plannedAction(in RegionInput) string {
 // operator's terminate of the run does not cut a batch off mid-reboot.
 func batchOptions(runID string, in RegionInput, num int, ids []string, sa bool) workflow.ChildWorkflowOptions {
 	opts := workflow.ChildWorkflowOptions{
-		WorkflowID:        fmt.Sprintf("%s/batch-%d", runID, num),
+		WorkflowID:        activities.BatchWorkflowID(runID, num),
 		StaticSummary:     fmt.Sprintf("%s batch %d: %d instances (%s)", in.Region, num, len(ids), shortList(ids)),
 		ParentClosePolicy: enumspb.PARENT_CLOSE_POLICY_ABANDON,
 	}

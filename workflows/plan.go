@@ -332,3 +332,37 @@ func (r *run) appliedPlan() *AppliedPlan {
 	a := *r.st.Applied
 	return &a
 }
+
+// measureRegion measures the health of the whole region for an apply
+// (engine 4): the same token chains a region's scan follows, counting
+// only (Running instances and unhealthy agents, per zone), so that the
+// fleet-wide short-circuit judges the region as it is now, not the plan's
+// instances as they were. A run without a plan measures nothing: its scan
+// did.
+func (r *run) measureRegion(ctx workflow.Context) error {
+	if r.in.Plan == nil || !r.strict() {
+		return nil
+	}
+	var a *activities.Activities
+	var zones []activities.ZoneCount
+	for _, os := range scanOSTypes() {
+		token := ""
+		for segment := 1; ; segment++ {
+			summary := fmt.Sprintf("measure the health of %s for the short-circuit: %s instances, segment %d (counts only)", r.in.Region, os, segment)
+			var res activities.SegmentResult
+			err := workflow.ExecuteActivity(readActivity(ctx, engineV2, summary), a.ScanSegment, activities.SegmentInput{
+				Region: r.in.Region, OSType: os, NextToken: token, MaxPages: scanSegmentPages, ExcludeTag: r.in.ExcludeTag, CountOnly: true,
+			}).Get(ctx, &res)
+			if err != nil {
+				return err
+			}
+			zones = mergeZones(zones, res.Zones)
+			if res.Done {
+				break
+			}
+			token = res.NextToken
+		}
+	}
+	r.st.RegionZones = zones
+	return nil
+}

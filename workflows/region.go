@@ -29,6 +29,13 @@ const (
 	// recorded before it took one, found nothing in it and replay as they
 	// ran.
 	zoneInRegion = "zone-in-region"
+	// fenceEachBatch marks engine 4 runs: no batch starts before the guard
+	// knows its number, and batch IDs are never reused; the release says
+	// "verified" only of reboots a poll decided; every decided canary and
+	// ramp instance is judged, and a wave without enough evidence stops
+	// the run; an apply obeys the fleet-wide short-circuit; a failure of
+	// the ECS API is never booked against an instance.
+	fenceEachBatch = "fence-each-batch"
 )
 
 // RemediateRegion keeps the agent healthy on every instance of a region
@@ -61,6 +68,9 @@ func RemediateRegion(ctx workflow.Context, in RegionInput) (Report, error) {
 	engine := engineV2
 	if workflow.GetVersion(ctx, fencedLock, workflow.DefaultVersion, 1) == 1 {
 		engine = engineV3
+		if workflow.GetVersion(ctx, fenceEachBatch, workflow.DefaultVersion, 1) == 1 {
+			engine = engineV4
+		}
 	}
 	return remediateRegionV2(ctx, in, engine)
 }
@@ -140,6 +150,9 @@ func remediateRegionV2(ctx workflow.Context, in RegionInput, engine int) (Report
 		if err := r.applyLedger(ctx); err != nil {
 			return r.fail(ctx, "could not read the quarantine ledger of "+in.Region, err)
 		}
+		if err := r.measureRegion(ctx); err != nil {
+			return r.fail(ctx, "could not measure the health of "+in.Region+" for the fleet-wide short-circuit", err)
+		}
 		r.shortCircuit()
 		r.pinQueue()
 		r.resolveLimits()
@@ -189,6 +202,11 @@ type RunState struct {
 	// Lease is the execution (Temporal run ID) the region was granted to;
 	// continue-as-new carries it, a Reset to before the grant does not.
 	Lease string `json:"lease,omitempty"`
+	// Unverified: a reboot this run sent or inherited was decided without
+	// a poll that read its agent (an account error, polls failing past its
+	// deadline, a batch that failed, an inherit that could not be read or
+	// waited out): its release leaves them to the next holder (engine 4).
+	Unverified bool `json:"unverified,omitempty"`
 	// Fenced is the highest batch number the guard was told of.
 	Fenced int `json:"fenced,omitempty"`
 	// LastProgressAt is when the run last got something done: a scan
@@ -204,6 +222,10 @@ type RunState struct {
 	Checked bool                   `json:"checked,omitempty"`
 	Counts  Counts                 `json:"counts"`
 	Zones   []activities.ZoneCount `json:"zones,omitempty"`
+	// RegionZones is the whole region's health, measured by an apply
+	// (engine 4), whose own scan is of the planned instances only: the
+	// fleet-wide short-circuit judges the region, not the plan.
+	RegionZones []activities.ZoneCount `json:"region_zones,omitempty"`
 	Total   int                    `json:"total"`
 	// Queue is the candidates not yet handed to a batch, in scan order.
 	Queue     Queue       `json:"queue,omitempty"`

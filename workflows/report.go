@@ -40,6 +40,9 @@ const (
 	ReasonBatchError           = "batch-error"   // the batch could not run
 	ReasonNotFound             = "not-found"     // an instance ID given to the run does not exist
 	ReasonAccountError         = "account-error" // an ECS error no call with these credentials can overcome
+	// ReasonAPIError: the ECS API kept failing (throttling, 5xx, transport)
+	// past the retries: the API's fault, not the instance's (engine 4).
+	ReasonAPIError = "api-error"
 	// Not attempted because ...
 	ReasonCancelled    = "cancelled"     // the run was cancelled
 	ReasonAborted      = "aborted"       // an operator aborted the run
@@ -102,6 +105,9 @@ type Counts struct {
 	Vanished     int `json:"vanished"`
 	BatchError   int `json:"batch_error"`
 	AccountError int `json:"account_error,omitempty"`
+	// APIError: see ReasonAPIError. Not spent from the budget, not in the
+	// ledger, not against a canary: the API failed, not the repair.
+	APIError     int `json:"api_error,omitempty"`
 	NotAttempted int `json:"not_attempted"`
 	// Work done.
 	Batches   int `json:"batches"`
@@ -170,6 +176,8 @@ func (c *Counts) addOutcome(r Row) {
 			c.NotFound++
 		case ReasonAccountError:
 			c.AccountError++
+		case ReasonAPIError:
+			c.APIError++
 		}
 	}
 }

@@ -58,13 +58,16 @@ type Rollout struct {
 
 // WaveResult is one judged wave.
 type WaveResult struct {
-	Step      int       `json:"step"`
-	Limit     int       `json:"limit"`
-	Instances int       `json:"instances"`
-	Healed    int       `json:"healed"`
-	Failed    int       `json:"failed"`
-	Passed    bool      `json:"passed"`
-	At        time.Time `json:"at"`
+	Step      int  `json:"step"`
+	Limit     int  `json:"limit"`
+	Instances int  `json:"instances"`
+	Healed    int  `json:"healed"`
+	Failed    int  `json:"failed"`
+	Passed    bool `json:"passed"`
+	// Inconclusive: the wave stopped the run for want of evidence, not
+	// because its instances failed (engine 4).
+	Inconclusive bool      `json:"inconclusive,omitempty"`
+	At           time.Time `json:"at"`
 }
 
 // startRollout sets up the first wave once the queue and the blast radius
@@ -195,12 +198,48 @@ func (r *run) judge(ctx workflow.Context) {
 	healed := ro.Healed + r.firstBeats()
 	repaired := ro.Size - ro.Neutral
 	need := int(math.Ceil(float64(r.in.CanarySuccess) * float64(repaired) / 100))
+	if r.strict() {
+		// Engine 4: a wave passes only on evidence, and one that cannot
+		// have enough stops the run.
+		enough := minEvidence(ro.Size)
+		switch {
+		case healed >= need && healed+failed >= enough:
+			r.passWave(ctx, healed, failed)
+		case failed > repaired-need:
+			r.failWave(ctx, failed, repaired, earlyIDs)
+		case repaired < enough:
+			r.inconclusiveWave(ctx, healed, failed, enough)
+		}
+		return
+	}
 	switch {
 	case repaired <= 0 || healed >= need:
 		r.passWave(ctx, healed, failed)
 	case failed > repaired-need:
 		r.failWave(ctx, failed, repaired, earlyIDs)
 	}
+}
+
+// minEvidence is how many of a wave's instances must have given evidence
+// (their agent read after the repair: healed, or failed) for the wave to
+// pass: half of them, rounded up. Instances that give none (recovered on
+// their own, not Running, vanished, excluded, left out of the answers,
+// unverified because the polls failed, an API that kept failing) are left
+// out of the share, but a wave made mostly of them proves nothing about
+// the repair, and widening on it would be widening on no evidence at all.
+func minEvidence(size int) int { return (size + 1) / 2 }
+
+// inconclusiveWave stops a run whose wave can no longer give enough
+// evidence: the safe answer to "does the repair work?" is not to go on.
+func (r *run) inconclusiveWave(ctx workflow.Context, healed, failed, enough int) {
+	ro := &r.st.Rollout
+	r.recordWave(ctx, false, healed, failed)
+	if n := len(ro.Waves); n > 0 && ro.Waves[n-1].Step == ro.Step {
+		ro.Waves[n-1].Inconclusive = true
+	}
+	why := fmt.Sprintf("stopped: %s inconclusive: only %d of its %d instances can show whether the repair works (%d healed, %d failed; %d recovered on their own, were not Running, vanished, or could not be read), at least %d needed to go on",
+		r.waveName(), ro.Size-ro.Neutral, ro.Size, healed, failed, ro.Neutral, enough)
+	r.stop(ctx, why, "", ReasonCanary)
 }
 
 // firstBeats counts, in a ramp step of a run that widens on them, the

@@ -1,6 +1,10 @@
 package workflows
 
-import "go.temporal.io/sdk/temporal"
+import (
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/fleetmend/fleetmend/activities"
+)
 
 // Custom search attributes. Temporal's SQL visibility (SQLite, PostgreSQL,
 // MySQL) allows only three custom attributes of type Int per namespace, so
@@ -10,7 +14,7 @@ import "go.temporal.io/sdk/temporal"
 // keeps the counts current only if they were set, so fleetmend also works
 // on a cluster where nobody registered them.
 const (
-	SARegionName      = "FleetmendRegion"
+	SARegionName      = activities.RegionAttribute
 	SAKindName        = "FleetmendKind"
 	SADryRunName      = "FleetmendDryRun"
 	SAUnhealthyName   = "FleetmendUnhealthy"

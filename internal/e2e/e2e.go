@@ -197,7 +197,7 @@ func CheckAgainstTruth(t *testing.T, sim *ecssim.Sim, rep workflows.Report) map[
 	require.Equal(t, byOutcome[workflows.OutcomeFailed], c.Failed)
 	require.Equal(t, byOutcome[workflows.OutcomeAlreadyHealthy], c.AlreadyHealthy)
 	require.Equal(t, byOutcome[workflows.OutcomeManaged], c.Managed)
-	require.Equal(t, c.Failed, c.NoHeartbeat+c.RebootUnconfirmed+c.InheritedNoHeartbeat+c.Unverified+c.Vanished+c.InstallFailed+c.RebootRefused+c.BatchError+c.NotFound+c.AccountError)
+	require.Equal(t, c.Failed, c.NoHeartbeat+c.RebootUnconfirmed+c.InheritedNoHeartbeat+c.Unverified+c.Vanished+c.InstallFailed+c.RebootRefused+c.BatchError+c.NotFound+c.AccountError+c.APIError)
 	require.Zero(t, c.BatchError)
 	require.Zero(t, c.AccountError)
 	require.Equal(t, c.Remediated+c.Failed+c.AlreadyHealthy+c.Unknown+c.NotAttempted+c.Quarantined+c.Excluded-c.NotFound, c.AgentMissing+c.AgentSilent)

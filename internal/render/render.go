@@ -130,6 +130,9 @@ func summary(r workflows.Report) string {
 			if c.AccountError > 0 {
 				fmt.Fprintf(&b, ", %d account error", c.AccountError)
 			}
+			if c.APIError > 0 {
+				fmt.Fprintf(&b, ", %d ECS API error", c.APIError)
+			}
 			b.WriteString("\n")
 		}
 		if r.BlastRadiusLimit > 0 {
