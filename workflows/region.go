@@ -226,7 +226,7 @@ type RunState struct {
 	// (engine 4), whose own scan is of the planned instances only: the
 	// fleet-wide short-circuit judges the region, not the plan.
 	RegionZones []activities.ZoneCount `json:"region_zones,omitempty"`
-	Total   int                    `json:"total"`
+	Total       int                    `json:"total"`
 	// Queue is the candidates not yet handed to a batch, in scan order.
 	Queue     Queue       `json:"queue,omitempty"`
 	Verifying []Verifying `json:"verifying,omitempty"`
