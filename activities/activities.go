@@ -49,6 +49,9 @@ type Activities struct {
 	// Temporal is the worker's client, for the activities that talk to a
 	// region's guard workflow (lock and quarantine ledger).
 	Temporal client.Client
+	// MaxInherited bounds the instances InheritReboots hands a run to
+	// verify (0: MaxInherited).
+	MaxInherited int
 }
 
 // IntentRecorder stores activity heartbeat details on the Temporal server

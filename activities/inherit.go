@@ -122,7 +122,11 @@ func (a *Activities) InheritReboots(ctx context.Context, in InheritInput) (Inher
 			}
 		}
 	}
-	if len(res.Instances) > MaxInherited {
+	most := MaxInherited
+	if a.MaxInherited > 0 {
+		most = min(a.MaxInherited, MaxInherited)
+	}
+	if len(res.Instances) > most {
 		res.Over, res.Instances = true, nil
 	}
 	return res, nil

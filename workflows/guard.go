@@ -347,7 +347,7 @@ func (g *guard) grant(ctx workflow.Context, r activities.AcquireRequest) activit
 // closed, so every reboot they sent is older than now, and none can need
 // verifying after now plus its verify deadline.
 func (g *guard) retire(ctx workflow.Context, h activities.Holder, why string) {
-	g.number(h.RunID, h.Batches.To)
+	g.number(h.RunID, lastGranted(h))
 	if h.Batches.Len() > 0 {
 		deadline := h.VerifyDeadline
 		if deadline <= 0 {
@@ -362,6 +362,11 @@ func (g *guard) retire(ctx workflow.Context, h activities.Holder, why string) {
 	}
 	g.log(ctx, why)
 }
+
+// lastGranted is the highest batch number a holder may have started: a
+// new run under its workflow ID numbers its batches after it, so no batch
+// ID is used twice.
+func lastGranted(h activities.Holder) int { return max(h.Fenced, h.Batches.To) }
 
 func (g *guard) pruneReboots(now time.Time) {
 	g.st.Reboots = slices.DeleteFunc(g.st.Reboots, func(r activities.RebootRef) bool { return !r.Until.After(now) })
@@ -400,7 +405,7 @@ func (g *guard) release(ctx workflow.Context, r activities.ReleaseRequest) (bool
 	if r.Verified {
 		// It verified every reboot it sent and every one it inherited:
 		// no instance of the region waits for a verify.
-		g.number(h.RunID, h.Batches.To)
+		g.number(h.RunID, lastGranted(*h))
 		g.st.Reboots = nil
 		g.log(ctx, "released by "+r.RunID)
 	} else {
@@ -452,7 +457,7 @@ func (g *guard) fence(ctx workflow.Context, r activities.FenceRequest) (activiti
 // must start above every number ever granted. So both ends of the range are
 // checked, and no batch ID is used twice.
 func numbersReused(h *activities.Holder, r activities.FenceRequest) string {
-	granted := max(h.Fenced, h.Batches.To)
+	granted := lastGranted(*h)
 	switch {
 	case r.Current == h.Current && r.Next < h.Next:
 		return fmt.Sprintf("run %s of %s would start batch %d again: its last fence said it starts at %d", r.Current, r.RunID, r.Next, h.Next)

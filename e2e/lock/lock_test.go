@@ -51,28 +51,6 @@ func lockInput() workflows.RegionInput {
 	return in
 }
 
-// betweenInstallAndReboot says whether at least n instances have an
-// install accepted and are waiting for the reboot that makes it take
-// effect: batches are in their grace period.
-func betweenInstallAndReboot(sim *ecssim.Sim, n int) bool {
-	waiting := 0
-	for _, in := range sim.Truth().Instances {
-		if in.Installs > 0 && in.Reboots == 0 {
-			waiting++
-		}
-	}
-	return waiting >= n
-}
-
-func progressOf(ctx context.Context, c client.Client, id string) (workflows.Progress, bool) {
-	v, err := c.QueryWorkflow(ctx, id, "", workflows.QueryProgress)
-	if err != nil {
-		return workflows.Progress{}, false
-	}
-	var p workflows.Progress
-	return p, v.Get(&p) == nil
-}
-
 // TestEndedRunLeavesNoSecondReboot ends a run the ways operators end runs,
 // while ten of its batches are between install and reboot, and a second
 // run starts at once. Judged on the simulator's truth: no instance is
@@ -107,25 +85,25 @@ func TestEndedRunLeavesNoSecondReboot(t *testing.T) {
 			first, err := st.StartRun(ctx, "fleetmend/cn-hangzhou/first", in)
 			require.NoError(t, err)
 			e2e.Eventually(t, 2*time.Minute, "batches between install and reboot", func() bool {
-				p, ok := progressOf(ctx, st.Client, first.GetID())
+				p, ok := e2e.ProgressOf(ctx, st.Client, first.GetID())
 				if !ok || p.BatchesInFlight < 5 || (tc.eventsPerRun > 0 && p.ContinuedAsNew < 1) {
 					return false
 				}
-				return betweenInstallAndReboot(st.Sim, 60)
+				return e2e.BetweenInstallAndReboot(st.Sim, 60)
 			})
 			second := tc.end(t, st, first)
 			// The second run is granted the region only once every batch of
 			// the first has closed: installs after this are the second's.
 			var granted time.Time
 			e2e.Eventually(t, 3*time.Minute, "the second run granted the region", func() bool {
-				p, ok := progressOf(ctx, st.Client, second)
+				p, ok := e2e.ProgressOf(ctx, st.Client, second)
 				granted = st.Sim.Clock().Now()
 				return ok && p.Locked && p.Phase != "waiting"
 			})
 			rep, err := stack.WaitProgress(ctx, st.Client, st.Client.GetWorkflow(ctx, second, ""), 200*time.Millisecond, nil)
 			require.NoError(t, err)
 			truth := st.Sim.Truth()
-			again := requireNoSecondRepairWithinDeadline(t, truth, granted, 60*in.VerifyDeadline.D())
+			again := e2e.RequireNoSecondRepairWithinDeadline(t, truth, granted, 60*in.VerifyDeadline.D())
 
 			firstID := first.GetID()
 			require.False(t, rep.Skipped, "the second run acts once the first run's batches have closed")
@@ -155,38 +133,6 @@ func TestEndedRunLeavesNoSecondReboot(t *testing.T) {
 				tc.name, second, verified, rep.Counts.Remediated, rep.Counts.InheritedNoHeartbeat, rep.Counts.NoHeartbeat, rebootsOf(truth), again)
 		})
 	}
-}
-
-// requireNoSecondRepairWithinDeadline asserts on the truth that no
-// instance was rebooted twice within its verify deadline, nor installed on
-// by the second run while still within the verify deadline of a reboot
-// the first sent, and that nothing was done to a healthy agent. (Past its
-// deadline, an instance whose agent never came back may be repaired again:
-// that is a new attempt, which quarantine counts.) deadline is in
-// simulated time; granted is when the second run got the region.
-func requireNoSecondRepairWithinDeadline(t *testing.T, truth ecssim.Truth, granted time.Time, deadline time.Duration) int {
-	t.Helper()
-	const slack = time.Minute // clock sampling, in simulated time
-	again := 0
-	for _, in := range truth.Instances {
-		require.Zero(t, in.InstallsWhileHealthy, in.ID)
-		require.Zero(t, in.RebootsWhileHealthy, in.ID)
-		for i := 1; i < len(in.RebootTimes); i++ {
-			gap := in.RebootTimes[i].Sub(in.RebootTimes[i-1])
-			require.GreaterOrEqual(t, gap, deadline-slack, "%s rebooted twice within its verify deadline: %v", in.ID, in.RebootTimes)
-		}
-		for _, at := range in.InstallTimes {
-			if !at.After(granted) || len(in.RebootTimes) == 0 || !in.RebootTimes[0].Before(granted) {
-				continue
-			}
-			require.GreaterOrEqual(t, at.Sub(in.RebootTimes[0]), deadline-slack,
-				"%s installed on by the second run within the verify deadline of the first run's reboot: installs %v, reboots %v", in.ID, in.InstallTimes, in.RebootTimes)
-		}
-		if len(in.RebootTimes) > 1 {
-			again++
-		}
-	}
-	return again
 }
 
 func rebootsOf(truth ecssim.Truth) int {
@@ -255,7 +201,7 @@ func TestGuardEndedMidRunKeepsRegionAndLedger(t *testing.T) {
 			first, err := st.StartRun(ctx, "fleetmend/cn-hangzhou/holder", in)
 			require.NoError(t, err)
 			e2e.Eventually(t, 2*time.Minute, "the holder repairing", func() bool {
-				p, ok := progressOf(ctx, st.Client, first.GetID())
+				p, ok := e2e.ProgressOf(ctx, st.Client, first.GetID())
 				return ok && p.BatchesStarted >= 2 && p.Queued > 0
 			})
 			if end == "terminate" {

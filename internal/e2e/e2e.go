@@ -23,6 +23,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/client"
 	"go.uber.org/zap"
 
 	"github.com/fleetmend/fleetmend/ecs"
@@ -500,4 +501,60 @@ func BuildBinary(t *testing.T, pkg string) string {
 	out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput()
 	require.NoError(t, err, "go build %s: %s", pkg, out)
 	return bin
+}
+
+// BetweenInstallAndReboot says whether at least n instances have an
+// install accepted and are waiting for the reboot that makes it take
+// effect: batches are in their grace period.
+func BetweenInstallAndReboot(sim *ecssim.Sim, n int) bool {
+	waiting := 0
+	for _, in := range sim.Truth().Instances {
+		if in.Installs > 0 && in.Reboots == 0 {
+			waiting++
+		}
+	}
+	return waiting >= n
+}
+
+// ProgressOf asks a run for its progress; false when it does not answer.
+func ProgressOf(ctx context.Context, c client.Client, id string) (workflows.Progress, bool) {
+	v, err := c.QueryWorkflow(ctx, id, "", workflows.QueryProgress)
+	if err != nil {
+		return workflows.Progress{}, false
+	}
+	var p workflows.Progress
+	return p, v.Get(&p) == nil
+}
+
+// RequireNoSecondRepairWithinDeadline asserts on the truth that no
+// instance was rebooted twice within its verify deadline, nor installed on
+// by a later run while still within the verify deadline of a reboot an
+// earlier run sent, and that nothing was done to a healthy agent. (Past its
+// deadline, an instance whose agent never came back may be repaired again:
+// that is a new attempt, which quarantine counts.) deadline is in
+// simulated time; granted is when the later run got the region. It returns
+// how many instances were rebooted more than once (past their deadline).
+func RequireNoSecondRepairWithinDeadline(t *testing.T, truth ecssim.Truth, granted time.Time, deadline time.Duration) int {
+	t.Helper()
+	const slack = time.Minute // clock sampling, in simulated time
+	again := 0
+	for _, in := range truth.Instances {
+		require.Zero(t, in.InstallsWhileHealthy, in.ID)
+		require.Zero(t, in.RebootsWhileHealthy, in.ID)
+		for i := 1; i < len(in.RebootTimes); i++ {
+			gap := in.RebootTimes[i].Sub(in.RebootTimes[i-1])
+			require.GreaterOrEqual(t, gap, deadline-slack, "%s rebooted twice within its verify deadline: %v", in.ID, in.RebootTimes)
+		}
+		for _, at := range in.InstallTimes {
+			if !at.After(granted) || len(in.RebootTimes) == 0 || !in.RebootTimes[0].Before(granted) {
+				continue
+			}
+			require.GreaterOrEqual(t, at.Sub(in.RebootTimes[0]), deadline-slack,
+				"%s installed on by a later run within the verify deadline of an earlier run's reboot: installs %v, reboots %v", in.ID, in.InstallTimes, in.RebootTimes)
+		}
+		if len(in.RebootTimes) > 1 {
+			again++
+		}
+	}
+	return again
 }

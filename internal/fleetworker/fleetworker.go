@@ -55,6 +55,10 @@ type Config struct {
 	StopTimeout time.Duration
 	// Logger, when set, hears what the stop could not wait for.
 	Logger log.Logger
+	// MaxInherited bounds the instances a run takes over to verify from
+	// runs that closed without verifying them (0: activities.MaxInherited);
+	// a takeover of more waits out their deadline instead.
+	MaxInherited int
 }
 
 // Validate names the first bad field and its allowed range.
@@ -192,7 +196,7 @@ func New(c client.Client, cfg Config) (*Workers, error) {
 	}
 	// One set of ECS clients for all queues: the per-region pool bounds
 	// the calls in flight to a region whichever queue asked.
-	acts := &activities.Activities{Regions: regions, Intents: activities.ServerIntents{Client: c}, Temporal: c}
+	acts := &activities.Activities{Regions: regions, Intents: activities.ServerIntents{Client: c}, Temporal: c, MaxInherited: cfg.MaxInherited}
 	ws := &Workers{regions: regions, logger: cfg.Logger}
 	queues := []string{cfg.TaskQueue}
 	for _, r := range cfg.Regions {
