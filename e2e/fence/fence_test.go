@@ -248,4 +248,3 @@ func taskAfterAcquire(ctx context.Context, t *testing.T, c client.Client, id, ru
 	t.Fatalf("%s: no workflow task after the region was acquired", id)
 	return 0
 }
-
