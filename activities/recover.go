@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	commonpb "go.temporal.io/api/common/v1"
 	enumspb "go.temporal.io/api/enums/v1"
@@ -224,14 +225,22 @@ func isUnknownAttribute(err error) bool {
 	return errors.As(err, &invalid)
 }
 
-// openRunsPage is the page size of the listing of open runs.
-const openRunsPage = 200
+// openRunsPage is the page size of the listing of open runs; probeTimeout
+// is how long a recovering guard waits for one run's answer.
+const (
+	openRunsPage = 200
+	probeTimeout = 10 * time.Second
+)
 
 // probeHolder asks one open run whether it holds region and adds it to out
 // if it does, or may (it does not answer). marked: visibility already says
 // the run is of region.
 func (a *Activities) probeHolder(ctx context.Context, ex *commonpb.WorkflowExecution, region string, marked bool, out *[]OpenRun) error {
-	v, err := a.Temporal.QueryWorkflow(ctx, ex.GetWorkflowId(), ex.GetRunId(), QueryRunProgress)
+	// A run no worker serves never answers: it must not hold up the
+	// recovery of every other run's region.
+	qctx, cancel := context.WithTimeout(ctx, probeTimeout)
+	defer cancel()
+	v, err := a.Temporal.QueryWorkflow(qctx, ex.GetWorkflowId(), ex.GetRunId(), QueryRunProgress)
 	var nf *serviceerror.NotFound
 	switch {
 	case errors.As(err, &nf):

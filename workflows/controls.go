@@ -365,6 +365,7 @@ func (r *run) inherit(ctx workflow.Context, refs []activities.RebootRef) error {
 		r.st.Waiting = fmt.Sprintf("waiting until %s: %s rebooted more instances within their verify deadline than one run takes over to verify, so none of the region is repaired before then",
 			res.NotBefore.UTC().Format(time.RFC3339), strings.Join(runs, ", "))
 		workflow.SetCurrentDetails(ctx, r.st.Waiting)
+		r.warn(r.st.Waiting)
 		timer := workflow.NewTimerWithOptions(ctx, res.NotBefore.Sub(workflow.Now(ctx)), workflow.TimerOptions{Summary: r.st.Waiting})
 		if err := timer.Get(ctx, nil); err == nil {
 			r.st.Unverified = false // waited out: every deadline has passed
