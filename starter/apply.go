@@ -22,9 +22,9 @@ import (
 )
 
 // planFixed are the run flags `apply` does not take: the plan fixes them
-// (its instances, its batches, and the settings it was reviewed with), or,
-// like the short-circuit's threshold, they do not apply to a run on given
-// instances (the dry run judged the fleet; see --override-max-unhealthy).
+// (its instances, its batches, and the settings it was reviewed with,
+// among them the short-circuit's threshold: the apply measures the region
+// again against it, and --override-max-unhealthy overrides it).
 func planFixed() []string {
 	return []string{"zone", "os-type", "batch-size", "reboot-policy", "reboot-grace", "verify-deadline", "exclude-tag",
 		"exclude-ids", "exclude-ids-file", "max-unhealthy-percent"}
@@ -230,6 +230,11 @@ func (f *runFlags) planInput(rep workflows.Report, by string, maxAge time.Durati
 	}
 	f.region, f.zone, f.osType = rep.Region, "", ""
 	f.batchSize, f.rebootPolicy, f.rebootGrace, f.verifyDeadline, f.excludeTag = s.BatchSize, s.RebootPolicy, s.RebootGrace.D(), s.VerifyDeadline.D(), s.ExcludeTag
+	if s.MaxUnhealthyPercent > 0 {
+		// The apply judges the region again, by the threshold the plan
+		// was judged with (dry runs made before it kept none: the default).
+		f.maxUnhealthyPercent = s.MaxUnhealthyPercent
+	}
 	f.instanceIDs, f.instanceIDsFile, f.excludeIDs, f.excludeIDsFile = "", "", "", ""
 	in, err := f.input(workflows.KindManual, by, false)
 	if err != nil {

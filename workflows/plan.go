@@ -75,6 +75,9 @@ type PlanSettings struct {
 	// ShortCircuit says why a real run would have stopped before touching
 	// anything (the fleet-wide short-circuit), when it would have.
 	ShortCircuit string `json:"short_circuit,omitempty"`
+	// MaxUnhealthyPercent is the short-circuit's threshold the plan was
+	// judged with: its apply measures the region again against it.
+	MaxUnhealthyPercent int `json:"max_unhealthy_percent,omitempty"`
 }
 
 // AppliedPlan is, in an apply's report, the plan it applied, who applied
@@ -321,7 +324,8 @@ func (r *run) planSettings() *PlanSettings {
 	}
 	in := r.in
 	return &PlanSettings{BatchSize: in.BatchSize, RebootPolicy: in.RebootPolicy, RebootGrace: *in.RebootGrace,
-		VerifyDeadline: in.VerifyDeadline, ExcludeTag: in.ExcludeTag, ZoneID: in.ZoneID, OSType: in.OSType, ShortCircuit: r.st.WouldStop}
+		VerifyDeadline: in.VerifyDeadline, ExcludeTag: in.ExcludeTag, ZoneID: in.ZoneID, OSType: in.OSType, ShortCircuit: r.st.WouldStop,
+		MaxUnhealthyPercent: in.MaxUnhealthyPercent}
 }
 
 // appliedPlan is a copy of the applied plan for a report (nil without one).

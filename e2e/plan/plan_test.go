@@ -30,6 +30,9 @@ const (
 	regionApply = "cn-hangzhou"
 	regionDrift = "cn-shanghai"
 	regionStale = "cn-beijing"
+	// regionOutage has 100 healthy instances: most of their agents go
+	// silent between the plan and its apply.
+	regionOutage = "cn-shenzhen"
 )
 
 // fast are the settings sized for the simulator's 60x clock: the dry
@@ -129,7 +132,8 @@ func TestPinnedPlans(t *testing.T) {
 		return ecssim.FleetSpec{Region: region, Size: 30, Seed: seed}
 	}
 	st, err := stack.Start(ctx, stack.Options{IP: "127.0.0.1", UIPort: -1, TimeScale: 60, SimSeed: 9, Worker: true, Logger: zap.NewNop(),
-		Region: regionApply, Fleet: healthy(regionApply, 61), MoreFleets: []ecssim.FleetSpec{healthy(regionDrift, 62), healthy(regionStale, 63)}})
+		Region: regionApply, Fleet: healthy(regionApply, 61), MoreFleets: []ecssim.FleetSpec{healthy(regionDrift, 62), healthy(regionStale, 63),
+			{Region: regionOutage, Size: 100, Seed: 64}}})
 	require.NoError(t, err)
 	t.Cleanup(st.Close)
 	s := &starter{t: t, bin: e2e.BuildBinary(t, "github.com/fleetmend/fleetmend/starter"), st: st, home: t.TempDir()}
@@ -230,6 +234,45 @@ func TestPinnedPlans(t *testing.T) {
 		require.Zero(t, calls, "no install or reboot call at all")
 		require.Equal(t, 8, rep.Counts.NotAttempted)
 		require.Equal(t, 2, rep.AppliedPlan.Drift.Healthy)
+	})
+
+	// A plan reviewed while the region was healthy, applied after 60 of
+	// its 100 healthy agents went silent (an outage the plan's own
+	// instances do not show): the apply measures the region, stops before
+	// anything is touched, and says so, as any run would; the override is
+	// the same flag with a reason.
+	t.Run("plan applied into an outage touches nothing", func(t *testing.T) {
+		s.t = t
+		healthyIDs := sim.InstanceIDs(regionOutage)
+		broken := addBroken(t, sim, regionOutage, 10)
+		const dry = "fleetmend/cn-shenzhen/dryrun-plan"
+		plan := s.dryRun(regionOutage, dry, "--max-unhealthy-percent", "50")
+		require.ElementsMatch(t, broken, planned(plan))
+		require.Empty(t, plan.PlanSettings.ShortCircuit, "the region was healthy when planned")
+		silenced := healthyIDs[:60]
+		for _, id := range silenced {
+			require.NoError(t, sim.SilenceAgent(id))
+		}
+		require.Eventually(t, func() bool {
+			for _, id := range silenced {
+				if tr, _ := sim.Instance(id); tr.AgentHealthy {
+					return false
+				}
+			}
+			return true
+		}, time.Minute, 20*time.Millisecond)
+		sim.ResetCounters()
+		r := s.run(append([]string{"apply", "--from-run", dry, "--wait", "--json", "--id", "fleetmend/cn-shenzhen/apply-outage"}, applyFast...)...)
+		require.Equal(t, 1, r.code, "%s%s", r.out, r.err)
+		rep := report(t, r)
+		require.Contains(t, rep.Stopped, "short-circuited: 63% of the Running instances of "+regionOutage+" (70 of 110)")
+		ids, calls := touched(sim, regionOutage)
+		require.Empty(t, ids)
+		require.Zero(t, calls, "no install or reboot call at all")
+		require.Equal(t, 10, rep.Counts.NotAttempted)
+		for _, row := range rep.Rows {
+			require.Equal(t, workflows.ReasonShortCircuit, row.Reason, "%+v", row)
+		}
 	})
 
 	// A plan file whose time says it is two days old is refused, as is one

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/client"
 
+	"github.com/fleetmend/fleetmend/activities"
 	"github.com/fleetmend/fleetmend/ecssim"
 	"github.com/fleetmend/fleetmend/internal/e2e"
 	"github.com/fleetmend/fleetmend/workflows"
@@ -188,4 +189,46 @@ func TestOneHeartbeatIsNotHealthy(t *testing.T) {
 	}
 	require.Equal(t, 10, flaky)
 	require.Equal(t, 20, rep.Counts.Remediated)
+}
+
+// TestPollsFailingFromTheCanarysFirstRebootEndTheRun: from the canary's
+// first reboot on, DescribeCloudAssistantStatus answers 5xx for good. The
+// run cannot see whether its repair works: its canary's instances are
+// decided unverified a minute (the grace) past their verify deadline, the
+// gate stops the run as inconclusive, and the run ends and frees the
+// region. The bound a run holds its region with its polls failing is its
+// last reboot plus the verify deadline, the grace and one failed poll
+// (at most max(15 s, four poll intervals)); nothing beyond the canary is
+// rebooted.
+func TestPollsFailingFromTheCanarysFirstRebootEndTheRun(t *testing.T) {
+	st := e2e.SafetyStack(t, ecssim.FleetSpec{Size: 1000, Seed: 241, Missing: 0.2, Silent: 0.05})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	in := rolloutInput()
+	run, err := st.StartRun(ctx, "fleetmend/cn-hangzhou/polls-down", in)
+	require.NoError(t, err)
+	e2e.Eventually(t, 2*time.Minute, "the canary's first reboot", func() bool { return reboots(st.Sim.Truth()) > 0 })
+	firstReboot := time.Now()
+	require.NoError(t, st.Sim.SetFaults(ecssim.Faults{ErrorRate: 1, Actions: []string{"DescribeCloudAssistantStatus"}}))
+	var rep workflows.Report
+	require.NoError(t, run.Get(ctx, &rep))
+	held := time.Since(firstReboot)
+
+	const grace = time.Minute
+	failedPoll := max(15*time.Second, 4*in.VerifyPollInterval.D())
+	bound := in.VerifyDeadline.D() + grace + failedPoll + in.VerifyPollInterval.D()
+	const slack = 20 * time.Second // the canary's batch rebooting after the first of its instances, a loaded machine
+	require.Less(t, held, bound+slack, "the run held its region %s after its canary's first reboot with its polls failing (bound %s)", held, bound)
+	require.Contains(t, rep.Stopped, "canary inconclusive")
+	require.Equal(t, 20, rep.Counts.Unverified, "%+v", rep.Counts)
+	truth := st.Sim.Truth()
+	require.Equal(t, 20, reboots(truth), "nothing beyond the canary")
+	e2e.RequireNothingTwice(t, truth)
+
+	v, err := st.Client.QueryWorkflow(ctx, activities.GuardWorkflowID(e2e.Region), "", activities.GuardQueryHolder)
+	require.NoError(t, err)
+	var view activities.HolderView
+	require.NoError(t, v.Get(&view))
+	require.Nil(t, view.Holder, "the region is free")
+	t.Logf("polls down from the canary's first reboot: the run ended %s later (bound %s + %s slack): %s", held.Round(time.Second), bound, slack, rep.Stopped)
 }
