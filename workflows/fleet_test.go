@@ -161,12 +161,30 @@ func TestFleetInputIsValidated(t *testing.T) {
 		{FleetInput{AllRegions: true, Run: RegionInput{ZoneID: "cn-hangzhou-h"}}, "takes no zone"},
 		{FleetInput{AllRegions: true, Run: RegionInput{BatchSize: 21}}, "batch_size is 21"},
 		{FleetInput{Regions: []string{"cn-hangzhou"}, Run: RegionInput{Region: "cn-beijing"}}, "run.region must be empty"},
+		{FleetInput{Regions: []string{"cn-hangzhou"}, Run: RegionInput{OverrideMaxUnhealthy: "INC-1"}}, "must name the regions it is for (override_regions)"},
+		{FleetInput{Regions: []string{"cn-hangzhou"}, OverrideRegions: []string{"cn-hangzhou"}}, "override_regions: name regions only with override_max_unhealthy"},
+		{FleetInput{Regions: []string{"cn-hangzhou"}, OverrideRegions: []string{"cn-beijing"}, Run: RegionInput{OverrideMaxUnhealthy: "INC-1"}},
+			`override_regions[0] "cn-beijing" is not one of the fleet run's regions`},
 	} {
 		err := c.in.Validate()
 		require.Error(t, err, "%+v", c.in)
 		require.Contains(t, err.Error(), c.want)
 	}
 	require.NoError(t, FleetInput{AllRegions: true}.Validate())
+}
+
+// TestFleetOverrideIsForTheRegionsItNames: a fleet run's override lets
+// the runs of the regions it names go ahead above the threshold, and no
+// other region's.
+func TestFleetOverrideIsForTheRegionsItNames(t *testing.T) {
+	in := FleetInput{Regions: []string{"cn-hangzhou", "cn-shanghai"}, OverrideRegions: []string{"cn-shanghai"},
+		Run: RegionInput{OverrideMaxUnhealthy: "INC-7: the DNS outage in cn-shanghai is over, its agents need the repair"}}
+	require.NoError(t, in.Validate())
+	require.Empty(t, in.regionInput("cn-hangzhou").OverrideMaxUnhealthy)
+	require.Equal(t, in.Run.OverrideMaxUnhealthy, in.regionInput("cn-shanghai").OverrideMaxUnhealthy)
+	all := FleetInput{AllRegions: true, OverrideRegions: []string{"cn-shanghai"}, Run: in.Run}
+	require.NoError(t, all.Validate(), "with every region, any region may be named")
+	require.Empty(t, all.regionInput("cn-beijing").OverrideMaxUnhealthy)
 }
 
 func TestFleetChildIDAndOneLine(t *testing.T) {
