@@ -12,11 +12,10 @@ package activities
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
+	"time"
 
 	"go.temporal.io/sdk/activity"
-	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/fleetmend/fleetmend/ecs"
@@ -46,12 +45,17 @@ type Activities struct {
 	// RebootIfStillUnhealthy). Nil falls back to a best-effort heartbeat,
 	// which is what the SDK's test environment supports.
 	Intents IntentRecorder
-	// Temporal is the worker's client, for the activities that talk to a
-	// region's guard workflow (lock and quarantine ledger).
-	Temporal client.Client
-	// MaxInherited bounds the instances InheritReboots hands a run to
-	// verify (0: MaxInherited).
-	MaxInherited int
+	// Attempts reads the failed repairs a region's ledger holds (the
+	// trend's); Queues says which regions a worker serves (a fleet run's).
+	// Both are Temporal's to answer, and the worker injects them: this
+	// package talks to ECS only.
+	Attempts AttemptCounter
+	Queues   QueueWatcher
+}
+
+// QueueWatcher says whether a worker polled a workflow task queue lately.
+type QueueWatcher interface {
+	Served(ctx context.Context, queue string, within time.Duration) (bool, error)
 }
 
 // IntentRecorder stores activity heartbeat details on the Temporal server
@@ -60,20 +64,6 @@ type Activities struct {
 // is known to be stored.
 type IntentRecorder interface {
 	RecordIntent(ctx context.Context, details any) error
-}
-
-// ServerIntents records intents with a synchronous heartbeat RPC on the
-// worker's own Temporal client.
-type ServerIntents struct {
-	Client client.Client
-}
-
-// RecordIntent implements IntentRecorder.
-func (s ServerIntents) RecordIntent(ctx context.Context, details any) error {
-	if err := s.Client.RecordActivityHeartbeat(ctx, activity.GetInfo(ctx).TaskToken, details); err != nil {
-		return fmt.Errorf("record reboot intent: %w", err)
-	}
-	return nil
 }
 
 // recordIntent stores details as the activity's heartbeat details. It first
@@ -135,4 +125,12 @@ func definitelyNotExecuted(err error) bool {
 		return false
 	}
 	return e.Code == "ServiceUnavailable" || strings.HasPrefix(e.Code, "Throttling")
+}
+
+// oneLine is an error's text on one line, for a message in a result.
+func oneLine(err error) string {
+	if err == nil {
+		return "no error"
+	}
+	return strings.Join(strings.Fields(err.Error()), " ")
 }

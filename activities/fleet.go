@@ -5,17 +5,11 @@ import (
 	"fmt"
 	"time"
 
-	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/fleetmend/fleetmend/ecs"
 )
-
-// DefaultAskRegion is the region whose endpoint answers DescribeRegions
-// for a worker that serves every region (any regional endpoint answers
-// for the whole account).
-const DefaultAskRegion = "cn-hangzhou"
 
 // RegionTaskQueue is the task queue of region's runs, batches and
 // activities: base-region. It is made here, below the workflows, because a
@@ -69,24 +63,17 @@ func (a *Activities) FleetRegions(ctx context.Context, in FleetRegionsInput) (Fl
 			names[r.RegionID] = r.LocalName
 		}
 	}
-	tc, err := a.temporalClient()
-	if err != nil {
-		return out, err
+	if a.Queues == nil {
+		return out, temporal.NewNonRetryableApplicationError("activities have no task queue watcher configured (needed for a fleet run)", "fleetmend.Misconfigured", nil)
 	}
 	for _, r := range regions {
 		// One call per region: heartbeat between them, as every activity
 		// does between its calls.
 		activity.RecordHeartbeat(ctx, r)
 		q := RegionTaskQueue(in.TaskQueue, r)
-		resp, err := tc.DescribeTaskQueue(ctx, q, enumspb.TASK_QUEUE_TYPE_WORKFLOW)
+		served, err := a.Queues.Served(ctx, q, pollerFreshness)
 		if err != nil {
 			return out, fmt.Errorf("describe task queue %s: %w", q, err)
-		}
-		served := false
-		for _, p := range resp.GetPollers() {
-			if time.Since(p.GetLastAccessTime().AsTime()) < pollerFreshness {
-				served = true
-			}
 		}
 		out.Regions = append(out.Regions, FleetRegion{Region: r, LocalName: names[r], TaskQueue: q, Unserved: !served})
 	}
@@ -119,5 +106,5 @@ func (a *Activities) askRegion() string {
 			return served[0]
 		}
 	}
-	return DefaultAskRegion
+	return ecs.DefaultAskRegion
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/fleetmend/fleetmend/ecs"
 	"github.com/fleetmend/fleetmend/ecssim"
+	"github.com/fleetmend/fleetmend/guard"
 	"github.com/fleetmend/fleetmend/internal/config"
 	"github.com/fleetmend/fleetmend/internal/stack"
 	"github.com/fleetmend/fleetmend/workflows"
@@ -118,7 +119,7 @@ func run(ctx context.Context, o options, log io.Writer) (result, error) {
 		none := 0
 		in.Canary = &none
 	}
-	id := fmt.Sprintf("fleetmend/%s/bench-%s", region, time.Now().UTC().Format("20060102T150405Z"))
+	id := guard.RunWorkflowID(region, "bench", time.Now())
 	fmt.Fprintf(log, "bench: fleetmend %s ...\n", map[bool]string{true: "dry run", false: "run"}[o.dryRun])
 	start := time.Now()
 	wr, err := st.StartRun(ctx, id, in)
@@ -220,7 +221,7 @@ func historySizes(ctx context.Context, st *stack.Stack, id string, res *result) 
 		runs  bool
 	}{
 		{fmt.Sprintf("WorkflowId = '%s'", id), &res.MaxRegionEvents, true},
-		{fmt.Sprintf("WorkflowType = 'RemediateBatch' AND WorkflowId STARTS_WITH '%s/'", id), &res.MaxBatchEvents, false},
+		{fmt.Sprintf("WorkflowType = '%s' AND WorkflowId STARTS_WITH '%s'", guard.BatchWorkflowType, guard.BatchPrefix(id)), &res.MaxBatchEvents, false},
 	} {
 		var token []byte
 		for {

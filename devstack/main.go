@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/fleetmend/fleetmend/ecssim"
+	"github.com/fleetmend/fleetmend/guard"
 	"github.com/fleetmend/fleetmend/internal/config/numflag"
 	"github.com/fleetmend/fleetmend/internal/devserver"
 	"github.com/fleetmend/fleetmend/internal/logging"
@@ -224,7 +225,7 @@ func demo(ctx context.Context, st *stack.Stack, region string, out io.Writer) er
 		StableFor: &stable, EarlySignal: workflows.Duration(3 * time.Second),
 		ConcurrentBatches: 8, StartedBy: "devstack --demo",
 	}
-	id := fmt.Sprintf("fleetmend/%s/demo-%s", region, time.Now().UTC().Format("20060102T150405Z"))
+	id := guard.RunWorkflowID(region, "demo", time.Now())
 	run, err := st.StartRun(ctx, id, in)
 	if err != nil {
 		return err

@@ -15,8 +15,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/fleetmend/fleetmend/activities"
 	"github.com/fleetmend/fleetmend/ecssim"
+	"github.com/fleetmend/fleetmend/guard"
 	"github.com/fleetmend/fleetmend/internal/config"
 	"github.com/fleetmend/fleetmend/internal/e2e"
 	"github.com/fleetmend/fleetmend/internal/fleetworker"
@@ -80,7 +80,7 @@ func TestReplayRecordedHistories(t *testing.T) {
 		"region-last-run.json":  fetchHistory(ctx, t, st.Client, id, ""),
 		"batch.json":            fetchHistory(ctx, t, st.Client, id+"/batch-1", ""),
 		"region-dry-run.json":   fetchHistory(ctx, t, st.Client, id+"-dry", ""),
-		"guard.json":            fetchHistory(ctx, t, st.Client, activities.GuardWorkflowID(e2e.Region), ""),
+		"guard.json":            fetchHistory(ctx, t, st.Client, guard.WorkflowID(e2e.Region), ""),
 		"fleet.json":            fetchHistory(ctx, t, st.Client, fleetID, ""),
 	}
 	logger := logging.NewTemporal(zap.NewNop())

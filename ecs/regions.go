@@ -80,3 +80,8 @@ func (r *Regions) Drain(ctx context.Context) error {
 
 // RequestLifetime is the longest a request of these clients can take.
 func (r *Regions) RequestLifetime() time.Duration { return r.base.ConnectTimeout + r.base.ReadTimeout }
+
+// DefaultAskRegion is the region whose endpoint answers DescribeRegions
+// for a worker that serves every region (any regional endpoint answers
+// for the whole account).
+const DefaultAskRegion = "cn-hangzhou"

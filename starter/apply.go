@@ -16,6 +16,7 @@ import (
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 
+	"github.com/fleetmend/fleetmend/guard"
 	"github.com/fleetmend/fleetmend/internal/config"
 	"github.com/fleetmend/fleetmend/internal/config/numflag"
 	"github.com/fleetmend/fleetmend/workflows"
@@ -83,7 +84,7 @@ run's input and its report. A refused plan exits 1 with the report saying why.`,
 				return err
 			}
 			if id == "" {
-				id = fmt.Sprintf("fleetmend/%s/apply-%s", in.Region, a.now().UTC().Format("20060102T150405Z"))
+				id = guard.RunWorkflowID(in.Region, "apply", a.now())
 			}
 			run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 				ID:                                       id,

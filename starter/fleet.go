@@ -13,15 +13,12 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/fleetmend/fleetmend/activities"
+	"github.com/fleetmend/fleetmend/ecs"
+	"github.com/fleetmend/fleetmend/guard"
 	"github.com/fleetmend/fleetmend/internal/config"
 	"github.com/fleetmend/fleetmend/internal/render"
 	"github.com/fleetmend/fleetmend/workflows"
 )
-
-// fleetWorkflowType is the fleet run's workflow type, as DescribeWorkflow
-// names it.
-const fleetWorkflowType = "RemediateFleet"
 
 // fleetFlags are --regions and --all-regions: a fleet run (or schedule)
 // over many regions instead of one run of --region.
@@ -62,7 +59,7 @@ func (f fleetFlags) input(run *runFlags, kind, startedBy string, dryRun bool) (w
 	}
 	// The run settings are checked like a run's, on a stand-in region
 	// (the regions are checked below), then handed on without it.
-	run.region = activities.DefaultAskRegion
+	run.region = ecs.DefaultAskRegion
 	in, err := run.input(kind, startedBy, dryRun)
 	run.region = ""
 	if err != nil {
@@ -89,7 +86,7 @@ func fleetWorkflowID(dryRun bool, now time.Time) string {
 	if dryRun {
 		kind = "dryrun"
 	}
-	return fmt.Sprintf("fleetmend/fleet/%s-%s", kind, now.UTC().Format("20060102T150405Z"))
+	return guard.FleetWorkflowID(kind, now)
 }
 
 // fleetSearchAttributes are the run attributes a fleet run has: it is
@@ -162,7 +159,7 @@ func (a *app) runFleet(ctx context.Context, ff fleetFlags, f *runFlags, dryRun, 
 			return writeJSON(a.out, map[string]string{"workflow_id": id, "run_id": run.GetRunID()})
 		}
 		fmt.Fprintf(a.out, "started fleet run %s (run %s); each region's run is fleetmend/<region>/%s\nfollow it with: starter status %s   summary: starter report %s\n",
-			id, run.GetRunID(), strings.TrimPrefix(workflows.FleetChildID(id, "<region>"), "fleetmend/<region>/"), id, id)
+			id, run.GetRunID(), strings.TrimPrefix(guard.FleetChildID(id, "<region>"), "fleetmend/<region>/"), id, id)
 		return nil
 	}
 	if !a.jsonOut {
@@ -182,7 +179,7 @@ func isFleet(ctx context.Context, c client.Client, id string) (bool, enumspb.Wor
 		return false, 0, &exitError{code: exitUsage, err: fmt.Errorf("describe %s: %w", id, err)}
 	}
 	info := d.GetWorkflowExecutionInfo()
-	return info.GetType().GetName() == fleetWorkflowType, info.GetStatus(), nil
+	return info.GetType().GetName() == guard.FleetWorkflowType, info.GetStatus(), nil
 }
 
 // fleetLines asks the fleet run for its regions and each running region's

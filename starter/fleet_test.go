@@ -9,8 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/fleetmend/fleetmend/activities"
-	"github.com/fleetmend/fleetmend/internal/config"
+	"github.com/fleetmend/fleetmend/guard"
 	"github.com/fleetmend/fleetmend/workflows"
 )
 
@@ -54,9 +53,8 @@ func TestFleetScheduleAndRunIDs(t *testing.T) {
 	require.Equal(t, "fleetmend/fleet/scheduled-nightly", f.workflowID())
 	id := fleetWorkflowID(true, time.Date(2026, 11, 22, 18, 15, 0, 0, time.FixedZone("CST", 8*3600)))
 	require.Equal(t, "fleetmend/fleet/dryrun-20261122T101500Z", id)
-	require.Equal(t, "fleetmend/cn-hangzhou/fleet-dryrun-20261122T101500Z", workflows.FleetChildID(id, "cn-hangzhou"))
+	require.Equal(t, "fleetmend/cn-hangzhou/fleet-dryrun-20261122T101500Z", guard.FleetChildID(id, "cn-hangzhou"))
 	// A fleet run names its regions' queues the way workers poll them.
-	require.Equal(t, config.RegionTaskQueue("fleetmend", "cn-hangzhou"), activities.RegionTaskQueue("fleetmend", "cn-hangzhou"))
 }
 
 func TestFleetDetailsNameTheRegions(t *testing.T) {

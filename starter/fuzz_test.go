@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/fleetmend/fleetmend/workflows"
+	"github.com/fleetmend/fleetmend/ecs"
 )
 
 // FuzzInstanceIDsFile: any file given as --instance-ids-file is read into
@@ -38,7 +38,7 @@ func FuzzInstanceIDsFile(f *testing.F) {
 				t.Fatalf("read %q from %q", id, b)
 			}
 		}
-		if err := workflows.ValidateInstanceIDs("instance_ids", ids); err != nil && !strings.HasPrefix(err.Error(), "instance_ids[") {
+		if err := ecs.ValidateInstanceIDs("instance_ids", ids); err != nil && !strings.HasPrefix(err.Error(), "instance_ids[") {
 			t.Fatalf("error does not name the entry: %v", err)
 		}
 	})

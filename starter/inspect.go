@@ -15,6 +15,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/fleetmend/fleetmend/ecs"
+	"github.com/fleetmend/fleetmend/guard"
 	"github.com/fleetmend/fleetmend/internal/config/numflag"
 	"github.com/fleetmend/fleetmend/internal/render"
 	"github.com/fleetmend/fleetmend/workflows"
@@ -289,7 +290,7 @@ A managed instance (mi-...) is taken too: no batch ever acts on one, so its audi
 			if instance == "" {
 				return usageErr("--instance is required (an ECS instance ID such as i-bp1aaaaaaaaaaaaaaaaa)")
 			}
-			if err := workflows.ValidateAuditID("--instance", instance); err != nil {
+			if err := ecs.ValidateAuditID("--instance", instance); err != nil {
 				return usageErr("%v", err)
 			}
 			c, err := a.connect()
@@ -317,7 +318,7 @@ A managed instance (mi-...) is taken too: no batch ever acts on one, so its audi
 }
 
 func (a *app) audit(ctx context.Context, c client.Client, instance string, limit int) ([]auditRow, error) {
-	q := fmt.Sprintf("WorkflowType = 'RemediateBatch' AND %s = '%s' ORDER BY StartTime DESC", workflows.SAInstanceIDsName, instance)
+	q := fmt.Sprintf("WorkflowType = '%s' AND %s = '%s' ORDER BY StartTime DESC", guard.BatchWorkflowType, workflows.SAInstanceIDsName, instance)
 	var rows []auditRow
 	var token []byte
 	reports := map[string]*workflows.Report{} // run workflow ID -> its report, nil while it runs

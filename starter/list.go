@@ -13,6 +13,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 
+	"github.com/fleetmend/fleetmend/guard"
 	"github.com/fleetmend/fleetmend/internal/config/numflag"
 	"github.com/fleetmend/fleetmend/workflows"
 )
@@ -111,7 +112,7 @@ execution.`,
 // checked against a fixed set or the region pattern first, so nothing the
 // user typed can change the query's meaning.
 func listQuery(region, kind, status string) (string, error) {
-	conds := []string{"WorkflowType = 'RemediateRegion'"}
+	conds := []string{fmt.Sprintf("WorkflowType = '%s'", guard.RunWorkflowType)}
 	if region != "" {
 		if err := (workflows.RegionInput{Region: region}).WithDefaults().Validate(); err != nil {
 			return "", usageErr("--region: %v", err)

@@ -2,17 +2,15 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
-	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 
-	"github.com/fleetmend/fleetmend/activities"
+	"github.com/fleetmend/fleetmend/guard"
 	"github.com/fleetmend/fleetmend/workflows"
 )
 
@@ -21,32 +19,25 @@ import (
 // holder's batches still open, and the batches of closed runs whose
 // reboots the next holder verifies first.
 type regionLock struct {
-	Region       string                 `json:"region"`
-	Free         bool                   `json:"free"`
-	Holder       *activities.Holder     `json:"holder,omitempty"`
-	HolderStatus string                 `json:"holder_status,omitempty"`
-	Progress     *workflows.Progress    `json:"progress,omitempty"`
-	ProgressErr  string                 `json:"progress_error,omitempty"`
-	OpenBatches  []string               `json:"open_batches,omitempty"`
-	Reboots      []activities.RebootRef `json:"reboots,omitempty"`
-	Recovering   bool                   `json:"recovering,omitempty"`
-	Log          []string               `json:"log,omitempty"`
+	Region       string              `json:"region"`
+	Free         bool                `json:"free"`
+	Holder       *guard.Holder       `json:"holder,omitempty"`
+	HolderStatus string              `json:"holder_status,omitempty"`
+	Progress     *workflows.Progress `json:"progress,omitempty"`
+	ProgressErr  string              `json:"progress_error,omitempty"`
+	OpenBatches  []string            `json:"open_batches,omitempty"`
+	Reboots      []guard.RebootRef   `json:"reboots,omitempty"`
+	Recovering   bool                `json:"recovering,omitempty"`
+	Log          []string            `json:"log,omitempty"`
 }
 
 // readLock reads a region's lock.
 func (a *app) readLock(ctx context.Context, c client.Client, region string) (regionLock, error) {
 	lock := regionLock{Region: region, Free: true}
-	v, err := c.QueryWorkflow(ctx, activities.GuardWorkflowID(region), "", activities.GuardQueryHolder)
-	var nf *serviceerror.NotFound
-	switch {
-	case errors.As(err, &nf):
-		return lock, nil // no run has ever held it
-	case err != nil:
-		return lock, &exitError{code: exitUsage, err: fmt.Errorf("ask the guard of %s (is a fleetmend worker running?): %w", region, err)}
-	}
-	var view activities.HolderView
-	if err := v.Get(&view); err != nil {
-		return lock, &exitError{code: exitUsage, err: fmt.Errorf("decode the guard's answer: %w", err)}
+	gc := guard.Client{Temporal: c}
+	view, err := gc.Holder(ctx, region) // a region no run has acted on is free
+	if err != nil {
+		return lock, &exitError{code: exitUsage, err: fmt.Errorf("%w (is a fleetmend worker running?)", err)}
 	}
 	lock.Reboots, lock.Recovering, lock.Log = view.Reboots, view.Recovering, view.Log
 	if view.Holder == nil {
@@ -71,7 +62,7 @@ func (a *app) readLock(ctx context.Context, c client.Client, region string) (reg
 			}
 		}
 	}
-	open, err := activities.OpenBatches(ctx, c, h.RunID, h.Batches, func() {})
+	open, err := gc.OpenBatches(ctx, h.RunID, h.Batches)
 	if err != nil {
 		return lock, &exitError{code: exitUsage, err: err}
 	}
@@ -250,12 +241,7 @@ func (a *app) noteGuard(ctx context.Context, c client.Client, region, by, note s
 	if len(note) > maxNote {
 		note = strings.ToValidUTF8(note[:maxNote-3], "") + "..."
 	}
-	h, err := c.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{WorkflowID: activities.GuardWorkflowID(region), UpdateName: activities.GuardUpdateNote,
-		Args: []any{activities.NoteRequest{By: by, Note: note}}, WaitForStage: client.WorkflowUpdateStageCompleted})
-	if err == nil {
-		err = h.Get(ctx, nil)
-	}
-	if err != nil {
+	if err := (guard.Client{Temporal: c}).Note(ctx, region, guard.NoteRequest{By: by, Note: note}); err != nil {
 		return &exitError{code: exitUsage, err: fmt.Errorf("note the unlock in the guard of %s: %w", region, err)}
 	}
 	return nil

@@ -1,16 +1,14 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
-	"go.temporal.io/api/serviceerror"
-	"go.temporal.io/sdk/client"
 
-	"github.com/fleetmend/fleetmend/activities"
+	"github.com/fleetmend/fleetmend/ecs"
+	"github.com/fleetmend/fleetmend/guard"
 	"github.com/fleetmend/fleetmend/internal/config/numflag"
 	"github.com/fleetmend/fleetmend/workflows"
 )
@@ -51,28 +49,19 @@ func (a *app) quarantineListCommand() *cobra.Command {
 				return err
 			}
 			ctx := cmd.Context()
-			v, err := c.QueryWorkflow(ctx, activities.GuardWorkflowID(region), "", activities.GuardQueryLedger,
-				activities.LedgerQuery{Now: a.now().UTC(), After: after, Window: window})
-			var view activities.LedgerView
-			var nf *serviceerror.NotFound
-			switch {
-			case errors.As(err, &nf):
-				// No run has acted on the region yet: nothing is quarantined.
-			case err != nil:
-				return &exitError{code: exitUsage, err: fmt.Errorf("read the ledger of %s: %w", region, err)}
-			default:
-				if err := v.Get(&view); err != nil {
-					return &exitError{code: exitUsage, err: fmt.Errorf("decode the ledger of %s: %w", region, err)}
-				}
+			// A region no run has acted on has nothing quarantined.
+			view, err := (guard.Client{Temporal: c}).Ledger(ctx, region, a.now().UTC(), after, window)
+			if err != nil {
+				return &exitError{code: exitUsage, err: err}
 			}
-			var recs []activities.InstanceRecord
+			var recs []guard.InstanceRecord
 			for _, r := range view.Records {
 				if all || r.Quarantined {
 					recs = append(recs, r)
 				}
 			}
 			return writeList(a, recs, "no instance of "+region+" is quarantined",
-				"INSTANCE\tQUARANTINED\tUNTIL\tFAILED REPAIRS", func(r activities.InstanceRecord) string {
+				"INSTANCE\tQUARANTINED\tUNTIL\tFAILED REPAIRS", func(r guard.InstanceRecord) string {
 					until := "-"
 					if r.Quarantined {
 						until = r.Until.UTC().Format(time.RFC3339)
@@ -116,7 +105,7 @@ func (a *app) quarantineClearCommand() *cobra.Command {
 			if all == (len(instances) > 0) {
 				return usageErr("give --instance (repeatable) or --all")
 			}
-			if err := workflows.ValidateInstanceIDs("--instance", instances); err != nil {
+			if err := ecs.ValidateInstanceIDs("--instance", instances); err != nil {
 				return usageErr("%v", err)
 			}
 			if strings.TrimSpace(reason) == "" {
@@ -127,20 +116,9 @@ func (a *app) quarantineClearCommand() *cobra.Command {
 				return err
 			}
 			ctx := cmd.Context()
-			h, err := c.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
-				WorkflowID: activities.GuardWorkflowID(region), UpdateName: activities.GuardUpdateClear,
-				Args:         []any{activities.ClearRequest{InstanceIDs: instances, By: a.username(), Reason: reason}},
-				WaitForStage: client.WorkflowUpdateStageCompleted,
-			})
-			var res activities.ClearResult
-			if err == nil {
-				err = h.Get(ctx, &res)
-			}
-			var nf *serviceerror.NotFound
-			switch {
-			case errors.As(err, &nf):
-				res = activities.ClearResult{}
-			case err != nil:
+			// A region no run has acted on has nothing to clear.
+			res, err := (guard.Client{Temporal: c}).Clear(ctx, region, guard.ClearRequest{InstanceIDs: instances, By: a.username(), Reason: reason})
+			if err != nil {
 				return usageErr("clear the quarantine of %s: %s", region, updateErrText(err))
 			}
 			if a.jsonOut {

@@ -16,6 +16,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/fleetmend/fleetmend/guard"
 	"github.com/fleetmend/fleetmend/internal/config"
 	"github.com/fleetmend/fleetmend/internal/config/numflag"
 	"github.com/fleetmend/fleetmend/internal/render"
@@ -128,7 +129,7 @@ func runWorkflowID(in workflows.RegionInput, now time.Time) string {
 	if in.DryRun {
 		kind = "dryrun"
 	}
-	return fmt.Sprintf("fleetmend/%s/%s-%s", in.Region, kind, now.UTC().Format("20060102T150405Z"))
+	return guard.RunWorkflowID(in.Region, kind, now)
 }
 
 func runSummary(in workflows.RegionInput) string {

@@ -15,9 +15,9 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.uber.org/zap"
 
-	"github.com/fleetmend/fleetmend/activities"
 	"github.com/fleetmend/fleetmend/ecs"
 	"github.com/fleetmend/fleetmend/ecssim"
+	"github.com/fleetmend/fleetmend/guard"
 	"github.com/fleetmend/fleetmend/internal/stack"
 	"github.com/fleetmend/fleetmend/workflows"
 )
@@ -228,13 +228,13 @@ func TestQuarantineListAndClear(t *testing.T) {
 	now := time.Now().UTC()
 	h, err := c.st.Client.UpdateWithStartWorkflow(ctx, client.UpdateWithStartWorkflowOptions{
 		StartWorkflowOperation: c.st.Client.NewWithStartWorkflowOperation(client.StartWorkflowOptions{
-			ID: activities.GuardWorkflowID(region), TaskQueue: "fleetmend", WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
-		}, activities.GuardWorkflowType, activities.GuardStart{Region: region}),
-		UpdateOptions: client.UpdateWorkflowOptions{UpdateName: activities.GuardUpdateRecord, WaitForStage: client.WorkflowUpdateStageCompleted,
-			Args: []any{activities.RecordRequest{Failed: []activities.FailedAttempt{
-				{InstanceID: ids[0], Attempt: activities.Attempt{RunID: "r1", At: now.Add(-2 * time.Hour), Reason: workflows.ReasonNoHeartbeat}},
-				{InstanceID: ids[0], Attempt: activities.Attempt{RunID: "r2", At: now.Add(-time.Hour), Reason: workflows.ReasonNoHeartbeat}},
-				{InstanceID: ids[1], Attempt: activities.Attempt{RunID: "r2", At: now.Add(-time.Hour), Reason: workflows.ReasonInstallFailed}},
+			ID: guard.WorkflowID(region), TaskQueue: "fleetmend", WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+		}, guard.WorkflowType, guard.Start{Region: region}),
+		UpdateOptions: client.UpdateWorkflowOptions{UpdateName: guard.UpdateRecord, WaitForStage: client.WorkflowUpdateStageCompleted,
+			Args: []any{guard.RecordRequest{Failed: []guard.FailedAttempt{
+				{InstanceID: ids[0], Attempt: guard.Attempt{RunID: "r1", At: now.Add(-2 * time.Hour), Reason: workflows.ReasonNoHeartbeat}},
+				{InstanceID: ids[0], Attempt: guard.Attempt{RunID: "r2", At: now.Add(-time.Hour), Reason: workflows.ReasonNoHeartbeat}},
+				{InstanceID: ids[1], Attempt: guard.Attempt{RunID: "r2", At: now.Add(-time.Hour), Reason: workflows.ReasonInstallFailed}},
 			}}}},
 	})
 	require.NoError(t, err)
@@ -242,7 +242,7 @@ func TestQuarantineListAndClear(t *testing.T) {
 
 	r = c.run("quarantine", "list", "--region", region, "--json")
 	require.Equal(t, exitOK, r.code, r.err)
-	var recs []activities.InstanceRecord
+	var recs []guard.InstanceRecord
 	require.NoError(t, json.Unmarshal([]byte(r.out), &recs))
 	require.Len(t, recs, 1)
 	require.Equal(t, ids[0], recs[0].InstanceID)

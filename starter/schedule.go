@@ -15,6 +15,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/fleetmend/fleetmend/guard"
 	"github.com/fleetmend/fleetmend/internal/config"
 	"github.com/fleetmend/fleetmend/internal/config/numflag"
 	"github.com/fleetmend/fleetmend/internal/render"
@@ -73,12 +74,9 @@ func (t scheduleTarget) id() string {
 // appends the scheduled time.
 func (t scheduleTarget) workflowID() string {
 	if t.fleet {
-		t.region = "fleet"
+		return guard.FleetScheduleID(t.name)
 	}
-	if t.name == "" {
-		return "fleetmend/" + t.region + "/scheduled"
-	}
-	return "fleetmend/" + t.region + "/scheduled-" + t.name
+	return guard.ScheduleID(t.region, t.name)
 }
 
 func (a *app) scheduleCommand() *cobra.Command {

@@ -11,24 +11,25 @@ import (
 
 	"github.com/fleetmend/fleetmend/activities"
 	"github.com/fleetmend/fleetmend/ecs"
+	"github.com/fleetmend/fleetmend/guard"
 )
 
-// BatchTarget is one instance handed to a batch and the problem the scan saw.
-type BatchTarget struct {
-	InstanceID string `json:"instance_id"`
-	Problem    string `json:"problem"`
-}
+// BatchTarget is one instance handed to a batch and the problem the scan
+// saw (see guard.BatchTarget).
+type BatchTarget = guard.BatchTarget
 
 // BatchInput is one RemediateBatch: at most 20 instances.
 type BatchInput struct {
-	Region             string        `json:"region"`
-	RunID              string        `json:"run_id"`
-	Number             int           `json:"number"`
-	Instances          []BatchTarget `json:"instances"`
-	RebootPolicy       string        `json:"reboot_policy"`
-	RebootGrace        Duration      `json:"reboot_grace"`
-	VerifyDeadline     Duration      `json:"verify_deadline"`
-	VerifyPollInterval Duration      `json:"verify_poll_interval"`
+	Region string `json:"region"`
+	RunID  string `json:"run_id"`
+	Number int    `json:"number"`
+	// BatchStart holds the instances: a takeover reads them from the input
+	// of a batch that closed without a result.
+	guard.BatchStart
+	RebootPolicy       string   `json:"reboot_policy"`
+	RebootGrace        Duration `json:"reboot_grace"`
+	VerifyDeadline     Duration `json:"verify_deadline"`
+	VerifyPollInterval Duration `json:"verify_poll_interval"`
 	// Engine 2 batches stop after the reboot and hand the instances to the
 	// run, which verifies every batch's instances with shared calls. Batches
 	// without it (recorded before the pipeline existed) verify themselves.
@@ -51,8 +52,9 @@ type BatchResult struct {
 	Rows      []Row `json:"rows"`
 	Installed int   `json:"installed"`
 	Rebooted  int   `json:"rebooted"`
-	// Verify are the instances the run must verify (engine 2).
-	Verify []VerifyTarget `json:"verify,omitempty"`
+	// Handover is the instances the run must verify (engine 2): what a
+	// takeover reads back from a closed run's batches.
+	guard.Handover
 	// AccountError is set when an ECS call failed for a reason no call
 	// with these credentials can overcome (permissions, keys, region): the
 	// run stops starting batches.
@@ -70,8 +72,8 @@ type BatchResult struct {
 }
 
 // VerifyTarget is an instance a batch hands its run to verify (see
-// activities.VerifyTarget).
-type VerifyTarget = activities.VerifyTarget
+// guard.VerifyTarget).
+type VerifyTarget = guard.VerifyTarget
 
 // BatchControl is what a run tells its batches: pause (no new install or
 // reboot starts until resumed) or abort (no new install or reboot at all).
@@ -104,7 +106,7 @@ func (in BatchInput) validate() error {
 	for i, t := range in.Instances {
 		ids[i] = t.InstanceID
 	}
-	if err := ValidateInstanceIDs("instances", ids); err != nil {
+	if err := ecs.ValidateInstanceIDs("instances", ids); err != nil {
 		return err
 	}
 	switch in.RebootPolicy {
@@ -286,7 +288,7 @@ func apiFault(err error) bool {
 // still replay).
 func RemediateBatch(ctx workflow.Context, in BatchInput) (BatchResult, error) {
 	if err := in.validate(); err != nil {
-		return BatchResult{}, invalidInput("RemediateBatch", err)
+		return BatchResult{}, invalidInput(guard.BatchWorkflowType, err)
 	}
 	b := newBatchRun(in)
 	if in.Engine >= engineV2 {
@@ -369,13 +371,13 @@ func (b *batchRun) gate(ctx workflow.Context, ids []string, where string) bool {
 // elsewhere, an operator's forced unlock) acts no further. A guard that
 // cannot answer is asked again: acting unconfirmed is what must not happen.
 func (b *batchRun) confirm(ctx workflow.Context, ids []string, where string) bool {
+	var ga *guard.Activities
 	if b.in.Engine < engineV3 {
 		return true
 	}
-	var a *activities.Activities
-	var res activities.FenceResult
-	err := workflow.ExecuteLocalActivity(confirmActivity(ctx), a.ConfirmHolder,
-		activities.ConfirmInput{Region: b.in.Region, RunID: b.in.RunID, Execution: b.in.Lease}).Get(ctx, &res)
+	var res guard.FenceResult
+	err := workflow.ExecuteLocalActivity(confirmActivity(ctx), ga.ConfirmHolder,
+		guard.ConfirmInput{Region: b.in.Region, RunID: b.in.RunID, Execution: b.in.Lease}).Get(ctx, &res)
 	if err == nil && res.OK {
 		return true
 	}

@@ -10,6 +10,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/fleetmend/fleetmend/activities"
+	"github.com/fleetmend/fleetmend/guard"
 )
 
 // Update names of a run: an operator pauses, resumes, aborts or retunes a
@@ -283,17 +284,17 @@ const acquireRetry = 10 * time.Second
 // progress and history, while a closed holder's batches are still open,
 // then takes over what that holder rebooted and never verified.
 func (r *run) acquire(ctx workflow.Context) (string, error) {
+	var ga *guard.Activities
 	r.st.Phase = "acquiring"
-	var a *activities.Activities
-	req := activities.AcquireRequest{RunID: r.runID, Kind: r.in.Kind, StartedBy: r.in.StartedBy}
+	req := guard.AcquireRequest{RunID: r.runID, Kind: r.in.Kind, StartedBy: r.in.StartedBy}
 	if r.fenced() {
 		req.Execution = workflow.GetInfo(ctx).WorkflowExecution.RunID
 		req.VerifyDeadline = r.in.VerifyDeadline.D()
 	}
-	var res activities.AcquireResult
+	var res guard.AcquireResult
 	for {
-		err := workflow.ExecuteActivity(guardActivity(ctx, "ask the guard of "+r.in.Region+" for the region (one acting run at a time)"), a.AcquireRegion,
-			activities.AcquireInput{Region: r.in.Region, TaskQueue: workflow.GetInfo(ctx).TaskQueueName, Request: req, StuckAfter: r.in.StuckAfter.D()}).Get(ctx, &res)
+		err := workflow.ExecuteActivity(guardActivity(ctx, "ask the guard of "+r.in.Region+" for the region (one acting run at a time)"), ga.AcquireRegion,
+			guard.AcquireInput{Region: r.in.Region, TaskQueue: workflow.GetInfo(ctx).TaskQueueName, Request: req, StuckAfter: r.in.StuckAfter.D()}).Get(ctx, &res)
 		if err != nil {
 			return "", err
 		}
@@ -345,18 +346,18 @@ func (r *run) strict() bool { return r.st.Engine >= engineV4 }
 // rebooted within their verify deadline: those instances are verified, not
 // repaired, until that deadline passes. More than one run carries makes it
 // wait out the deadline instead, repairing nothing before.
-func (r *run) inherit(ctx workflow.Context, refs []activities.RebootRef) error {
-	var a *activities.Activities
+func (r *run) inherit(ctx workflow.Context, refs []guard.RebootRef) error {
+	var ga *guard.Activities
 	runs := make([]string, 0, len(refs))
 	for _, ref := range refs {
 		runs = append(runs, fmt.Sprintf("%s (batches %d..%d)", ref.RunID, ref.Batches.From, ref.Batches.To))
 	}
-	var res activities.InheritResult
+	var res guard.InheritResult
 	// Until they are read (or waited out), what those runs rebooted is
 	// not verified: a run that ends before leaves them to the next holder.
 	r.st.Unverified = true
 	err := workflow.ExecuteActivity(readActivity(ctx, engineV2, "read back what "+strings.Join(runs, ", ")+" rebooted and never verified"),
-		a.InheritReboots, activities.InheritInput{Refs: refs}).Get(ctx, &res)
+		ga.InheritReboots, guard.InheritInput{Refs: refs}).Get(ctx, &res)
 	if err != nil {
 		return err
 	}
@@ -402,12 +403,12 @@ func (r *run) inherit(ctx workflow.Context, refs []activities.RebootRef) error {
 // run takes the region over once it sees that one and its batches closed.
 // Verified says every reboot this run sent or inherited has been verified.
 func (r *run) release(ctx workflow.Context) {
+	var ga *guard.Activities
 	if !r.st.Locked {
 		return
 	}
-	var a *activities.Activities
-	err := workflow.ExecuteActivity(guardActivity(ctx, "give "+r.in.Region+" back to its guard"), a.ReleaseRegion,
-		activities.ReleaseInput{GuardInput: r.guardInput(ctx), RunID: r.runID, Execution: r.st.Lease,
+	err := workflow.ExecuteActivity(guardActivity(ctx, "give "+r.in.Region+" back to its guard"), ga.ReleaseRegion,
+		guard.ReleaseInput{Input: r.guardInput(ctx), RunID: r.runID, Execution: r.st.Lease,
 			Verified: r.verified()}).Get(ctx, nil)
 	if err != nil {
 		workflow.GetLogger(ctx).Warn("could not release the region; the next run will take it over", "Error", err)
@@ -441,6 +442,7 @@ func (r *run) verified() bool {
 // round; and it names the first number it will start (Next), so the guard
 // can refuse a number used before.
 func (r *run) fence(ctx workflow.Context) bool {
+	var ga *guard.Activities
 	if !r.fenced() {
 		return true
 	}
@@ -449,14 +451,13 @@ func (r *run) fence(ctx workflow.Context) bool {
 	}
 	ahead := max(1, min(maxFenceAhead, r.room()))
 	to := r.st.NextBatch + ahead - 1
-	req := activities.FenceRequest{RunID: r.runID, Execution: r.st.Lease, Current: workflow.GetInfo(ctx).WorkflowExecution.RunID,
-		Batches: activities.BatchRange{From: r.openFrom(), To: to}}
+	req := guard.FenceRequest{RunID: r.runID, Execution: r.st.Lease, Current: workflow.GetInfo(ctx).WorkflowExecution.RunID,
+		Batches: guard.BatchRange{From: r.openFrom(), To: to}}
 	if r.strict() {
 		req.Next = r.st.NextBatch
 	}
-	var a *activities.Activities
-	var res activities.FenceResult
-	err := workflow.ExecuteLocalActivity(fenceActivity(ctx), a.FenceBatches, activities.FenceInput{GuardInput: r.guardInput(ctx),
+	var res guard.FenceResult
+	err := workflow.ExecuteLocalActivity(fenceActivity(ctx), ga.FenceBatches, guard.FenceInput{Input: r.guardInput(ctx),
 		Fence: req}).Get(ctx, &res)
 	switch {
 	case err != nil:
@@ -496,8 +497,8 @@ func (r *run) openFrom() int {
 	return from
 }
 
-func (r *run) guardInput(ctx workflow.Context) activities.GuardInput {
-	return activities.GuardInput{Region: r.in.Region, TaskQueue: workflow.GetInfo(ctx).TaskQueueName}
+func (r *run) guardInput(ctx workflow.Context) guard.Input {
+	return guard.Input{Region: r.in.Region, TaskQueue: workflow.GetInfo(ctx).TaskQueueName}
 }
 
 // applyLedger reads the region's ledger of failed repairs: queued
@@ -505,17 +506,17 @@ func (r *run) guardInput(ctx workflow.Context) activities.GuardInput {
 // quarantined (reported with their history, not touched); the others with
 // a record are remembered, to clear the record if this run repairs them.
 func (r *run) applyLedger(ctx workflow.Context) error {
+	var ga *guard.Activities
 	if len(r.st.Queue) == 0 {
 		return nil
 	}
-	var a *activities.Activities
-	var view activities.LedgerView
-	err := workflow.ExecuteActivity(guardActivity(ctx, "read the quarantine ledger of "+r.in.Region), a.ReadLedger,
-		activities.LedgerInput{GuardInput: r.guardInput(ctx), After: r.in.QuarantineAfter, Window: r.in.QuarantineWindow.D()}).Get(ctx, &view)
+	var view guard.LedgerView
+	err := workflow.ExecuteActivity(guardActivity(ctx, "read the quarantine ledger of "+r.in.Region), ga.ReadLedger,
+		guard.LedgerInput{Input: r.guardInput(ctx), After: r.in.QuarantineAfter, Window: r.in.QuarantineWindow.D()}).Get(ctx, &view)
 	if err != nil {
 		return err
 	}
-	records := make(map[string]activities.InstanceRecord, len(view.Records))
+	records := make(map[string]guard.InstanceRecord, len(view.Records))
 	for _, rec := range view.Records {
 		records[rec.InstanceID] = rec
 	}
@@ -541,7 +542,7 @@ func (r *run) applyLedger(ctx workflow.Context) error {
 	return nil
 }
 
-func quarantineDetail(rec activities.InstanceRecord, in RegionInput) string {
+func quarantineDetail(rec guard.InstanceRecord, in RegionInput) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%d failed repairs within %s:", len(rec.Attempts), in.QuarantineWindow)
 	for i, a := range rec.Attempts {

@@ -13,6 +13,8 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/fleetmend/fleetmend/activities"
+	"github.com/fleetmend/fleetmend/ecs"
+	"github.com/fleetmend/fleetmend/guard"
 )
 
 // What became of one region of a fleet run.
@@ -93,7 +95,7 @@ func (in FleetInput) validate(overrides bool) error {
 	}
 	if in.AllRegions {
 		// Every setting but the region is checked now, on a stand-in.
-		if err := in.regionInput(activities.DefaultAskRegion).Validate(); err != nil {
+		if err := in.regionInput(ecs.DefaultAskRegion).Validate(); err != nil {
 			return err
 		}
 	}
@@ -213,18 +215,6 @@ func (r FleetReport) AllGood() bool {
 	return true
 }
 
-// FleetChildID is the workflow ID of region's run in the fleet run
-// fleetID: fleetmend/<region>/fleet-<name>, where name is what follows
-// fleetmend/fleet/ in the fleet run's ID (its kind and time), so the
-// region's runs list it next to its other runs.
-func FleetChildID(fleetID, region string) string {
-	name, ok := strings.CutPrefix(fleetID, "fleetmend/fleet/")
-	if !ok {
-		name = strings.ReplaceAll(fleetID, "/", "-")
-	}
-	return "fleetmend/" + region + "/fleet-" + name
-}
-
 // RemediateFleet is one run over many regions: it resolves the regions
 // (DescribeRegions for all of them), starts one RemediateRegion per
 // region as a child workflow, each on its region's task queue and asking
@@ -242,7 +232,7 @@ func RemediateFleet(ctx workflow.Context, in FleetInput) (FleetReport, error) {
 	overrides := in.Run.OverrideMaxUnhealthy != "" &&
 		workflow.GetVersion(ctx, fleetOverrideRegions, workflow.DefaultVersion, 1) == 1
 	if err := in.validate(overrides); err != nil {
-		return FleetReport{}, invalidInput("RemediateFleet", err)
+		return FleetReport{}, invalidInput(guard.FleetWorkflowType, err)
 	}
 	info := workflow.GetInfo(ctx)
 	run := in.Run.WithDefaults()
@@ -285,7 +275,7 @@ func RemediateFleet(ctx workflow.Context, in FleetInput) (FleetReport, error) {
 			f.rep.Regions = append(f.rep.Regions, row)
 			continue
 		}
-		row.RunID = FleetChildID(info.WorkflowExecution.ID, r.Region)
+		row.RunID = guard.FleetChildID(info.WorkflowExecution.ID, r.Region)
 		f.rep.Regions = append(f.rep.Regions, row)
 		cin := run
 		cin.Region = r.Region

@@ -13,6 +13,7 @@ import (
 
 	"github.com/fleetmend/fleetmend/activities"
 	"github.com/fleetmend/fleetmend/ecs"
+	"github.com/fleetmend/fleetmend/guard"
 )
 
 // modelInstance is one instance of the in-memory fleet the workflow unit
@@ -66,22 +67,22 @@ type fleetModel struct {
 	// holder is the run the region is granted to ("" free); ledger is the
 	// guard's record of failed repairs.
 	holder   string
-	acquires []activities.AcquireRequest
+	acquires []guard.AcquireRequest
 	releases []string
-	ledger   map[string][]activities.Attempt
-	records  []activities.RecordRequest
+	ledger   map[string][]guard.Attempt
+	records  []guard.RecordRequest
 	// unknown instances are left out of agent status answers.
 	unknown map[string]bool
 	// fences and confirms are what runs and batches asked the guard;
 	// inherited is what InheritReboots answers.
-	fences    []activities.FenceRequest
+	fences    []guard.FenceRequest
 	confirms  int
-	inherited activities.InheritResult
+	inherited guard.InheritResult
 	// grant, when set, answers AcquireRegion instead of the holder logic.
-	grant func(in activities.AcquireInput) activities.AcquireResult
+	grant func(in guard.AcquireInput) guard.AcquireResult
 	// releaseInputs are the runs' releases as sent; failPoll and
 	// failInherit make PollAgents and InheritReboots fail with them.
-	releaseInputs []activities.ReleaseInput
+	releaseInputs []guard.ReleaseInput
 	failPoll      error
 	failInherit   error
 	// afterReboot runs, under the model's lock, after each reboot call.
@@ -91,7 +92,7 @@ type fleetModel struct {
 }
 
 func newFleetModel() *fleetModel {
-	return &fleetModel{byID: map[string]*modelInstance{}, ledger: map[string][]activities.Attempt{}}
+	return &fleetModel{byID: map[string]*modelInstance{}, ledger: map[string][]guard.Attempt{}}
 }
 
 func modelID(n int) string { return fmt.Sprintf("i-test%08d", n) }
@@ -313,53 +314,55 @@ func (m *fleetModel) rebootedIDs() []string {
 // wire registers both workflows and answers every activity from the model.
 func (m *fleetModel) wire(env *testsuite.TestWorkflowEnvironment) {
 	a := &activities.Activities{}
+	ga := &guard.Activities{}
 	env.RegisterWorkflow(RemediateRegion)
 	env.RegisterWorkflow(RemediateBatch)
 	env.RegisterActivity(a)
+	env.RegisterActivity(ga)
 	env.OnActivity(a.ScanPage, mock.Anything, mock.Anything).Return(m.scanPage)
 	env.OnActivity(a.CheckInstances, mock.Anything, mock.Anything).Return(m.check)
 	env.OnActivity(a.InstallAgents, mock.Anything, mock.Anything).Return(m.install)
 	env.OnActivity(a.RebootIfStillUnhealthy, mock.Anything, mock.Anything).Return(m.reboot)
 	env.OnActivity(a.VerifyAgents, mock.Anything, mock.Anything).Return(m.verify)
-	env.RegisterWorkflow(RegionGuard)
+	env.RegisterWorkflow(guard.RegionGuard)
 	env.OnActivity(a.ScanSegment, mock.Anything, mock.Anything).Return(m.scanSegment)
 	env.OnActivity(a.PollAgents, mock.Anything, mock.Anything).Return(m.poll)
-	env.OnActivity(a.AcquireRegion, mock.Anything, mock.Anything).Return(m.acquire)
-	env.OnActivity(a.ReleaseRegion, mock.Anything, mock.Anything).Return(m.release)
-	env.OnActivity(a.RecordAttempts, mock.Anything, mock.Anything).Return(m.record)
-	env.OnActivity(a.ReadLedger, mock.Anything, mock.Anything).Return(m.readLedger)
-	env.OnActivity(a.FenceBatches, mock.Anything, mock.Anything).Return(m.fenceBatches)
-	env.OnActivity(a.ConfirmHolder, mock.Anything, mock.Anything).Return(m.confirm)
-	env.OnActivity(a.InheritReboots, mock.Anything, mock.Anything).Return(m.inheritReboots)
+	env.OnActivity(ga.AcquireRegion, mock.Anything, mock.Anything).Return(m.acquire)
+	env.OnActivity(ga.ReleaseRegion, mock.Anything, mock.Anything).Return(m.release)
+	env.OnActivity(ga.RecordAttempts, mock.Anything, mock.Anything).Return(m.record)
+	env.OnActivity(ga.ReadLedger, mock.Anything, mock.Anything).Return(m.readLedger)
+	env.OnActivity(ga.FenceBatches, mock.Anything, mock.Anything).Return(m.fenceBatches)
+	env.OnActivity(ga.ConfirmHolder, mock.Anything, mock.Anything).Return(m.confirm)
+	env.OnActivity(ga.InheritReboots, mock.Anything, mock.Anything).Return(m.inheritReboots)
 }
 
 // fenceBatches records what the run told the guard; the model's holder
 // decides.
-func (m *fleetModel) fenceBatches(_ context.Context, in activities.FenceInput) (activities.FenceResult, error) {
+func (m *fleetModel) fenceBatches(_ context.Context, in guard.FenceInput) (guard.FenceResult, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.fences = append(m.fences, in.Fence)
 	if m.holder != in.Fence.RunID {
-		return activities.FenceResult{Reason: "the region is held by " + m.holder}, nil
+		return guard.FenceResult{Reason: "the region is held by " + m.holder}, nil
 	}
-	return activities.FenceResult{OK: true}, nil
+	return guard.FenceResult{OK: true}, nil
 }
 
-func (m *fleetModel) confirm(_ context.Context, in activities.ConfirmInput) (activities.FenceResult, error) {
+func (m *fleetModel) confirm(_ context.Context, in guard.ConfirmInput) (guard.FenceResult, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.confirms++
 	if m.holder != in.RunID {
-		return activities.FenceResult{Reason: "the guard names " + m.holder + " as holder"}, nil
+		return guard.FenceResult{Reason: "the guard names " + m.holder + " as holder"}, nil
 	}
-	return activities.FenceResult{OK: true}, nil
+	return guard.FenceResult{OK: true}, nil
 }
 
-func (m *fleetModel) inheritReboots(_ context.Context, in activities.InheritInput) (activities.InheritResult, error) {
+func (m *fleetModel) inheritReboots(_ context.Context, in guard.InheritInput) (guard.InheritResult, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.failInherit != nil {
-		return activities.InheritResult{}, m.failInherit
+		return guard.InheritResult{}, m.failInherit
 	}
 	return m.inherited, nil
 }
@@ -477,7 +480,7 @@ func (m *fleetModel) poll(_ context.Context, in activities.PollInput) (activitie
 	return res, nil
 }
 
-func (m *fleetModel) acquire(_ context.Context, in activities.AcquireInput) (activities.AcquireResult, error) {
+func (m *fleetModel) acquire(_ context.Context, in guard.AcquireInput) (guard.AcquireResult, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.acquires = append(m.acquires, in.Request)
@@ -489,13 +492,13 @@ func (m *fleetModel) acquire(_ context.Context, in activities.AcquireInput) (act
 		return res, nil
 	}
 	if m.holder != "" && m.holder != in.Request.RunID {
-		return activities.AcquireResult{Holder: activities.Holder{RunID: m.holder}}, nil
+		return guard.AcquireResult{Holder: guard.Holder{RunID: m.holder}}, nil
 	}
 	m.holder = in.Request.RunID
-	return activities.AcquireResult{Granted: true, Holder: activities.Holder{RunID: m.holder}}, nil
+	return guard.AcquireResult{Granted: true, Holder: guard.Holder{RunID: m.holder}}, nil
 }
 
-func (m *fleetModel) release(_ context.Context, in activities.ReleaseInput) error {
+func (m *fleetModel) release(_ context.Context, in guard.ReleaseInput) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.releases = append(m.releases, in.RunID)
@@ -506,7 +509,7 @@ func (m *fleetModel) release(_ context.Context, in activities.ReleaseInput) erro
 	return nil
 }
 
-func (m *fleetModel) record(_ context.Context, in activities.RecordInput) error {
+func (m *fleetModel) record(_ context.Context, in guard.RecordInput) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.records = append(m.records, in.Record)
@@ -519,12 +522,12 @@ func (m *fleetModel) record(_ context.Context, in activities.RecordInput) error 
 	return nil
 }
 
-func (m *fleetModel) readLedger(_ context.Context, in activities.LedgerInput) (activities.LedgerView, error) {
+func (m *fleetModel) readLedger(_ context.Context, in guard.LedgerInput) (guard.LedgerView, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	var v activities.LedgerView
+	var v guard.LedgerView
 	for id, attempts := range m.ledger {
-		rec := activities.InstanceRecord{InstanceID: id, Attempts: attempts, Quarantined: len(attempts) >= in.After}
+		rec := guard.InstanceRecord{InstanceID: id, Attempts: attempts, Quarantined: len(attempts) >= in.After}
 		if rec.Quarantined {
 			rec.Until = attempts[len(attempts)-in.After].At.Add(in.Window)
 		}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/fleetmend/fleetmend/activities"
 	"github.com/fleetmend/fleetmend/ecs"
+	"github.com/fleetmend/fleetmend/guard"
 )
 
 const (
@@ -43,11 +44,11 @@ func fleetEnv(t *testing.T, child func(workflow.Context, RegionInput) (Report, e
 	}
 	env.RegisterWorkflow(RemediateFleet)
 	m.wire(env)
-	m.grant = func(in activities.AcquireInput) activities.AcquireResult {
+	m.grant = func(in guard.AcquireInput) guard.AcquireResult {
 		if in.Region == "cn-shanghai" {
-			return activities.AcquireResult{Holder: activities.Holder{RunID: "fleetmend/cn-shanghai/manual-other"}}
+			return guard.AcquireResult{Holder: guard.Holder{RunID: "fleetmend/cn-shanghai/manual-other"}}
 		}
-		return activities.AcquireResult{Granted: true, Holder: activities.Holder{RunID: in.Request.RunID}}
+		return guard.AcquireResult{Granted: true, Holder: guard.Holder{RunID: in.Request.RunID}}
 	}
 	var a *activities.Activities
 	env.OnActivity(a.FleetRegions, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.FleetRegionsInput) (activities.FleetRegionsResult, error) {
@@ -64,7 +65,7 @@ func fleetEnv(t *testing.T, child func(workflow.Context, RegionInput) (Report, e
 	var started []RegionInput
 	env.OnWorkflow(RemediateRegion, mock.Anything, mock.Anything).Return(func(ctx workflow.Context, in RegionInput) (Report, error) {
 		started = append(started, in)
-		require.Equal(t, FleetChildID(fleetTestID, in.Region), workflow.GetInfo(ctx).WorkflowExecution.ID)
+		require.Equal(t, guard.FleetChildID(fleetTestID, in.Region), workflow.GetInfo(ctx).WorkflowExecution.ID)
 		require.Equal(t, activities.RegionTaskQueue(testTaskQueue, in.Region), workflow.GetInfo(ctx).TaskQueueName, "each region's run on its own queue")
 		if child != nil {
 			return child(ctx, in)
@@ -188,8 +189,8 @@ func TestFleetOverrideIsForTheRegionsItNames(t *testing.T) {
 }
 
 func TestFleetChildIDAndOneLine(t *testing.T) {
-	require.Equal(t, "fleetmend/cn-beijing/fleet-scheduled-2026-12-02T01:30:00Z", FleetChildID("fleetmend/fleet/scheduled-2026-12-02T01:30:00Z", "cn-beijing"))
-	require.Equal(t, "fleetmend/cn-beijing/fleet-ops-fleet-1", FleetChildID("ops/fleet-1", "cn-beijing"))
+	require.Equal(t, "fleetmend/cn-beijing/fleet-scheduled-2026-12-02T01:30:00Z", guard.FleetChildID("fleetmend/fleet/scheduled-2026-12-02T01:30:00Z", "cn-beijing"))
+	require.Equal(t, "fleetmend/cn-beijing/fleet-ops-fleet-1", guard.FleetChildID("ops/fleet-1", "cn-beijing"))
 	long := strings.Repeat("é", 400)
 	got := oneLine(long)
 	require.LessOrEqual(t, len(got), maxFleetDetail+len("…"))

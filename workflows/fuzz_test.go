@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/fleetmend/fleetmend/ecs"
 )
 
 // FuzzRegionInputValidate: any JSON a client could send as a run's input
@@ -93,7 +95,7 @@ func FuzzInstanceIDs(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		ids := strings.Split(s, ",")
-		err := ValidateInstanceIDs("instance_ids", ids)
+		err := ecs.ValidateInstanceIDs("instance_ids", ids)
 		if err != nil {
 			if !strings.HasPrefix(err.Error(), "instance_ids[") {
 				t.Fatalf("error does not name the entry: %v", err)
@@ -102,7 +104,7 @@ func FuzzInstanceIDs(f *testing.F) {
 		}
 		seen := map[string]bool{}
 		for _, id := range ids {
-			if !instanceIDPattern.MatchString(id) || seen[id] {
+			if !ecs.IsInstanceID(id) || seen[id] {
 				t.Fatalf("%q accepted", id)
 			}
 			seen[id] = true

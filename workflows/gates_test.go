@@ -5,8 +5,8 @@ import (
 
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/fleetmend/fleetmend/activities"
 	"github.com/fleetmend/fleetmend/ecs"
+	"github.com/fleetmend/fleetmend/guard"
 )
 
 // The tests below walk the paths on which a run used to say its reboots
@@ -26,7 +26,7 @@ func unavailable() error {
 	return temporal.NewApplicationError("describe agent status: ServiceUnavailable: the request has failed due to a temporary failure of the server", "ServiceUnavailable")
 }
 
-func (s *regionSuite) lastRelease() activities.ReleaseInput {
+func (s *regionSuite) lastRelease() guard.ReleaseInput {
 	s.fleet.mu.Lock()
 	defer s.fleet.mu.Unlock()
 	s.Require().NotEmpty(s.fleet.releaseInputs, "the run released the region")
@@ -59,11 +59,11 @@ func (s *regionSuite) TestCancelDuringInheritedWaitKeepsTheReboots() {
 		s.fleet.add(i, ecs.StateRunning, false, false)
 	}
 	closed := "fleetmend/cn-hangzhou/closed"
-	s.fleet.grant = func(activities.AcquireInput) activities.AcquireResult {
-		return activities.AcquireResult{Granted: true, TookOver: closed, FirstBatch: 40,
-			Inherit: []activities.RebootRef{{RunID: closed, Batches: activities.BatchRange{From: 1, To: 39}, VerifyDeadline: time.Hour}}}
+	s.fleet.grant = func(guard.AcquireInput) guard.AcquireResult {
+		return guard.AcquireResult{Granted: true, TookOver: closed, FirstBatch: 40,
+			Inherit: []guard.RebootRef{{RunID: closed, Batches: guard.BatchRange{From: 1, To: 39}, VerifyDeadline: time.Hour}}}
 	}
-	s.fleet.inherited = activities.InheritResult{Over: true, NotBefore: s.env.Now().Add(time.Hour), Batches: 39}
+	s.fleet.inherited = guard.InheritResult{Over: true, NotBefore: s.env.Now().Add(time.Hour), Batches: 39}
 	s.env.RegisterDelayedCallback(s.env.CancelWorkflow, 10*time.Minute)
 	s.env.ExecuteWorkflow(RemediateRegion, quick("cn-hangzhou"))
 	s.Require().Error(s.env.GetWorkflowError(), "cancelled")
@@ -79,9 +79,9 @@ func (s *regionSuite) TestInheritThatCannotBeReadKeepsTheReboots() {
 		s.fleet.add(i, ecs.StateRunning, false, false)
 	}
 	closed := "fleetmend/cn-hangzhou/closed"
-	s.fleet.grant = func(activities.AcquireInput) activities.AcquireResult {
-		return activities.AcquireResult{Granted: true, TookOver: closed, FirstBatch: 2,
-			Inherit: []activities.RebootRef{{RunID: closed, Batches: activities.BatchRange{From: 1, To: 1}, VerifyDeadline: time.Hour}}}
+	s.fleet.grant = func(guard.AcquireInput) guard.AcquireResult {
+		return guard.AcquireResult{Granted: true, TookOver: closed, FirstBatch: 2,
+			Inherit: []guard.RebootRef{{RunID: closed, Batches: guard.BatchRange{From: 1, To: 1}, VerifyDeadline: time.Hour}}}
 	}
 	s.fleet.failInherit = temporal.NewNonRetryableApplicationError("decode the input of batch-1", "fleetmend.GuardRefused", nil)
 	s.env.ExecuteWorkflow(RemediateRegion, quick("cn-hangzhou"))

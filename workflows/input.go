@@ -11,6 +11,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/fleetmend/fleetmend/ecs"
+	"github.com/fleetmend/fleetmend/guard"
 )
 
 // Reboot policies.
@@ -41,7 +42,7 @@ const (
 	MaxRebootGrace            = 10 * time.Minute
 	DefaultVerifyDeadline     = 10 * time.Minute
 	MinVerifyDeadline         = 10 * time.Second
-	MaxVerifyDeadline         = 2 * time.Hour
+	MaxVerifyDeadline         = guard.MaxVerifyDeadline
 	DefaultVerifyPollInterval = 15 * time.Second
 	MinVerifyPollInterval     = 100 * time.Millisecond
 	MaxVerifyPollInterval     = 5 * time.Minute
@@ -64,10 +65,10 @@ const (
 	MinZoneForShortCircuit     = 10 // zones with fewer Running instances are judged with the region only
 	DefaultExcludeTag          = "fleetmend:exclude"
 	DefaultQuarantineAfter     = 2
-	MaxQuarantineAfter         = 20
+	MaxQuarantineAfter         = guard.MaxQuarantineAfter
 	DefaultQuarantineWindow    = 7 * 24 * time.Hour
 	MinQuarantineWindow        = time.Hour
-	MaxQuarantineWindow        = 90 * 24 * time.Hour
+	MaxQuarantineWindow        = guard.MaxQuarantineWindow
 	DefaultCanarySuccess       = 80
 	DefaultRamp                = 2.0
 	MaxRamp                    = 100.0
@@ -79,19 +80,12 @@ const (
 	MinStuckAfter              = 10 * time.Second
 	MaxStuckAfter              = 7 * 24 * time.Hour
 	DefaultEventsPerRun        = 8000
-	MinEventsPerRun            = 50
+	MinEventsPerRun            = guard.MinEventsPerRun
 	MaxEventsPerRun            = 10000
 	MaxQueue                   = 10000
 	ErrInvalidInput            = "fleetmend.InvalidInput"
-	instanceIDPatternText      = `^i-[a-z0-9]{8,30}$`
-	managedIDPatternText       = `^mi-[a-z0-9]{8,30}$`
 	maxInstanceIDsInMessage    = 3
 	defaultActivityMaxAttempts = 10
-)
-
-var (
-	instanceIDPattern = regexp.MustCompile(instanceIDPatternText)
-	managedIDPattern  = regexp.MustCompile(managedIDPatternText)
 )
 
 // RegionInput is what a run of RemediateRegion is asked to do. Zero values
@@ -370,13 +364,13 @@ func (in RegionInput) validate(checkZone bool) error {
 	if err := validateTag(in.ExcludeTag); err != nil {
 		return err
 	}
-	if err := ValidateInstanceIDs("exclude_instance_ids", in.ExcludeInstanceIDs); err != nil {
+	if err := ecs.ValidateInstanceIDs("exclude_instance_ids", in.ExcludeInstanceIDs); err != nil {
 		return err
 	}
 	if err := in.validatePlan(); err != nil {
 		return err
 	}
-	return ValidateInstanceIDs("instance_ids", in.InstanceIDs)
+	return ecs.ValidateInstanceIDs("instance_ids", in.InstanceIDs)
 }
 
 // Amount is a count ("40") or a share of some total ("5%").
@@ -447,38 +441,6 @@ var regionPattern = regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)+$`)
 // region: an ECS zone ID is its region's ID and a suffix (cn-hangzhou-h).
 func (in RegionInput) zoneOutsideRegion() bool {
 	return in.ZoneID != "" && !strings.HasPrefix(in.ZoneID, in.Region+"-")
-}
-
-// ValidateInstanceIDs checks the format of every ID (i-<8..30 lowercase
-// letters or digits>) and that none repeats. A managed instance's ID
-// (mi-…) gets its own reason: it is a well-formed ID, of something
-// fleetmend cannot repair.
-func ValidateInstanceIDs(field string, ids []string) error {
-	seen := make(map[string]int, len(ids))
-	for i, id := range ids {
-		if ecs.IsManagedInstanceID(id) {
-			return fmt.Errorf("%s[%d] %q is a managed instance: fleetmend cannot repair managed instances, they are not ECS instances "+
-				"(ECS cannot install the agent on or reboot them); runs report them from the region's listing", field, i, id)
-		}
-		if !instanceIDPattern.MatchString(id) {
-			return fmt.Errorf("%s[%d] %q is not an ECS instance ID (i- followed by 8..30 lowercase letters or digits)", field, i, id)
-		}
-		if j, dup := seen[id]; dup {
-			return fmt.Errorf("%s[%d] %q repeats %s[%d]", field, i, id, field, j)
-		}
-		seen[id] = i
-	}
-	return nil
-}
-
-// ValidateAuditID checks one ID to look up in fleetmend's history: an ECS
-// instance ID, or a managed instance's (mi-<8..30 lowercase letters or
-// digits>), which runs report but never repair.
-func ValidateAuditID(field, id string) error {
-	if instanceIDPattern.MatchString(id) || managedIDPattern.MatchString(id) {
-		return nil
-	}
-	return fmt.Errorf("%s %q is not an ECS instance ID (i- followed by 8..30 lowercase letters or digits) nor a managed instance's (mi- followed by the same)", field, id)
 }
 
 // invalidInput is the non-retryable error that fails a run at once.

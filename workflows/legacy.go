@@ -10,6 +10,7 @@ import (
 
 	"github.com/fleetmend/fleetmend/activities"
 	"github.com/fleetmend/fleetmend/ecs"
+	"github.com/fleetmend/fleetmend/guard"
 )
 
 // Carry is the state one run of the previous engine (remediateRegionV1) hands to the next when it
@@ -81,7 +82,7 @@ func remediateRegionV1(ctx workflow.Context, in RegionInput) (Report, error) {
 	}
 	in = in.WithDefaults()
 	if err := in.validate(false); err != nil {
-		return Report{}, invalidInput("RemediateRegion", err)
+		return Report{}, invalidInput(guard.RunWorkflowType, err)
 	}
 	info := workflow.GetInfo(ctx)
 	r := &legacyRun{in: in, runID: info.WorkflowExecution.ID, phase: "scanning"}
@@ -295,7 +296,7 @@ func (r *legacyRun) dispatch(ctx workflow.Context, targets []BatchTarget) {
 	// must be verified. So children run on a disconnected context.
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
 	fut := workflow.ExecuteChildWorkflow(workflow.WithChildOptions(dctx, opts), RemediateBatch, BatchInput{
-		Region: r.in.Region, RunID: r.runID, Number: n, Instances: targets,
+		Region: r.in.Region, RunID: r.runID, Number: n, BatchStart: guard.BatchStart{Instances: targets},
 		RebootPolicy: r.in.RebootPolicy, RebootGrace: *r.in.RebootGrace,
 		VerifyDeadline: r.in.VerifyDeadline, VerifyPollInterval: r.in.VerifyPollInterval,
 	})

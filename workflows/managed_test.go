@@ -116,7 +116,7 @@ func TestInstanceIDValidation(t *testing.T) {
 		{[]string{"web-01"}, `ids[0] "web-01" is not an ECS instance ID (i- followed by 8..30 lowercase letters or digits)`},
 		{[]string{"I-BP1AAAAAAAAAAAAAAAAA"}, "is not an ECS instance ID"},
 	} {
-		err := ValidateInstanceIDs("ids", tc.ids)
+		err := ecs.ValidateInstanceIDs("ids", tc.ids)
 		if tc.want == "" {
 			require.NoError(t, err, "%v", tc.ids)
 			continue
@@ -124,10 +124,10 @@ func TestInstanceIDValidation(t *testing.T) {
 		require.ErrorContains(t, err, tc.want, "%v", tc.ids)
 	}
 	for _, id := range []string{"i-bp1aaaaaaaaaaaaaaaaa", "mi-hz018jrc1o0aaaa"} {
-		require.NoError(t, ValidateAuditID("--instance", id))
+		require.NoError(t, ecs.ValidateAuditID("--instance", id))
 	}
 	for _, id := range []string{"web-01", "mi-", "mi-ABCDEFGHIJ", "i-short", ""} {
-		require.ErrorContains(t, ValidateAuditID("--instance", id), `--instance "`+id+`" is not an ECS instance ID (i- followed by 8..30 lowercase letters or digits) nor a managed instance's`)
+		require.ErrorContains(t, ecs.ValidateAuditID("--instance", id), `--instance "`+id+`" is not an ECS instance ID (i- followed by 8..30 lowercase letters or digits) nor a managed instance's`)
 	}
 }
 

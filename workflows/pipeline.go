@@ -11,6 +11,7 @@ import (
 
 	"github.com/fleetmend/fleetmend/activities"
 	"github.com/fleetmend/fleetmend/ecs"
+	"github.com/fleetmend/fleetmend/guard"
 )
 
 // pipeline repairs the queue. What bounds it is the blast radius: the
@@ -147,7 +148,7 @@ func (r *run) dispatch(ctx, dctx workflow.Context) {
 		opts.WorkflowIDReusePolicy = enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE
 	}
 	fut := workflow.ExecuteChildWorkflow(workflow.WithChildOptions(dctx, opts), RemediateBatch, BatchInput{
-		Region: r.in.Region, RunID: r.runID, Number: num, Instances: targets,
+		Region: r.in.Region, RunID: r.runID, Number: num, BatchStart: guard.BatchStart{Instances: targets},
 		RebootPolicy: r.in.RebootPolicy, RebootGrace: *r.in.RebootGrace,
 		VerifyDeadline: r.in.VerifyDeadline, VerifyPollInterval: r.in.VerifyPollInterval, Engine: engine, Lease: r.st.Lease, ExcludeTag: tag,
 	})
@@ -170,7 +171,7 @@ func (r *run) onBatch(ctx workflow.Context, num int, targets []BatchTarget, res 
 	case err != nil && r.strict() && temporal.IsWorkflowExecutionAlreadyStartedError(err):
 		// Its ID was used before (a Reset the guard did not catch): it
 		// never ran, and neither may any batch after it.
-		why := fmt.Sprintf("stopped: batch %d was not started: its ID %s was used before (was the run reset to a point after it acquired the region?)", num, activities.BatchWorkflowID(r.runID, num))
+		why := fmt.Sprintf("stopped: batch %d was not started: its ID %s was used before (was the run reset to a point after it acquired the region?)", num, guard.BatchWorkflowID(r.runID, num))
 		for _, t := range targets {
 			r.addRow(Row{InstanceID: t.InstanceID, Problem: t.Problem, Batch: num, Outcome: OutcomeNotAttempted, Reason: ReasonRegionLost, Detail: why})
 		}
@@ -453,11 +454,11 @@ func (r *run) failVerifying(ctx workflow.Context, err error) {
 func (r *run) toLedger(ctx workflow.Context, row Row) {
 	switch {
 	case row.Outcome == OutcomeFailed && (row.Reason == ReasonNoHeartbeat || row.Reason == ReasonInstallFailed):
-		r.st.Ledger.Failed = append(r.st.Ledger.Failed, activities.FailedAttempt{InstanceID: row.InstanceID,
-			Attempt: activities.Attempt{RunID: r.runID, At: workflow.Now(ctx), Reason: row.Reason}})
+		r.st.Ledger.Failed = append(r.st.Ledger.Failed, guard.FailedAttempt{InstanceID: row.InstanceID,
+			Attempt: guard.Attempt{RunID: r.runID, At: workflow.Now(ctx), Reason: row.Reason}})
 	case row.Outcome == OutcomeFailed && row.Reason == ReasonInheritedNoHeartbeat:
-		r.st.Ledger.Failed = append(r.st.Ledger.Failed, activities.FailedAttempt{InstanceID: row.InstanceID,
-			Attempt: activities.Attempt{RunID: r.runID, At: workflow.Now(ctx), Reason: ReasonNoHeartbeat}})
+		r.st.Ledger.Failed = append(r.st.Ledger.Failed, guard.FailedAttempt{InstanceID: row.InstanceID,
+			Attempt: guard.Attempt{RunID: r.runID, At: workflow.Now(ctx), Reason: ReasonNoHeartbeat}})
 	case (row.Outcome == OutcomeRemediated || row.Outcome == OutcomeAlreadyHealthy) && slices.Contains(r.st.HadRecords, row.InstanceID):
 		r.st.Ledger.Healed = append(r.st.Ledger.Healed, row.InstanceID)
 	}
@@ -467,11 +468,11 @@ func (r *run) toLedger(ctx workflow.Context, row Row) {
 // unavailable for the activity's retries) costs at most one more attempt
 // on a chronic instance, so it does not fail the run.
 func (r *run) finishLedger(ctx workflow.Context) {
+	var ga *guard.Activities
 	l := r.st.Ledger
 	if len(l.Failed) == 0 && len(l.Healed) == 0 {
 		return
 	}
-	var a *activities.Activities
 	if r.fenced() {
 		// Idempotent: a retried activity whose update already completed
 		// records nothing twice.
@@ -479,12 +480,12 @@ func (r *run) finishLedger(ctx workflow.Context) {
 		l.ID = fmt.Sprintf("record/%s/%d", workflow.GetInfo(ctx).WorkflowExecution.RunID, r.st.LedgerWrites)
 	}
 	err := workflow.ExecuteActivity(guardActivity(ctx, fmt.Sprintf("record %d failed repairs and %d healed instances in the ledger of %s", len(l.Failed), len(l.Healed), r.in.Region)),
-		a.RecordAttempts, activities.RecordInput{GuardInput: r.guardInput(ctx), Record: l}).Get(ctx, nil)
+		ga.RecordAttempts, guard.RecordInput{Input: r.guardInput(ctx), Record: l}).Get(ctx, nil)
 	if err != nil {
 		r.warn("could not write the quarantine ledger: " + errText(err))
 		return
 	}
-	r.st.Ledger = activities.RecordRequest{}
+	r.st.Ledger = guard.RecordRequest{}
 }
 
 // inheritedDetail explains an instance another run rebooted and this run
@@ -538,7 +539,7 @@ func plannedAction(in RegionInput) string {
 // operator's terminate of the run does not cut a batch off mid-reboot.
 func batchOptions(runID string, in RegionInput, num int, ids []string, sa bool) workflow.ChildWorkflowOptions {
 	opts := workflow.ChildWorkflowOptions{
-		WorkflowID:        activities.BatchWorkflowID(runID, num),
+		WorkflowID:        guard.BatchWorkflowID(runID, num),
 		StaticSummary:     fmt.Sprintf("%s batch %d: %d instances (%s)", in.Region, num, len(ids), shortList(ids)),
 		ParentClosePolicy: enumspb.PARENT_CLOSE_POLICY_ABANDON,
 	}

@@ -7,13 +7,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/mock"
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/converter"
-	"go.temporal.io/sdk/testsuite"
 
-	"github.com/fleetmend/fleetmend/activities"
 	"github.com/fleetmend/fleetmend/ecs"
 )
 
@@ -155,97 +152,4 @@ func TestAmountParsesCountsAndShares(t *testing.T) {
 	a, err = ParseAmount("error_budget", "0", 0, 100)
 	require.NoError(t, err)
 	require.Zero(t, a.Of(1000))
-}
-
-// TestGuardGrantsOneRunAtATime drives the region guard's updates: the
-// second run is refused with the holder's name, a takeover from a closed
-// holder works only once, and the ledger quarantines after N failures.
-func TestGuardGrantsOneRunAtATime(t *testing.T) {
-	env := guardEnv(t, activities.RecoverResult{})
-	type step struct {
-		name string
-		arg  any
-		want func(any, error)
-	}
-	acquired := func(granted bool, holder string) func(any, error) {
-		return func(v any, err error) {
-			require.NoError(t, err)
-			res := v.(activities.AcquireResult)
-			require.Equal(t, granted, res.Granted)
-			require.Equal(t, holder, res.Holder.RunID)
-		}
-	}
-	at := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
-	steps := []step{
-		{activities.GuardUpdateAcquire, activities.AcquireRequest{RunID: "a"}, acquired(true, "a")},
-		{activities.GuardUpdateAcquire, activities.AcquireRequest{RunID: "b"}, acquired(false, "a")},
-		{activities.GuardUpdateAcquire, activities.AcquireRequest{RunID: "a"}, acquired(true, "a")},
-		{activities.GuardUpdateAcquire, activities.AcquireRequest{RunID: "c", TakeoverFrom: "a"}, acquired(true, "c")},
-		{activities.GuardUpdateAcquire, activities.AcquireRequest{RunID: "d", TakeoverFrom: "a"}, acquired(false, "c")},
-		{activities.GuardUpdateRelease, activities.ReleaseRequest{RunID: "b"}, func(v any, err error) { require.False(t, v.(bool)) }},
-		{activities.GuardUpdateRelease, activities.ReleaseRequest{RunID: "c"}, func(v any, err error) { require.True(t, v.(bool)) }},
-		{activities.GuardUpdateAcquire, activities.AcquireRequest{RunID: "d"}, acquired(true, "d")},
-		{activities.GuardUpdateRecord, activities.RecordRequest{Failed: []activities.FailedAttempt{
-			{InstanceID: modelID(1), Attempt: activities.Attempt{RunID: "x", At: at, Reason: ReasonNoHeartbeat}},
-			{InstanceID: modelID(1), Attempt: activities.Attempt{RunID: "y", At: at.Add(time.Hour), Reason: ReasonNoHeartbeat}},
-			{InstanceID: modelID(2), Attempt: activities.Attempt{RunID: "y", At: at.Add(time.Hour), Reason: ReasonNoHeartbeat}},
-		}}, func(v any, err error) { require.NoError(t, err); require.Equal(t, 2, v.(int)) }},
-		{activities.GuardUpdateClear, activities.ClearRequest{InstanceIDs: []string{modelID(2)}}, func(v any, err error) {
-			require.ErrorContains(t, err, "reason is required")
-		}},
-		{activities.GuardUpdateClear, activities.ClearRequest{InstanceIDs: []string{modelID(2)}, By: "alice", Reason: "image fixed"}, func(v any, err error) {
-			require.NoError(t, err)
-			require.Equal(t, []string{modelID(2)}, v.(activities.ClearResult).Cleared)
-		}},
-	}
-	answered := 0
-	for i, st := range steps {
-		env.RegisterDelayedCallback(func() {
-			env.UpdateWorkflow(st.name, "", &testsuite.TestUpdateCallback{
-				OnAccept:   func() {},
-				OnReject:   func(err error) { answered++; st.want(nil, err) },
-				OnComplete: func(v any, err error) { answered++; st.want(v, err) },
-			}, st.arg)
-		}, time.Duration(i+1)*time.Second)
-	}
-	queried := false
-	env.RegisterDelayedCallback(func() {
-		queried = true
-		v, err := env.QueryWorkflow(activities.GuardQueryLedger, activities.LedgerQuery{Now: at.Add(2 * time.Hour), After: 2, Window: 24 * time.Hour})
-		require.NoError(t, err)
-		var view activities.LedgerView
-		require.NoError(t, v.Get(&view))
-		require.Equal(t, "d", view.Holder.RunID)
-		require.Len(t, view.Records, 1)
-		require.True(t, view.Records[0].Quarantined)
-		require.Equal(t, at.Add(24*time.Hour), view.Records[0].Until)
-		// A day later the first failure has left the window.
-		v, err = env.QueryWorkflow(activities.GuardQueryLedger, activities.LedgerQuery{Now: at.Add(24*time.Hour + 30*time.Minute), After: 2, Window: 24 * time.Hour})
-		require.NoError(t, err)
-		var later activities.LedgerView
-		require.NoError(t, v.Get(&later))
-		require.Len(t, later.Records, 1)
-		require.Len(t, later.Records[0].Attempts, 1)
-		require.False(t, later.Records[0].Quarantined)
-		env.CancelWorkflow()
-	}, time.Minute)
-	env.ExecuteWorkflow(RegionGuard, GuardState{Region: "cn-hangzhou"})
-	require.True(t, env.IsWorkflowCompleted())
-	require.NoError(t, env.GetWorkflowError())
-	require.Equal(t, len(steps), answered, "every update was answered")
-	require.True(t, queried)
-}
-
-// guardEnv is a test environment with the region guard, whose recovery
-// finds rec.
-func guardEnv(t *testing.T, rec activities.RecoverResult) *testsuite.TestWorkflowEnvironment {
-	t.Helper()
-	var ts testsuite.WorkflowTestSuite
-	ts.SetLogger(quietLogger())
-	env := ts.NewTestWorkflowEnvironment()
-	env.RegisterWorkflow(RegionGuard)
-	a := &activities.Activities{}
-	env.RegisterActivity(a)
-	env.OnActivity(a.RecoverGuard, mock.Anything, mock.Anything).Return(rec, nil)
-	return env
 }

@@ -11,8 +11,8 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
-	"github.com/fleetmend/fleetmend/activities"
 	"github.com/fleetmend/fleetmend/ecs"
+	"github.com/fleetmend/fleetmend/guard"
 )
 
 // planStart is the test environment's clock at the start of a pinned run.
@@ -162,12 +162,12 @@ func (s *regionSuite) TestPlanAgeIsCheckedAgainRightBeforeActing() {
 	// The region's closed holder keeps a batch open for 70 s of the test
 	// clock: the run waits (10 s between asks) before it may scan.
 	asks := 0
-	s.fleet.grant = func(in activities.AcquireInput) activities.AcquireResult {
+	s.fleet.grant = func(in guard.AcquireInput) guard.AcquireResult {
 		asks++
 		if asks <= 7 {
-			return activities.AcquireResult{Holder: activities.Holder{RunID: "old"}, WaitFor: []string{"old/batch-3"}}
+			return guard.AcquireResult{Holder: guard.Holder{RunID: "old"}, WaitFor: []string{"old/batch-3"}}
 		}
-		return activities.AcquireResult{Granted: true, Holder: activities.Holder{RunID: in.Request.RunID}}
+		return guard.AcquireResult{Granted: true, Holder: guard.Holder{RunID: in.Request.RunID}}
 	}
 	rep := s.runPinned(in)
 	s.Contains(rep.Stopped, "refused: the plan of fleetmend/cn-hangzhou/dryrun-1 is 1h1m10s old")

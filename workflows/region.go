@@ -10,6 +10,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/fleetmend/fleetmend/activities"
+	"github.com/fleetmend/fleetmend/guard"
 )
 
 // engineChange is the version marker that tells runs of the pipelined
@@ -87,10 +88,10 @@ func remediateRegionV2(ctx workflow.Context, in RegionInput, engine int) (Report
 	zoneCheck := in.State == nil && in.zoneOutsideRegion() &&
 		workflow.GetVersion(ctx, zoneInRegion, workflow.DefaultVersion, 1) == 1
 	if err := in.validate(zoneCheck); err != nil {
-		return Report{}, invalidInput("RemediateRegion", err)
+		return Report{}, invalidInput(guard.RunWorkflowType, err)
 	}
 	if in.Plan != nil && (engine < engineV3 || workflow.GetVersion(ctx, pinnedPlan, workflow.DefaultVersion, 1) == workflow.DefaultVersion) {
-		return Report{}, invalidInput("RemediateRegion", errors.New("plan: this run's engine cannot apply a plan"))
+		return Report{}, invalidInput(guard.RunWorkflowType, errors.New("plan: this run's engine cannot apply a plan"))
 	}
 	r := newRun(ctx, in, engine)
 	if err := r.register(ctx); err != nil {
@@ -257,8 +258,8 @@ type RunState struct {
 	SACounts [3]int64     `json:"sa_counts"`
 	// Ledger is what the run has not yet written to the guard;
 	// LedgerWrites numbers the writes, for their idempotency IDs.
-	Ledger       activities.RecordRequest `json:"ledger"`
-	LedgerWrites int                      `json:"ledger_writes,omitempty"`
+	Ledger       guard.RecordRequest `json:"ledger"`
+	LedgerWrites int                 `json:"ledger_writes,omitempty"`
 	// Waiting says what the run waits for before it may act.
 	Waiting string `json:"waiting,omitempty"`
 	// PeakInRepair is the most instances in repair at once.
@@ -583,7 +584,7 @@ func (r *run) progress() Progress {
 		BlastRadius: c.BlastRadius, ConcurrentBatches: c.ConcurrentBatches, Paused: c.Paused, Aborted: c.Aborted,
 		ErrorBudget: r.st.BudgetLimit, BudgetFailures: r.budgetFailures(), Stopped: r.st.Stopped,
 		Rollout: r.st.Rollout.Phase, RolloutStep: r.st.Rollout.Step, RolloutLimit: r.inRepairLimit(),
-		Locked: r.st.Locked, Lease: r.st.Lease, OpenBatches: activities.BatchRange{From: r.openFrom(), To: r.st.NextBatch - 1},
+		Locked: r.st.Locked, Lease: r.st.Lease, OpenBatches: guard.BatchRange{From: r.openFrom(), To: r.st.NextBatch - 1},
 		InFlight: inFlightIDs(r.inFlight), Waiting: r.st.Waiting, LastProgressAt: r.st.LastProgressAt,
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 	"go.uber.org/zap"
 
+	"github.com/fleetmend/fleetmend/guard"
 	"github.com/fleetmend/fleetmend/internal/fleetworker"
 	"github.com/fleetmend/fleetmend/internal/logging"
 	"github.com/fleetmend/fleetmend/workflows"
@@ -65,9 +66,9 @@ func TestIncompatibleChangeIsCaught(t *testing.T) {
 		h, err := client.HistoryFromJSON(bytes.NewReader(b), client.HistoryJSONOptions{})
 		require.NoError(t, err)
 		r := worker.NewWorkflowReplayer()
-		r.RegisterWorkflowWithOptions(fn, workflow.RegisterOptions{Name: "RemediateRegion"})
+		r.RegisterWorkflowWithOptions(fn, workflow.RegisterOptions{Name: guard.RunWorkflowType})
 		r.RegisterWorkflow(workflows.RemediateBatch)
-		r.RegisterWorkflow(workflows.RegionGuard)
+		r.RegisterWorkflow(guard.RegionGuard)
 		attrs := h.GetEvents()[0].GetWorkflowExecutionStartedEventAttributes()
 		return r.ReplayWorkflowHistoryWithOptions(logging.NewTemporal(zap.NewNop()), h, worker.ReplayWorkflowHistoryOptions{
 			OriginalExecution: workflow.Execution{ID: attrs.GetWorkflowId(), RunID: attrs.GetOriginalExecutionRunId()},

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/fleetmend/fleetmend/activities"
+	"github.com/fleetmend/fleetmend/guard"
 )
 
 // Outcomes of one instance in a run.
@@ -24,9 +25,9 @@ const (
 
 // Failure (and not-attempted) reasons.
 const (
-	ReasonInstallFailed = "install-failed" // InstallCloudAssistant refused the instance
-	ReasonRebootRefused = "reboot-refused" // RebootInstances refused the instance
-	ReasonNoHeartbeat   = "no-heartbeat"   // no fresh heartbeat by the verify deadline
+	ReasonInstallFailed = guard.ReasonInstallFailed // InstallCloudAssistant refused the instance
+	ReasonRebootRefused = "reboot-refused"          // RebootInstances refused the instance
+	ReasonNoHeartbeat   = guard.ReasonNoHeartbeat   // no fresh heartbeat by the verify deadline
 	// ReasonRebootUnconfirmed: no fresh heartbeat, and a worker died between
 	// sending the reboot and hearing ECS, so it was not rebooted again.
 	ReasonRebootUnconfirmed = "reboot-unconfirmed"
@@ -294,12 +295,12 @@ type Progress struct {
 	// execution (Lease), the range of its batches that may be open or
 	// unverified, what it waits for before it may act, and when it last
 	// made progress (a stuck holder is one that has not for a while).
-	Locked         bool                  `json:"locked,omitempty"`
-	Lease          string                `json:"lease,omitempty"`
-	OpenBatches    activities.BatchRange `json:"open_batches,omitzero"`
-	InFlight       []string              `json:"in_flight,omitempty"`
-	Waiting        string                `json:"waiting,omitempty"`
-	LastProgressAt time.Time             `json:"last_progress_at,omitzero"`
+	Locked         bool             `json:"locked,omitempty"`
+	Lease          string           `json:"lease,omitempty"`
+	OpenBatches    guard.BatchRange `json:"open_batches,omitzero"`
+	InFlight       []string         `json:"in_flight,omitempty"`
+	Waiting        string           `json:"waiting,omitempty"`
+	LastProgressAt time.Time        `json:"last_progress_at,omitzero"`
 	// The rollout: its phase (canary, ramp, full), ramp step and the most
 	// instances in repair at once it allows now.
 	Rollout      string `json:"rollout,omitempty"`
@@ -318,6 +319,6 @@ const (
 
 // Query names.
 const (
-	QueryProgress = "progress"
+	QueryProgress = guard.QueryRunProgress
 	QueryReport   = "report"
 )

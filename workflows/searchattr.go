@@ -3,7 +3,7 @@ package workflows
 import (
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/fleetmend/fleetmend/activities"
+	"github.com/fleetmend/fleetmend/guard"
 )
 
 // Custom search attributes. Temporal's SQL visibility (SQLite, PostgreSQL,
@@ -14,7 +14,7 @@ import (
 // keeps the counts current only if they were set, so fleetmend also works
 // on a cluster where nobody registered them.
 const (
-	SARegionName      = activities.RegionAttribute
+	SARegionName      = guard.RegionAttribute
 	SAKindName        = "FleetmendKind"
 	SADryRunName      = "FleetmendDryRun"
 	SAUnhealthyName   = "FleetmendUnhealthy"

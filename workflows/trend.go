@@ -10,6 +10,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/fleetmend/fleetmend/activities"
+	"github.com/fleetmend/fleetmend/guard"
 )
 
 // trendChange marks runs that end by comparing themselves with the
@@ -138,7 +139,7 @@ type comparison struct {
 // compareRows compares the previous run's unhealthy instances with this
 // run's rows. unhealthy is this run's count of instances found unhealthy
 // at its scan (its rows may keep fewer).
-func compareRows(prev activities.PreviousRun, rows []Row, unhealthy int) *comparison {
+func compareRows(prev guard.PreviousRun, rows []Row, unhealthy int) *comparison {
 	c := &comparison{chronic: map[string]string{}}
 	c.t.Previous, c.t.PreviousRun, c.t.PreviousFinishedAt = prev.RunID, prev.Execution, prev.FinishedAt
 	if kept := len(prev.Instances); prev.UnhealthyCount > kept {
@@ -275,7 +276,7 @@ func (c *comparison) chronicIDs() []string {
 // previousQuery lists the region's completed non-dry runs. The region was
 // validated against its pattern, so it cannot change the query's meaning.
 func previousQuery(region string) string {
-	return fmt.Sprintf("WorkflowType = 'RemediateRegion' AND ExecutionStatus = 'Completed' AND %s = '%s' AND %s = false",
+	return fmt.Sprintf("WorkflowType = '%s' AND ExecutionStatus = 'Completed' AND %s = '%s' AND %s = false", guard.RunWorkflowType,
 		SARegionName, region, SADryRunName)
 }
 
@@ -296,13 +297,15 @@ func trendActivity(ctx workflow.Context, summary string) workflow.Context {
 // the previous run is found). It never fails the run: what it cannot
 // read, the trend says.
 func (r *run) compareWithPrevious(ctx workflow.Context) {
+	var ga *guard.Activities
 	if !r.sa || !r.fenced() || workflow.GetVersion(ctx, trendChange, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
 		return
 	}
 	var a *activities.Activities
-	var prev activities.PreviousRun
-	err := workflow.ExecuteActivity(trendActivity(ctx, "find the previous run of "+r.in.Region), a.PreviousRun,
-		activities.PreviousInput{Region: r.in.Region, Query: previousQuery(r.in.Region)}).Get(ctx, &prev)
+	var prev guard.PreviousRun
+	err := workflow.ExecuteActivity(trendActivity(ctx, "find the previous run of "+r.in.Region), ga.PreviousRun,
+		guard.PreviousInput{Region: r.in.Region, Query: previousQuery(r.in.Region),
+			Problems: []string{ProblemAgentMissing, ProblemAgentSilent}, Apart: OutcomeManaged}).Get(ctx, &prev)
 	switch {
 	case err != nil:
 		r.trend = &Trend{Note: "no comparison: could not read the previous run: " + errText(err)}
@@ -314,7 +317,7 @@ func (r *run) compareWithPrevious(ctx workflow.Context) {
 		var checkErr error
 		if len(c.check) > 0 || len(c.chronic) > 0 {
 			checkErr = workflow.ExecuteActivity(trendActivity(ctx, fmt.Sprintf("compare with %s: check %d instances", prev.RunID, len(c.check))), a.TrendCheck,
-				activities.TrendCheckInput{GuardInput: r.guardInput(ctx), Check: c.check, Attempts: c.chronicIDs(), Window: r.in.QuarantineWindow.D()}).Get(ctx, &res)
+				activities.TrendCheckInput{Region: r.in.Region, TaskQueue: workflow.GetInfo(ctx).TaskQueueName, Check: c.check, Attempts: c.chronicIDs(), Window: r.in.QuarantineWindow.D()}).Get(ctx, &res)
 		}
 		r.trend = c.finish(res, checkErr)
 		if !r.in.DryRun {

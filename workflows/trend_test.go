@@ -10,13 +10,14 @@ import (
 
 	"github.com/fleetmend/fleetmend/activities"
 	"github.com/fleetmend/fleetmend/ecs"
+	"github.com/fleetmend/fleetmend/guard"
 )
 
 // TestCompareRowsFilesEveryChange: each instance the previous run left
 // failing lands in exactly one kind of change, by this run's row or, with
 // none, by its state now; new is what is unhealthy now and was not failing.
 func TestCompareRowsFilesEveryChange(t *testing.T) {
-	prev := activities.PreviousRun{Found: true, RunID: "fleetmend/r/prev", UnhealthyCount: 9, Instances: []activities.PreviousInstance{
+	prev := guard.PreviousRun{Found: true, RunID: "fleetmend/r/prev", UnhealthyCount: 9, Instances: []guard.PreviousInstance{
 		{ID: "a", Outcome: OutcomeFailed, Reason: ReasonNoHeartbeat},
 		{ID: "b", Outcome: OutcomeQuarantined},
 		{ID: "c", Outcome: OutcomeNotAttempted, Reason: ReasonErrorBudget},
@@ -65,7 +66,7 @@ func TestCompareRowsFilesEveryChange(t *testing.T) {
 // agent, in either run, is neither new nor failing before: it is no ECS
 // instance and not in the unhealthy count.
 func TestManagedRowsAreNoTrend(t *testing.T) {
-	prev := activities.PreviousRun{Found: true, RunID: "p", UnhealthyCount: 1, Instances: []activities.PreviousInstance{
+	prev := guard.PreviousRun{Found: true, RunID: "p", UnhealthyCount: 1, Instances: []guard.PreviousInstance{
 		{ID: "i-a", Outcome: OutcomeFailed, Reason: ReasonNoHeartbeat},
 		{ID: "mi-b", Outcome: OutcomeManaged},
 	}}
@@ -87,7 +88,7 @@ func TestManagedRowsAreNoTrend(t *testing.T) {
 // TestCompareRowsSaysWhatTruncatedReportsHide: capped rows on either side
 // are stated, and a check that failed leaves its instances unseen.
 func TestCompareRowsSaysWhatTruncatedReportsHide(t *testing.T) {
-	prev := activities.PreviousRun{Found: true, RunID: "p", UnhealthyCount: 50, Instances: []activities.PreviousInstance{
+	prev := guard.PreviousRun{Found: true, RunID: "p", UnhealthyCount: 50, Instances: []guard.PreviousInstance{
 		{ID: "a", Outcome: OutcomeFailed, Reason: ReasonNoHeartbeat},
 		{ID: "b", Outcome: OutcomeFailed, Reason: ReasonNoHeartbeat},
 	}}
@@ -111,6 +112,7 @@ func TestCompareRowsSaysWhatTruncatedReportsHide(t *testing.T) {
 // row for, reads their attempts, and reports the trend; a run without the
 // attributes makes no comparison.
 func TestRunComparesWithThePreviousRun(t *testing.T) {
+	var ga *guard.Activities
 	for _, withSA := range []bool{true, false} {
 		var s regionSuite
 		s.SetT(t)
@@ -123,12 +125,12 @@ func TestRunComparesWithThePreviousRun(t *testing.T) {
 			require.NoError(t, s.env.SetTypedSearchAttributesOnStart(RunSearchAttributes("cn-hangzhou", KindManual, false)))
 		}
 		var a *activities.Activities
-		var asked []activities.PreviousInput
+		var asked []guard.PreviousInput
 		var checked []activities.TrendCheckInput
-		s.env.OnActivity(a.PreviousRun, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.PreviousInput) (activities.PreviousRun, error) {
+		s.env.OnActivity(ga.PreviousRun, mock.Anything, mock.Anything).Return(func(_ context.Context, in guard.PreviousInput) (guard.PreviousRun, error) {
 			asked = append(asked, in)
-			return activities.PreviousRun{Found: true, RunID: "fleetmend/cn-hangzhou/prev", Execution: "run-1", FinishedAt: time.Unix(1, 0).UTC(), UnhealthyCount: 2,
-				Instances: []activities.PreviousInstance{{ID: modelID(2), Outcome: OutcomeFailed, Reason: ReasonNoHeartbeat}, {ID: modelID(3), Outcome: OutcomeFailed, Reason: ReasonNoHeartbeat}}}, nil
+			return guard.PreviousRun{Found: true, RunID: "fleetmend/cn-hangzhou/prev", Execution: "run-1", FinishedAt: time.Unix(1, 0).UTC(), UnhealthyCount: 2,
+				Instances: []guard.PreviousInstance{{ID: modelID(2), Outcome: OutcomeFailed, Reason: ReasonNoHeartbeat}, {ID: modelID(3), Outcome: OutcomeFailed, Reason: ReasonNoHeartbeat}}}, nil
 		})
 		s.env.OnActivity(a.TrendCheck, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.TrendCheckInput) (activities.TrendCheckResult, error) {
 			checked = append(checked, in)

@@ -10,9 +10,9 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 	"go.uber.org/zap"
 
-	"github.com/fleetmend/fleetmend/activities"
 	"github.com/fleetmend/fleetmend/ecs"
 	"github.com/fleetmend/fleetmend/ecssim"
+	"github.com/fleetmend/fleetmend/guard"
 	"github.com/fleetmend/fleetmend/internal/e2e"
 	"github.com/fleetmend/fleetmend/internal/stack"
 	"github.com/fleetmend/fleetmend/workflows"
@@ -112,10 +112,10 @@ func TestRollingDeployCostsNothing(t *testing.T) {
 	c := rep.Counts
 	require.Zero(t, c.InstallFailed+c.BatchError+c.RebootUnconfirmed+c.Unverified, "%+v", c)
 	require.Zero(t, c.BudgetFailures(), "the budget is unspent")
-	v, err := st.Client.QueryWorkflow(ctx, activities.GuardWorkflowID(e2e.Region), "", activities.GuardQueryLedger,
-		activities.LedgerQuery{Now: time.Now().UTC(), After: 1, Window: workflows.DefaultQuarantineWindow})
+	v, err := st.Client.QueryWorkflow(ctx, guard.WorkflowID(e2e.Region), "", guard.QueryLedger,
+		guard.LedgerQuery{Now: time.Now().UTC(), After: 1, Window: workflows.DefaultQuarantineWindow})
 	require.NoError(t, err)
-	var ledger activities.LedgerView
+	var ledger guard.LedgerView
 	require.NoError(t, v.Get(&ledger))
 	require.Empty(t, ledger.Records, "nothing written to the quarantine ledger")
 	retried := retriedActivities(t, st, id)

@@ -15,8 +15,8 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 
-	"github.com/fleetmend/fleetmend/activities"
 	"github.com/fleetmend/fleetmend/ecssim"
+	"github.com/fleetmend/fleetmend/guard"
 	"github.com/fleetmend/fleetmend/internal/e2e"
 	"github.com/fleetmend/fleetmend/internal/stack"
 	"github.com/fleetmend/fleetmend/workflows"
@@ -44,7 +44,7 @@ func fenceInput(canary int, blast string) workflows.RegionInput {
 
 // batchOpen says whether batch n of run id has started.
 func batchOpen(ctx context.Context, c client.Client, id string, n int) bool {
-	d, err := c.DescribeWorkflowExecution(ctx, activities.BatchWorkflowID(id, n), "")
+	d, err := c.DescribeWorkflowExecution(ctx, guard.BatchWorkflowID(id, n), "")
 	return err == nil && d.GetWorkflowExecutionInfo().GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING
 }
 
@@ -179,7 +179,7 @@ func TestResetNeverReusesABatchID(t *testing.T) {
 func requireEachBatchOnce(ctx context.Context, t *testing.T, st *stack.Stack, id string) int {
 	t.Helper()
 	resp, err := st.Client.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
-		Query: fmt.Sprintf("WorkflowType = '%s' AND WorkflowId STARTS_WITH '%s/batch-'", activities.BatchWorkflowType, id), PageSize: 1000,
+		Query: fmt.Sprintf("WorkflowType = '%s' AND WorkflowId STARTS_WITH '%s/batch-'", guard.BatchWorkflowType, id), PageSize: 1000,
 	})
 	require.NoError(t, err)
 	seen := map[string]int{}

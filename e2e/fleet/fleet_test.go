@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/fleetmend/fleetmend/ecssim"
+	"github.com/fleetmend/fleetmend/guard"
 	"github.com/fleetmend/fleetmend/internal/e2e"
 	"github.com/fleetmend/fleetmend/internal/stack"
 	"github.com/fleetmend/fleetmend/workflows"
@@ -251,7 +252,7 @@ func TestScheduleOverTwoRegionsFiresTwice(t *testing.T) {
 		require.Equal(t, 2, rep.Completed, "firing %d: %+v", firing, rep)
 		require.True(t, rep.AllGood(), "firing %d: %+v", firing, rep)
 		for _, g := range rep.Regions {
-			require.Equal(t, workflows.FleetChildID(id, g.Region), g.RunID)
+			require.Equal(t, guard.FleetChildID(id, g.Region), g.RunID)
 			require.Equal(t, 3, g.Counts.Remediated, "firing %d, %s", firing, g.Region)
 		}
 		// The truth: in this firing each broken instance was installed and

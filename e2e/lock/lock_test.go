@@ -15,8 +15,8 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/testsuite"
 
-	"github.com/fleetmend/fleetmend/activities"
 	"github.com/fleetmend/fleetmend/ecssim"
+	"github.com/fleetmend/fleetmend/guard"
 	"github.com/fleetmend/fleetmend/internal/config"
 	"github.com/fleetmend/fleetmend/internal/e2e"
 	"github.com/fleetmend/fleetmend/internal/stack"
@@ -192,7 +192,7 @@ func TestGuardEndedMidRunKeepsRegionAndLedger(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 			defer cancel()
 			region := e2e.Region
-			guardID := activities.GuardWorkflowID(region)
+			guardID := guard.WorkflowID(region)
 			marked := []string{"i-ledger0000000001", "i-ledger0000000002"}
 			recordLedger(ctx, t, st, marked)
 
@@ -221,7 +221,7 @@ func TestGuardEndedMidRunKeepsRegionAndLedger(t *testing.T) {
 			}
 			require.True(t, secondRep.Skipped, "the second run must not act while the holder runs: %s", secondRep.Stopped)
 			require.Equal(t, first.GetID(), secondRep.SkippedFor)
-			_, err = st.Client.DescribeWorkflowExecution(ctx, activities.BatchWorkflowID(second.GetID(), 1), "")
+			_, err = st.Client.DescribeWorkflowExecution(ctx, guard.BatchWorkflowID(second.GetID(), 1), "")
 			var nf *serviceerror.NotFound
 			require.ErrorAs(t, err, &nf, "the second run started no batch")
 
@@ -249,47 +249,47 @@ func TestGuardEndedMidRunKeepsRegionAndLedger(t *testing.T) {
 func recordLedger(ctx context.Context, t *testing.T, st *stack.Stack, ids []string) {
 	t.Helper()
 	now := time.Now().UTC()
-	var failed []activities.FailedAttempt
+	var failed []guard.FailedAttempt
 	for _, id := range ids {
 		for k := range 2 {
-			failed = append(failed, activities.FailedAttempt{InstanceID: id,
-				Attempt: activities.Attempt{RunID: "fleetmend/cn-hangzhou/earlier", At: now.Add(-time.Duration(k+1) * time.Hour), Reason: workflows.ReasonNoHeartbeat}})
+			failed = append(failed, guard.FailedAttempt{InstanceID: id,
+				Attempt: guard.Attempt{RunID: "fleetmend/cn-hangzhou/earlier", At: now.Add(-time.Duration(k+1) * time.Hour), Reason: workflows.ReasonNoHeartbeat}})
 		}
 	}
-	update(ctx, t, st, activities.GuardStart{Region: e2e.Region}, activities.GuardUpdateRecord, "", activities.RecordRequest{Failed: failed}, nil)
+	update(ctx, t, st, guard.Start{Region: e2e.Region}, guard.UpdateRecord, "", guard.RecordRequest{Failed: failed}, nil)
 }
 
 // update sends one update to the region's guard, starting it if needed.
-func update(ctx context.Context, t *testing.T, st *stack.Stack, start activities.GuardStart, name, id string, arg, result any) {
+func update(ctx context.Context, t *testing.T, st *stack.Stack, start guard.Start, name, id string, arg, result any) {
 	t.Helper()
 	h, err := st.Client.UpdateWithStartWorkflow(ctx, client.UpdateWithStartWorkflowOptions{
 		StartWorkflowOperation: st.Client.NewWithStartWorkflowOperation(client.StartWorkflowOptions{
-			ID: activities.GuardWorkflowID(e2e.Region), TaskQueue: config.RegionTaskQueue(config.DefaultTaskQueue, e2e.Region),
+			ID: guard.WorkflowID(e2e.Region), TaskQueue: config.RegionTaskQueue(config.DefaultTaskQueue, e2e.Region),
 			WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
-		}, activities.GuardWorkflowType, start),
+		}, guard.WorkflowType, start),
 		UpdateOptions: client.UpdateWorkflowOptions{UpdateID: id, UpdateName: name, WaitForStage: client.WorkflowUpdateStageCompleted, Args: []any{arg}},
 	})
 	require.NoError(t, err)
 	require.NoError(t, h.Get(ctx, result))
 }
 
-func holderView(ctx context.Context, t *testing.T, st *stack.Stack) activities.HolderView {
+func holderView(ctx context.Context, t *testing.T, st *stack.Stack) guard.HolderView {
 	t.Helper()
-	v, err := st.Client.QueryWorkflow(ctx, activities.GuardWorkflowID(e2e.Region), "", activities.GuardQueryHolder)
+	v, err := st.Client.QueryWorkflow(ctx, guard.WorkflowID(e2e.Region), "", guard.QueryHolder)
 	require.NoError(t, err)
-	var view activities.HolderView
+	var view guard.HolderView
 	require.NoError(t, v.Get(&view))
 	return view
 }
 
-func readLedger(ctx context.Context, t *testing.T, st *stack.Stack) map[string]activities.InstanceRecord {
+func readLedger(ctx context.Context, t *testing.T, st *stack.Stack) map[string]guard.InstanceRecord {
 	t.Helper()
-	v, err := st.Client.QueryWorkflow(ctx, activities.GuardWorkflowID(e2e.Region), "", activities.GuardQueryLedger,
-		activities.LedgerQuery{Now: time.Now().UTC(), After: 2, Window: workflows.DefaultQuarantineWindow})
+	v, err := st.Client.QueryWorkflow(ctx, guard.WorkflowID(e2e.Region), "", guard.QueryLedger,
+		guard.LedgerQuery{Now: time.Now().UTC(), After: 2, Window: workflows.DefaultQuarantineWindow})
 	require.NoError(t, err)
-	var view activities.LedgerView
+	var view guard.LedgerView
 	require.NoError(t, v.Get(&view))
-	out := map[string]activities.InstanceRecord{}
+	out := map[string]guard.InstanceRecord{}
 	for _, r := range view.Records {
 		out[r.InstanceID] = r
 	}
@@ -303,20 +303,20 @@ func TestGuardContinuesAsNewWithItsLedger(t *testing.T) {
 	st := e2e.SafetyStack(t, ecssim.FleetSpec{Size: 300, Seed: 151, Missing: 0.1, InstallFails: 0.02})
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	start := activities.GuardStart{Region: e2e.Region, EventsPerRun: workflows.MinEventsPerRun}
+	start := guard.Start{Region: e2e.Region, EventsPerRun: workflows.MinEventsPerRun}
 	now := time.Now().UTC()
 	const instances = 60
 	for i := range instances {
 		id := fmt.Sprintf("i-cantest%010d", i)
-		update(ctx, t, st, start, activities.GuardUpdateRecord, fmt.Sprintf("test/%d", i), activities.RecordRequest{ID: fmt.Sprintf("test/%d", i),
-			Failed: []activities.FailedAttempt{{InstanceID: id, Attempt: activities.Attempt{RunID: "r", At: now.Add(-time.Minute), Reason: workflows.ReasonInstallFailed}}}}, nil)
+		update(ctx, t, st, start, guard.UpdateRecord, fmt.Sprintf("test/%d", i), guard.RecordRequest{ID: fmt.Sprintf("test/%d", i),
+			Failed: []guard.FailedAttempt{{InstanceID: id, Attempt: guard.Attempt{RunID: "r", At: now.Add(-time.Minute), Reason: workflows.ReasonInstallFailed}}}}, nil)
 	}
 	rep := e2e.RunToReport(t, st, "fleetmend/cn-hangzhou/after-can", lockInput(), nil)
 	require.Empty(t, rep.Stopped)
 	e2e.RequireNothingTwice(t, st.Sim.Truth())
 
 	resp, err := st.Client.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
-		Query: fmt.Sprintf("WorkflowId = '%s' AND ExecutionStatus = 'ContinuedAsNew'", activities.GuardWorkflowID(e2e.Region)), PageSize: 100,
+		Query: fmt.Sprintf("WorkflowId = '%s' AND ExecutionStatus = 'ContinuedAsNew'", guard.WorkflowID(e2e.Region)), PageSize: 100,
 	})
 	require.NoError(t, err)
 	require.GreaterOrEqual(t, len(resp.GetExecutions()), 3, "the guard continued as new several times")
@@ -337,22 +337,22 @@ func TestRepeatedRecordUpdateRecordsOnce(t *testing.T) {
 	defer cancel()
 	var suite testsuite.WorkflowTestSuite
 	env := suite.NewTestActivityEnvironment()
-	env.RegisterActivity(&activities.Activities{Temporal: st.Client})
+	env.RegisterActivity(&guard.Activities{Client: st.Client})
 	id := "i-record0000000001"
-	in := activities.RecordInput{
-		GuardInput: activities.GuardInput{Region: e2e.Region, TaskQueue: config.RegionTaskQueue(config.DefaultTaskQueue, e2e.Region)},
-		Record: activities.RecordRequest{ID: "record/run-1/1", Failed: []activities.FailedAttempt{
-			{InstanceID: id, Attempt: activities.Attempt{RunID: "run-1", At: time.Now().UTC(), Reason: workflows.ReasonNoHeartbeat}}}},
+	in := guard.RecordInput{
+		Input: guard.Input{Region: e2e.Region, TaskQueue: config.RegionTaskQueue(config.DefaultTaskQueue, e2e.Region)},
+		Record: guard.RecordRequest{ID: "record/run-1/1", Failed: []guard.FailedAttempt{
+			{InstanceID: id, Attempt: guard.Attempt{RunID: "run-1", At: time.Now().UTC(), Reason: workflows.ReasonNoHeartbeat}}}},
 	}
 	for range 3 {
-		_, err := env.ExecuteActivity((&activities.Activities{}).RecordAttempts, in)
+		_, err := env.ExecuteActivity((&guard.Activities{}).RecordAttempts, in)
 		require.NoError(t, err)
 	}
 	ledger := readLedger(ctx, t, st)
 	require.Len(t, ledger[id].Attempts, 1, "one attempt, however often the update is sent")
 	other := in
 	other.Record.ID = "record/run-1/2"
-	_, err := env.ExecuteActivity((&activities.Activities{}).RecordAttempts, other)
+	_, err := env.ExecuteActivity((&guard.Activities{}).RecordAttempts, other)
 	require.NoError(t, err)
 	require.Len(t, readLedger(ctx, t, st)[id].Attempts, 2, "another update ID is another attempt")
 }

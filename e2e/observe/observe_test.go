@@ -17,6 +17,7 @@ import (
 	"github.com/fleetmend/fleetmend/activities"
 	"github.com/fleetmend/fleetmend/ecs"
 	"github.com/fleetmend/fleetmend/ecssim"
+	"github.com/fleetmend/fleetmend/guard"
 	"github.com/fleetmend/fleetmend/internal/e2e"
 	"github.com/fleetmend/fleetmend/internal/metrics"
 	"github.com/fleetmend/fleetmend/internal/stack"
@@ -224,13 +225,13 @@ func TestStuckHolderIsReportedByMetricsAndTheNextRun(t *testing.T) {
 	require.Contains(t, strings.Join(rep.Warnings, "\n"), "holder "+holder.GetID()+" made no progress for")
 	gauge := map[string]string{"region": e2e.Region}
 	// tally hands values to the registry every second.
-	require.Eventually(t, func() bool { return e2e.Sum(e2e.Scrape(t, addr), activities.MetricHolderStuck, gauge) == 1 },
+	require.Eventually(t, func() bool { return e2e.Sum(e2e.Scrape(t, addr), guard.MetricHolderStuck, gauge) == 1 },
 		10*time.Second, 100*time.Millisecond, "/metrics shows the stuck holder")
 
 	require.NoError(t, st.Sim.SetFaults(ecssim.Faults{}))
 	require.NoError(t, holder.Get(ctx, &workflows.Report{}))
 	after := e2e.RunToReport(t, st, "fleetmend/cn-hangzhou/after", in, nil)
 	require.False(t, after.Skipped)
-	require.Eventually(t, func() bool { return e2e.Sum(e2e.Scrape(t, addr), activities.MetricHolderStuck, gauge) == 0 },
+	require.Eventually(t, func() bool { return e2e.Sum(e2e.Scrape(t, addr), guard.MetricHolderStuck, gauge) == 0 },
 		10*time.Second, 100*time.Millisecond, "the region is held by a run that moves again")
 }

@@ -12,8 +12,8 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.uber.org/zap"
 
-	"github.com/fleetmend/fleetmend/activities"
 	"github.com/fleetmend/fleetmend/ecssim"
+	"github.com/fleetmend/fleetmend/guard"
 	"github.com/fleetmend/fleetmend/internal/e2e"
 	"github.com/fleetmend/fleetmend/internal/fleetworker"
 	"github.com/fleetmend/fleetmend/internal/stack"
@@ -171,7 +171,7 @@ func startUnserved(ctx context.Context, t *testing.T, st *stack.Stack, id, regio
 // that run's report.
 func restartGuardAndRun(ctx context.Context, t *testing.T, st *stack.Stack, id string) workflows.Report {
 	t.Helper()
-	require.NoError(t, st.Client.TerminateWorkflow(ctx, activities.GuardWorkflowID(e2e.Region), "", "operator: terminate the guard"))
+	require.NoError(t, st.Client.TerminateWorkflow(ctx, guard.WorkflowID(e2e.Region), "", "operator: terminate the guard"))
 	run, err := st.StartRun(ctx, id, releaseInput("40"))
 	require.NoError(t, err)
 	var rep workflows.Report

@@ -9,8 +9,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/client"
 
-	"github.com/fleetmend/fleetmend/activities"
 	"github.com/fleetmend/fleetmend/ecssim"
+	"github.com/fleetmend/fleetmend/guard"
 	"github.com/fleetmend/fleetmend/internal/e2e"
 	"github.com/fleetmend/fleetmend/workflows"
 )
@@ -225,9 +225,9 @@ func TestPollsFailingFromTheCanarysFirstRebootEndTheRun(t *testing.T) {
 	require.Equal(t, 20, reboots(truth), "nothing beyond the canary")
 	e2e.RequireNothingTwice(t, truth)
 
-	v, err := st.Client.QueryWorkflow(ctx, activities.GuardWorkflowID(e2e.Region), "", activities.GuardQueryHolder)
+	v, err := st.Client.QueryWorkflow(ctx, guard.WorkflowID(e2e.Region), "", guard.QueryHolder)
 	require.NoError(t, err)
-	var view activities.HolderView
+	var view guard.HolderView
 	require.NoError(t, v.Get(&view))
 	require.Nil(t, view.Holder, "the region is free")
 	t.Logf("polls down from the canary's first reboot: the run ended %s later (bound %s + %s slack): %s", held.Round(time.Second), bound, slack, rep.Stopped)

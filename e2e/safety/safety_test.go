@@ -13,9 +13,9 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/fleetmend/fleetmend/activities"
 	"github.com/fleetmend/fleetmend/ecs"
 	"github.com/fleetmend/fleetmend/ecssim"
+	"github.com/fleetmend/fleetmend/guard"
 	"github.com/fleetmend/fleetmend/internal/e2e"
 	"github.com/fleetmend/fleetmend/workflows"
 )
@@ -287,12 +287,12 @@ func TestChronicInstanceIsQuarantined(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	h, err := st.Client.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
-		WorkflowID: activities.GuardWorkflowID(e2e.Region), UpdateName: activities.GuardUpdateClear,
-		Args:         []any{activities.ClearRequest{InstanceIDs: chronic[:1], By: "test", Reason: "image rebuilt"}},
+		WorkflowID: guard.WorkflowID(e2e.Region), UpdateName: guard.UpdateClear,
+		Args:         []any{guard.ClearRequest{InstanceIDs: chronic[:1], By: "test", Reason: "image rebuilt"}},
 		WaitForStage: client.WorkflowUpdateStageCompleted,
 	})
 	require.NoError(t, err)
-	var cleared activities.ClearResult
+	var cleared guard.ClearResult
 	require.NoError(t, h.Get(ctx, &cleared))
 	require.Equal(t, chronic[:1], cleared.Cleared)
 	e2e.RunToReport(t, st, "fleetmend/cn-hangzhou/chronic-6", in, nil)

@@ -14,9 +14,11 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
 
 	"github.com/fleetmend/fleetmend/activities"
 	"github.com/fleetmend/fleetmend/ecs"
+	"github.com/fleetmend/fleetmend/guard"
 	"github.com/fleetmend/fleetmend/internal/config"
 	"github.com/fleetmend/fleetmend/internal/version"
 	"github.com/fleetmend/fleetmend/workflows"
@@ -56,7 +58,7 @@ type Config struct {
 	// Logger, when set, hears what the stop could not wait for.
 	Logger log.Logger
 	// MaxInherited bounds the instances a run takes over to verify from
-	// runs that closed without verifying them (0: activities.MaxInherited);
+	// runs that closed without verifying them (0: guard.MaxInherited);
 	// a takeover of more waits out their deadline instead.
 	MaxInherited int
 }
@@ -83,7 +85,7 @@ func (c Config) Validate() error {
 
 // ResolveRegions sets Regions, for a worker that serves every region
 // (AllRegions), to the regions DescribeRegions lists, asked at the
-// endpoint of activities.DefaultAskRegion (any regional endpoint answers
+// endpoint of ecs.DefaultAskRegion (any regional endpoint answers
 // for the whole account). A region the account gains later is served
 // after a restart.
 func (c *Config) ResolveRegions(ctx context.Context) error {
@@ -91,7 +93,7 @@ func (c *Config) ResolveRegions(ctx context.Context) error {
 		return nil
 	}
 	cfg := c.ECS
-	cfg.Region = activities.DefaultAskRegion
+	cfg.Region = ecs.DefaultAskRegion
 	if cfg.UserAgent == "" {
 		cfg.UserAgent = version.UserAgent()
 	}
@@ -196,7 +198,8 @@ func New(c client.Client, cfg Config) (*Workers, error) {
 	}
 	// One set of ECS clients for all queues: the per-region pool bounds
 	// the calls in flight to a region whichever queue asked.
-	acts := &activities.Activities{Regions: regions, Intents: activities.ServerIntents{Client: c}, Temporal: c, MaxInherited: cfg.MaxInherited}
+	acts := &activities.Activities{Regions: regions, Intents: serverIntents{c: c}, Attempts: guard.Client{Temporal: c}, Queues: pollers{c: c}}
+	guardActs := &guard.Activities{Client: c, MaxInherited: cfg.MaxInherited}
 	ws := &Workers{regions: regions, logger: cfg.Logger}
 	queues := []string{cfg.TaskQueue}
 	for _, r := range cfg.Regions {
@@ -212,6 +215,7 @@ func New(c client.Client, cfg Config) (*Workers, error) {
 		})
 		RegisterWorkflows(w)
 		w.RegisterActivity(acts)
+		w.RegisterActivity(guardActs)
 		ws.queues = append(ws.queues, q)
 		ws.ws = append(ws.ws, w)
 	}
@@ -220,10 +224,10 @@ func New(c client.Client, cfg Config) (*Workers, error) {
 
 // RegisterWorkflows puts fleetmend's workflows on a worker or a replayer.
 func RegisterWorkflows(r worker.WorkflowRegistry) {
-	r.RegisterWorkflow(workflows.RemediateRegion)
-	r.RegisterWorkflow(workflows.RemediateBatch)
-	r.RegisterWorkflow(workflows.RegionGuard)
-	r.RegisterWorkflow(workflows.RemediateFleet)
+	r.RegisterWorkflowWithOptions(workflows.RemediateRegion, workflow.RegisterOptions{Name: guard.RunWorkflowType})
+	r.RegisterWorkflowWithOptions(workflows.RemediateBatch, workflow.RegisterOptions{Name: guard.BatchWorkflowType})
+	r.RegisterWorkflowWithOptions(guard.RegionGuard, workflow.RegisterOptions{Name: guard.WorkflowType})
+	r.RegisterWorkflowWithOptions(workflows.RemediateFleet, workflow.RegisterOptions{Name: guard.FleetWorkflowType})
 }
 
 // ReplayHistory replays one recorded history of a fleetmend workflow. It

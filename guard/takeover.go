@@ -1,4 +1,4 @@
-package activities
+package guard
 
 import (
 	"context"
@@ -34,10 +34,6 @@ const maxChainHops = 50
 // run that found the region busy saw it), else 0.
 const MetricHolderStuck = "fleetmend_region_holder_stuck"
 
-// QueryRunProgress is the name of a run's progress query (the workflow
-// package's QueryProgress); ProgressProbe is the part of its answer a
-// busy region's next run reads.
-const QueryRunProgress = "progress"
 
 // ProgressProbe is what AcquireRegion reads of a holder's progress.
 type ProgressProbe struct {
@@ -53,9 +49,9 @@ type ProgressProbe struct {
 // batches are looked up, and the region is taken over once all of them
 // have closed too. Until then the answer names what it waits for.
 func (a *Activities) AcquireRegion(ctx context.Context, in AcquireInput) (AcquireResult, error) {
-	g := GuardInput{Region: in.Region, TaskQueue: in.TaskQueue}
+	g := Input{Region: in.Region, TaskQueue: in.TaskQueue}
 	var res AcquireResult
-	if err := a.updateGuard(ctx, g, GuardUpdateAcquire, "", in.Request, &res); err != nil {
+	if err := a.updateGuard(ctx, g, UpdateAcquire, "", in.Request, &res); err != nil {
 		return AcquireResult{}, err
 	}
 	if res.Granted || res.Holder.RunID == "" {
@@ -86,7 +82,7 @@ func (a *Activities) AcquireRegion(ctx context.Context, in AcquireInput) (Acquir
 	if req.TakeoverFrom == "" {
 		req.TakeoverFrom = h.RunID
 	}
-	if err := a.updateGuard(ctx, g, GuardUpdateAcquire, "", req, &res); err != nil {
+	if err := a.updateGuard(ctx, g, UpdateAcquire, "", req, &res); err != nil {
 		return AcquireResult{}, err
 	}
 	return res, nil
@@ -96,7 +92,7 @@ func (a *Activities) AcquireRegion(ctx context.Context, in AcquireInput) (Acquir
 // of it, is still open. A holder known by workflow ID only (granted before
 // executions were recorded) is looked up by its latest run.
 func (a *Activities) chainOpen(ctx context.Context, h Holder) (bool, error) {
-	c, err := a.temporalClient()
+	c, err := a.client()
 	if err != nil {
 		return false, err
 	}
@@ -130,7 +126,7 @@ func (a *Activities) chainOpen(ctx context.Context, h Holder) (bool, error) {
 
 // continuedAs is the run that run runID of workflowID continued as.
 func (a *Activities) continuedAs(ctx context.Context, workflowID, runID string) (string, error) {
-	it := a.Temporal.GetWorkflowHistory(ctx, workflowID, runID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_CLOSE_EVENT)
+	it := a.Client.GetWorkflowHistory(ctx, workflowID, runID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_CLOSE_EVENT)
 	for it.HasNext() {
 		e, err := it.Next()
 		if err != nil {
@@ -145,7 +141,7 @@ func (a *Activities) continuedAs(ctx context.Context, workflowID, runID string) 
 
 // openBatches names the batches of run runID that are still running.
 func (a *Activities) openBatches(ctx context.Context, runID string, r BatchRange) ([]string, error) {
-	c, err := a.temporalClient()
+	c, err := a.client()
 	if err != nil {
 		return nil, err
 	}
@@ -206,7 +202,7 @@ func (a *Activities) stuckFor(ctx context.Context, h Holder, after time.Duration
 	}
 	qctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	v, err := a.Temporal.QueryWorkflow(qctx, h.RunID, "", QueryRunProgress)
+	v, err := a.Client.QueryWorkflow(qctx, h.RunID, "", QueryRunProgress)
 	if err != nil {
 		return fmt.Sprintf("holder %s does not answer its progress query (its workflow tasks may be failing): %v", h.RunID, oneLine(err))
 	}

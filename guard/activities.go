@@ -1,4 +1,4 @@
-package activities
+package guard
 
 import (
 	"context"
@@ -12,49 +12,8 @@ import (
 	"go.temporal.io/sdk/temporal"
 )
 
-// The region guard is one long-lived workflow per region (ID
-// fleetmend/<region>/guard) that serialises what must not happen twice at
-// once: it grants the region to one acting run at a time, it knows the
-// batches that run started, and it keeps the ledger of failed repairs that
-// quarantines chronic instances. Runs talk to it through the activities
-// below (update-with-start, so it exists as soon as a run needs it); the
-// starter talks to it directly for status, unlock and quarantine. Its
-// workflow is in package workflows; the names it answers to are here, so
-// both sides share them without an import cycle.
-const (
-	GuardWorkflowType  = "RegionGuard"
-	GuardUpdateAcquire = "acquire"
-	GuardUpdateRelease = "release"
-	GuardUpdateRecord  = "record"
-	GuardUpdateClear   = "clear"
-	GuardUpdateFence   = "fence"
-	GuardUpdateNote    = "note"
-	GuardQueryLedger   = "ledger"
-	// GuardQueryHolder answers who holds the region (HolderView): what a
-	// batch asks before it installs or reboots. A query adds nothing to
-	// the guard's history.
-	GuardQueryHolder = "holder"
-	// GuardQueryState answers the guard's whole state: what a guard that
-	// replaces a terminated or cancelled one recovers from.
-	GuardQueryState = "state"
-)
-
-// The registered names of a region's run and of its batches, and the
-// search attribute that holds a run's region: visibility queries name them.
-const (
-	RunWorkflowType   = "RemediateRegion"
-	BatchWorkflowType = "RemediateBatch"
-	RegionAttribute   = "FleetmendRegion"
-)
-
-// GuardWorkflowID is the guard of region.
-func GuardWorkflowID(region string) string { return "fleetmend/" + region + "/guard" }
-
-// BatchWorkflowID is batch n of the run with workflow ID runID.
-func BatchWorkflowID(runID string, n int) string { return fmt.Sprintf("%s/batch-%d", runID, n) }
-
-// GuardStart is the guard workflow's input when it is first started.
-type GuardStart struct {
+// Start is the guard workflow's input when it is first started.
+type Start struct {
 	Region string `json:"region"`
 	// EventsPerRun, when set, is the history length at which the guard
 	// continues as new (tests use it to make it do so often).
@@ -195,7 +154,7 @@ type FenceResult struct {
 	Reason string `json:"reason,omitempty"`
 }
 
-// HolderView answers GuardQueryHolder.
+// HolderView answers QueryHolder.
 type HolderView struct {
 	Holder *Holder `json:"holder,omitempty"`
 	// Recovering: a guard that replaced a closed one has not finished
@@ -289,28 +248,28 @@ type AcquireInput struct {
 	StuckAfter time.Duration `json:"stuck_after,omitempty"`
 }
 
-// GuardInput names a region's guard for the other guard activities.
-type GuardInput struct {
+// Input names a region's guard for the other guard
+type Input struct {
 	Region    string `json:"region"`
 	TaskQueue string `json:"task_queue"`
 }
 
 // RecordInput is RecordAttempts' input.
 type RecordInput struct {
-	GuardInput
+	Input
 	Record RecordRequest `json:"record"`
 }
 
 // LedgerInput is ReadLedger's input.
 type LedgerInput struct {
-	GuardInput
+	Input
 	After  int           `json:"after"`
 	Window time.Duration `json:"window"`
 }
 
 // FenceInput is FenceBatches' input.
 type FenceInput struct {
-	GuardInput
+	Input
 	Fence FenceRequest `json:"fence"`
 }
 
@@ -322,27 +281,39 @@ type ConfirmInput struct {
 	Execution string `json:"execution"`
 }
 
-func (a *Activities) temporalClient() (client.Client, error) {
-	if a.Temporal == nil {
+// Activities are the guard's activities: every call a run, a batch or a
+// replaced guard makes to Temporal about its region. Registered as a
+// struct, each exported method is an activity named after the method.
+type Activities struct {
+	// Client is the worker's Temporal client.
+	Client client.Client
+	// MaxInherited bounds the instances InheritReboots hands a run to
+	// verify (0: MaxInherited); a takeover of more waits out their
+	// deadline instead.
+	MaxInherited int
+}
+
+func (a *Activities) client() (client.Client, error) {
+	if a.Client == nil {
 		return nil, temporal.NewNonRetryableApplicationError("activities have no Temporal client configured (needed for the region guard)", "fleetmend.Misconfigured", nil)
 	}
-	return a.Temporal, nil
+	return a.Client, nil
 }
 
 // updateGuard sends one update to a region's guard, starting the guard if
 // it does not run yet. A non-empty updateID makes the update idempotent:
 // Temporal applies an update ID once per guard run.
-func (a *Activities) updateGuard(ctx context.Context, in GuardInput, name, updateID string, arg, result any) error {
-	c, err := a.temporalClient()
+func (a *Activities) updateGuard(ctx context.Context, in Input, name, updateID string, arg, result any) error {
+	c, err := a.client()
 	if err != nil {
 		return err
 	}
 	start := c.NewWithStartWorkflowOperation(client.StartWorkflowOptions{
-		ID:                       GuardWorkflowID(in.Region),
+		ID:                       WorkflowID(in.Region),
 		TaskQueue:                in.TaskQueue,
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
 		StaticSummary:            "fleetmend guard of " + in.Region + ": one acting run at a time, and the ledger that quarantines chronic instances",
-	}, GuardWorkflowType, GuardStart{Region: in.Region})
+	}, WorkflowType, Start{Region: in.Region})
 	h, err := c.UpdateWithStartWorkflow(ctx, client.UpdateWithStartWorkflowOptions{
 		StartWorkflowOperation: start,
 		UpdateOptions: client.UpdateWorkflowOptions{
@@ -374,7 +345,7 @@ func guardError(name, region string, err error) error {
 
 // ReleaseInput is ReleaseRegion's input.
 type ReleaseInput struct {
-	GuardInput
+	Input
 	RunID     string `json:"run_id"`
 	Execution string `json:"execution,omitempty"`
 	Verified  bool   `json:"verified,omitempty"`
@@ -383,7 +354,7 @@ type ReleaseInput struct {
 // ReleaseRegion gives the region back (a no-op when the run does not hold it).
 func (a *Activities) ReleaseRegion(ctx context.Context, in ReleaseInput) error {
 	var released bool
-	return a.updateGuard(ctx, in.GuardInput, GuardUpdateRelease, "", ReleaseRequest{RunID: in.RunID, Execution: in.Execution, Verified: in.Verified}, &released)
+	return a.updateGuard(ctx, in.Input, UpdateRelease, "", ReleaseRequest{RunID: in.RunID, Execution: in.Execution, Verified: in.Verified}, &released)
 }
 
 // RecordAttempts writes a run's failed repairs (and the instances it healed)
@@ -391,7 +362,7 @@ func (a *Activities) ReleaseRegion(ctx context.Context, in ReleaseInput) error {
 // retried after its update completed records nothing twice.
 func (a *Activities) RecordAttempts(ctx context.Context, in RecordInput) error {
 	var n int
-	return a.updateGuard(ctx, in.GuardInput, GuardUpdateRecord, in.Record.ID, in.Record, &n)
+	return a.updateGuard(ctx, in.Input, UpdateRecord, in.Record.ID, in.Record, &n)
 }
 
 // FenceBatches tells the guard the run is about to start batches and asks
@@ -399,7 +370,7 @@ func (a *Activities) RecordAttempts(ctx context.Context, in RecordInput) error {
 // run may have open, which is what a takeover waits for.
 func (a *Activities) FenceBatches(ctx context.Context, in FenceInput) (FenceResult, error) {
 	var res FenceResult
-	err := a.updateGuard(ctx, in.GuardInput, GuardUpdateFence, "", in.Fence, &res)
+	err := a.updateGuard(ctx, in.Input, UpdateFence, "", in.Fence, &res)
 	return res, err
 }
 
@@ -409,11 +380,11 @@ func (a *Activities) FenceBatches(ctx context.Context, in FenceInput) (FenceResu
 // cancelled) still answers with its last state, which nobody else can
 // have been granted against. A guard still recovering is asked again.
 func (a *Activities) ConfirmHolder(ctx context.Context, in ConfirmInput) (FenceResult, error) {
-	c, err := a.temporalClient()
+	c, err := a.client()
 	if err != nil {
 		return FenceResult{}, err
 	}
-	v, err := c.QueryWorkflow(ctx, GuardWorkflowID(in.Region), "", GuardQueryHolder)
+	v, err := c.QueryWorkflow(ctx, WorkflowID(in.Region), "", QueryHolder)
 	var nf *serviceerror.NotFound
 	if errors.As(err, &nf) {
 		return FenceResult{Reason: "the region has no guard, so no run holds it"}, nil
@@ -439,11 +410,11 @@ func (a *Activities) ConfirmHolder(ctx context.Context, in ConfirmInput) (FenceR
 // ReadLedger returns the region's ledger as of now. A region without a
 // guard has an empty ledger.
 func (a *Activities) ReadLedger(ctx context.Context, in LedgerInput) (LedgerView, error) {
-	c, err := a.temporalClient()
+	c, err := a.client()
 	if err != nil {
 		return LedgerView{}, err
 	}
-	v, err := c.QueryWorkflow(ctx, GuardWorkflowID(in.Region), "", GuardQueryLedger, LedgerQuery{Now: time.Now().UTC(), After: in.After, Window: in.Window})
+	v, err := c.QueryWorkflow(ctx, WorkflowID(in.Region), "", QueryLedger, LedgerQuery{Now: time.Now().UTC(), After: in.After, Window: in.Window})
 	var nf *serviceerror.NotFound
 	if errors.As(err, &nf) {
 		return LedgerView{}, nil

@@ -1,4 +1,4 @@
-package activities
+package guard
 
 import (
 	"context"
@@ -66,7 +66,7 @@ type holderProbe struct {
 // RecoverGuard finds the guard run that the starting one replaces, reads
 // its last state, and lists the region's open runs that hold the region.
 func (a *Activities) RecoverGuard(ctx context.Context, in RecoverInput) (RecoverResult, error) {
-	if _, err := a.temporalClient(); err != nil {
+	if _, err := a.client(); err != nil {
 		return RecoverResult{}, err
 	}
 	var res RecoverResult
@@ -76,7 +76,7 @@ func (a *Activities) RecoverGuard(ctx context.Context, in RecoverInput) (Recover
 	}
 	if prev != "" {
 		res.From, res.FromStatus = prev, statusText(status)
-		res.State, res.Lost = a.lastState(ctx, GuardWorkflowID(in.Region), prev)
+		res.State, res.Lost = a.lastState(ctx, WorkflowID(in.Region), prev)
 	}
 	res.Holders, err = a.openHolders(ctx, in.Region)
 	if err != nil {
@@ -89,8 +89,8 @@ func (a *Activities) RecoverGuard(ctx context.Context, in RecoverInput) (Recover
 // Self: the newest run visibility lists, followed along its continue-as-new
 // chain (visibility may not show the newest runs yet; Describe does).
 func (a *Activities) previousGuard(ctx context.Context, in RecoverInput) (string, enumspb.WorkflowExecutionStatus, error) {
-	id := GuardWorkflowID(in.Region)
-	resp, err := a.Temporal.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
+	id := WorkflowID(in.Region)
+	resp, err := a.Client.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
 		Query: fmt.Sprintf("WorkflowId = '%s'", id), PageSize: 100,
 	})
 	if err != nil {
@@ -111,7 +111,7 @@ func (a *Activities) previousGuard(ctx context.Context, in RecoverInput) (string
 	}
 	runID := newest.GetRunId()
 	for range maxChainHops {
-		d, err := a.Temporal.DescribeWorkflowExecution(ctx, id, runID)
+		d, err := a.Client.DescribeWorkflowExecution(ctx, id, runID)
 		if err != nil {
 			return "", 0, temporal.NewApplicationError(fmt.Sprintf("describe %s run %s: %v", id, runID, err), "fleetmend.GuardUnavailable")
 		}
@@ -136,14 +136,14 @@ func (a *Activities) previousGuard(ctx context.Context, in RecoverInput) (string
 // or, if it cannot answer (its history does not replay on this code), its
 // start input, in which case the updates it took since are lost.
 func (a *Activities) lastState(ctx context.Context, id, runID string) (json.RawMessage, string) {
-	v, qerr := a.Temporal.QueryWorkflow(ctx, id, runID, GuardQueryState)
+	v, qerr := a.Client.QueryWorkflow(ctx, id, runID, QueryState)
 	if qerr == nil {
 		var raw json.RawMessage
 		if err := v.Get(&raw); err == nil {
 			return raw, ""
 		}
 	}
-	it := a.Temporal.GetWorkflowHistory(ctx, id, runID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	it := a.Client.GetWorkflowHistory(ctx, id, runID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 	if it.HasNext() {
 		if first, err := it.Next(); err == nil {
 			if p := first.GetWorkflowExecutionStartedEventAttributes().GetInput().GetPayloads(); len(p) > 0 {
@@ -195,7 +195,7 @@ func (a *Activities) openHolders(ctx context.Context, region string) ([]OpenRun,
 func (a *Activities) eachOpenRun(ctx context.Context, query string, fn func(*commonpb.WorkflowExecution) error) error {
 	var token []byte
 	for {
-		resp, err := a.Temporal.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
+		resp, err := a.Client.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
 			Query: query, PageSize: openRunsPage, NextPageToken: token,
 		})
 		if err != nil {
@@ -240,7 +240,7 @@ func (a *Activities) probeHolder(ctx context.Context, ex *commonpb.WorkflowExecu
 	// recovery of every other run's region.
 	qctx, cancel := context.WithTimeout(ctx, probeTimeout)
 	defer cancel()
-	v, err := a.Temporal.QueryWorkflow(qctx, ex.GetWorkflowId(), ex.GetRunId(), QueryRunProgress)
+	v, err := a.Client.QueryWorkflow(qctx, ex.GetWorkflowId(), ex.GetRunId(), QueryRunProgress)
 	var nf *serviceerror.NotFound
 	switch {
 	case errors.As(err, &nf):
@@ -274,7 +274,7 @@ type runStart struct {
 // startedFor reads a run's region, and whether it may act (not a dry
 // run), from its start input: the first event of its history.
 func (a *Activities) startedFor(ctx context.Context, ex *commonpb.WorkflowExecution) (string, bool, error) {
-	it := a.Temporal.GetWorkflowHistory(ctx, ex.GetWorkflowId(), ex.GetRunId(), false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	it := a.Client.GetWorkflowHistory(ctx, ex.GetWorkflowId(), ex.GetRunId(), false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 	if !it.HasNext() {
 		return "", true, nil
 	}

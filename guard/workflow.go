@@ -1,4 +1,4 @@
-package workflows
+package guard
 
 import (
 	"encoding/json"
@@ -11,7 +11,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/fleetmend/fleetmend/activities"
+	"github.com/fleetmend/fleetmend/ecs"
 )
 
 // Bounds of a guard's state. Its state is handed on at every
@@ -36,15 +36,19 @@ const (
 	maxNoteChars        = 500
 )
 
+// recoverHeartbeatTimeout is how long the recovery activity may go silent
+// (it heartbeats between its reads) before it is retried elsewhere.
+const recoverHeartbeatTimeout = 30 * time.Second
+
 // guardRecovery is the version marker of guards that, when started anew
 // (not by continue-as-new), recover the state of the guard run they
 // replace before they answer anyone.
 const guardRecovery = "guard-recovery"
 
-// GuardState is a region guard's whole state, handed on at continue-as-new.
-type GuardState struct {
-	Region string             `json:"region"`
-	Holder *activities.Holder `json:"holder,omitempty"`
+// State is a region guard's whole state, handed on at continue-as-new.
+type State struct {
+	Region string  `json:"region"`
+	Holder *Holder `json:"holder,omitempty"`
 	// Ledger has one entry per instance with failed repairs, sorted by ID.
 	Ledger []LedgerEntry `json:"ledger,omitempty"`
 	// Runs are the run IDs ledger entries name (LedgerEntry.Run indexes it).
@@ -54,7 +58,7 @@ type GuardState struct {
 	Log []string `json:"log,omitempty"`
 	// Reboots are batches of holders that closed without verifying what
 	// they rebooted: the next holder verifies their instances first.
-	Reboots []activities.RebootRef `json:"reboots,omitempty"`
+	Reboots []RebootRef `json:"reboots,omitempty"`
 	// Applied is the IDs of the last ledger updates applied, so a retried
 	// activity's update is applied once.
 	Applied []string `json:"applied,omitempty"`
@@ -80,11 +84,11 @@ type LedgerEntry struct {
 	// one when the reason is install-failed (the other reason is
 	// no-heartbeat). At most maxFailsKept.
 	Fails []int64 `json:"f,omitempty"`
-	// Run indexes GuardState.Runs: the run of the last failure.
+	// Run indexes State.Runs: the run of the last failure.
 	Run int `json:"r"`
 	// Attempts is the form guards before guardRecovery kept; it is turned
 	// into Fails when such a state is read.
-	Attempts []activities.Attempt `json:"a,omitempty"`
+	Attempts []Attempt `json:"a,omitempty"`
 }
 
 func encodeFail(at time.Time, reason string) int64 {
@@ -108,11 +112,11 @@ func decodeFail(v int64) (time.Time, string) {
 // that quarantines chronic instances. It is the only place where two runs'
 // decisions meet, so it is a workflow: its updates are processed one at a
 // time, durably, whatever starts the runs (CLI, schedules, the SDK). See
-// activities.GuardWorkflowType for how runs reach it. It runs until
+// WorkflowType for how runs reach it. It runs until
 // cancelled, continuing as new to keep its history short; a guard started
 // anew after one was terminated or cancelled recovers that one's state
 // before it answers.
-func RegionGuard(ctx workflow.Context, st GuardState) error {
+func RegionGuard(ctx workflow.Context, st State) error {
 	// Updates delivered with the start may be handled as soon as their
 	// handler is registered: whether the guard must recover first is
 	// decided before.
@@ -150,14 +154,14 @@ func RegionGuard(ctx workflow.Context, st GuardState) error {
 }
 
 type guard struct {
-	st GuardState
+	st State
 	// ready: the guard knows its state (recovery is over); updates wait.
 	ready bool
 }
 
 func (g *guard) register(ctx workflow.Context) error {
-	if err := workflow.SetUpdateHandlerWithOptions(ctx, activities.GuardUpdateAcquire, g.acquire,
-		workflow.UpdateHandlerOptions{Validator: func(r activities.AcquireRequest) error {
+	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateAcquire, g.acquire,
+		workflow.UpdateHandlerOptions{Validator: func(r AcquireRequest) error {
 			if r.RunID == "" {
 				return errors.New("run_id is required")
 			}
@@ -165,17 +169,17 @@ func (g *guard) register(ctx workflow.Context) error {
 		}}); err != nil {
 		return fmt.Errorf("register acquire: %w", err)
 	}
-	if err := workflow.SetUpdateHandler(ctx, activities.GuardUpdateRelease, g.release); err != nil {
+	if err := workflow.SetUpdateHandler(ctx, UpdateRelease, g.release); err != nil {
 		return fmt.Errorf("register release: %w", err)
 	}
-	if err := workflow.SetUpdateHandler(ctx, activities.GuardUpdateRecord, g.record); err != nil {
+	if err := workflow.SetUpdateHandler(ctx, UpdateRecord, g.record); err != nil {
 		return fmt.Errorf("register record: %w", err)
 	}
-	if err := workflow.SetUpdateHandler(ctx, activities.GuardUpdateFence, g.fence); err != nil {
+	if err := workflow.SetUpdateHandler(ctx, UpdateFence, g.fence); err != nil {
 		return fmt.Errorf("register fence: %w", err)
 	}
-	if err := workflow.SetUpdateHandlerWithOptions(ctx, activities.GuardUpdateNote, g.note,
-		workflow.UpdateHandlerOptions{Validator: func(r activities.NoteRequest) error {
+	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateNote, g.note,
+		workflow.UpdateHandlerOptions{Validator: func(r NoteRequest) error {
 			if strings.TrimSpace(r.Note) == "" || len(r.Note) > maxNoteChars {
 				return fmt.Errorf("note is %d characters, allowed 1..%d", len(r.Note), maxNoteChars)
 			}
@@ -183,27 +187,27 @@ func (g *guard) register(ctx workflow.Context) error {
 		}}); err != nil {
 		return fmt.Errorf("register note: %w", err)
 	}
-	if err := workflow.SetUpdateHandlerWithOptions(ctx, activities.GuardUpdateClear, g.clear,
-		workflow.UpdateHandlerOptions{Validator: func(r activities.ClearRequest) error {
+	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateClear, g.clear,
+		workflow.UpdateHandlerOptions{Validator: func(r ClearRequest) error {
 			switch {
 			case strings.TrimSpace(r.Reason) == "":
 				return errors.New("reason is required: say why the quarantine is lifted")
 			case len(r.Reason) > maxClearReasonChars:
 				return fmt.Errorf("reason is %d characters, allowed at most %d", len(r.Reason), maxClearReasonChars)
 			}
-			return ValidateInstanceIDs("instance_ids", r.InstanceIDs)
+			return ecs.ValidateInstanceIDs("instance_ids", r.InstanceIDs)
 		}}); err != nil {
 		return fmt.Errorf("register clear: %w", err)
 	}
-	if err := workflow.SetQueryHandler(ctx, activities.GuardQueryLedger, g.view); err != nil {
+	if err := workflow.SetQueryHandler(ctx, QueryLedger, g.view); err != nil {
 		return fmt.Errorf("register ledger query: %w", err)
 	}
-	if err := workflow.SetQueryHandler(ctx, activities.GuardQueryHolder, func() (activities.HolderView, error) {
-		return activities.HolderView{Holder: g.st.Holder, Recovering: !g.ready, Reboots: g.st.Reboots, Log: g.st.Log}, nil
+	if err := workflow.SetQueryHandler(ctx, QueryHolder, func() (HolderView, error) {
+		return HolderView{Holder: g.st.Holder, Recovering: !g.ready, Reboots: g.st.Reboots, Log: g.st.Log}, nil
 	}); err != nil {
 		return fmt.Errorf("register holder query: %w", err)
 	}
-	if err := workflow.SetQueryHandler(ctx, activities.GuardQueryState, func() (GuardState, error) { return g.st, nil }); err != nil {
+	if err := workflow.SetQueryHandler(ctx, QueryState, func() (State, error) { return g.st, nil }); err != nil {
 		return fmt.Errorf("register state query: %w", err)
 	}
 	return nil
@@ -218,15 +222,15 @@ func (g *guard) awaitReady(ctx workflow.Context) error {
 // runs hold the region, before anything is granted. It retries until it
 // can read them: granting blind could hand the region to a second run.
 func (g *guard) recover(ctx workflow.Context) error {
-	var a *activities.Activities
+	var a *Activities
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 2 * time.Minute,
-		HeartbeatTimeout:    activityHeartbeatTimeout,
+		HeartbeatTimeout:    recoverHeartbeatTimeout,
 		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute},
 		Summary:             "recover the state of the guard this one replaces, and the open runs that hold " + g.st.Region,
 	})
-	var res activities.RecoverResult
-	if err := workflow.ExecuteActivity(actx, a.RecoverGuard, activities.RecoverInput{
+	var res RecoverResult
+	if err := workflow.ExecuteActivity(actx, a.RecoverGuard, RecoverInput{
 		Region: g.st.Region, Self: workflow.GetInfo(ctx).WorkflowExecution.RunID,
 	}).Get(ctx, &res); err != nil {
 		return err
@@ -237,10 +241,10 @@ func (g *guard) recover(ctx workflow.Context) error {
 
 // adopt takes what recovery found: the previous guard's state, then any
 // open run that holds the region without the guard knowing it.
-func (g *guard) adopt(ctx workflow.Context, res activities.RecoverResult) {
+func (g *guard) adopt(ctx workflow.Context, res RecoverResult) {
 	var parts []string
 	if len(res.State) > 0 {
-		var prev GuardState
+		var prev State
 		if err := json.Unmarshal(res.State, &prev); err != nil {
 			parts = append(parts, "could not read the state of run "+res.From+": "+err.Error())
 		} else {
@@ -267,7 +271,7 @@ func (g *guard) adopt(ctx workflow.Context, res activities.RecoverResult) {
 		h := g.st.Holder
 		switch {
 		case h == nil:
-			g.st.Holder = &activities.Holder{RunID: o.RunID, Execution: o.Execution, Current: o.Current, Batches: o.Batches,
+			g.st.Holder = &Holder{RunID: o.RunID, Execution: o.Execution, Current: o.Current, Batches: o.Batches,
 				Since: workflow.Now(ctx), VerifyDeadline: MaxVerifyDeadline}
 			what := "holds"
 			if o.Unanswered {
@@ -303,13 +307,13 @@ func (g *guard) migrate() {
 // same says whether request r comes from the holder: the same workflow ID
 // and the same execution (unknown executions, from runs recorded before
 // they were kept, match by workflow ID).
-func same(h *activities.Holder, runID, execution string) bool {
+func same(h *Holder, runID, execution string) bool {
 	return h.RunID == runID && (h.Execution == "" || execution == "" || h.Execution == execution)
 }
 
-func (g *guard) acquire(ctx workflow.Context, r activities.AcquireRequest) (activities.AcquireResult, error) {
+func (g *guard) acquire(ctx workflow.Context, r AcquireRequest) (AcquireResult, error) {
 	if err := g.awaitReady(ctx); err != nil {
-		return activities.AcquireResult{}, err
+		return AcquireResult{}, err
 	}
 	h := g.st.Holder
 	switch {
@@ -322,23 +326,23 @@ func (g *guard) acquire(ctx workflow.Context, r activities.AcquireRequest) (acti
 		res.TookOver = h.RunID
 		return res, nil
 	default:
-		return activities.AcquireResult{Granted: false, Holder: *h}, nil
+		return AcquireResult{Granted: false, Holder: *h}, nil
 	}
 	return g.grant(ctx, r), nil
 }
 
-func (g *guard) grant(ctx workflow.Context, r activities.AcquireRequest) activities.AcquireResult {
+func (g *guard) grant(ctx workflow.Context, r AcquireRequest) AcquireResult {
 	now := workflow.Now(ctx)
 	g.pruneReboots(now)
 	if g.st.Holder == nil {
 		first := g.firstBatch(r.RunID)
-		g.st.Holder = &activities.Holder{RunID: r.RunID, Kind: r.Kind, StartedBy: r.StartedBy, Since: now,
+		g.st.Holder = &Holder{RunID: r.RunID, Kind: r.Kind, StartedBy: r.StartedBy, Since: now,
 			Execution: r.Execution, Current: r.Execution, VerifyDeadline: r.VerifyDeadline,
-			Batches: activities.BatchRange{From: first, To: first - 1}, LastFence: now}
+			Batches: BatchRange{From: first, To: first - 1}, LastFence: now}
 		g.log(ctx, "granted to "+r.RunID)
 	}
 	h := g.st.Holder
-	return activities.AcquireResult{Granted: true, Holder: *h, FirstBatch: h.Batches.From,
+	return AcquireResult{Granted: true, Holder: *h, FirstBatch: h.Batches.From,
 		Inherit: slices.Clone(g.st.Reboots)}
 }
 
@@ -346,14 +350,14 @@ func (g *guard) grant(ctx workflow.Context, r activities.AcquireRequest) activit
 // into the batches the next holder must verify first. Its batches have all
 // closed, so every reboot they sent is older than now, and none can need
 // verifying after now plus its verify deadline.
-func (g *guard) retire(ctx workflow.Context, h activities.Holder, why string) {
+func (g *guard) retire(ctx workflow.Context, h Holder, why string) {
 	g.number(h.RunID, lastGranted(h))
 	if h.Batches.Len() > 0 {
 		deadline := h.VerifyDeadline
 		if deadline <= 0 {
 			deadline = MaxVerifyDeadline
 		}
-		g.st.Reboots = append(g.st.Reboots, activities.RebootRef{RunID: h.RunID, Batches: h.Batches,
+		g.st.Reboots = append(g.st.Reboots, RebootRef{RunID: h.RunID, Batches: h.Batches,
 			Until: workflow.Now(ctx).Add(deadline), VerifyDeadline: deadline})
 		if n := len(g.st.Reboots); n > maxRebootRefs {
 			g.st.Reboots = slices.Clone(g.st.Reboots[n-maxRebootRefs:])
@@ -366,10 +370,10 @@ func (g *guard) retire(ctx workflow.Context, h activities.Holder, why string) {
 // lastGranted is the highest batch number a holder may have started: a
 // new run under its workflow ID numbers its batches after it, so no batch
 // ID is used twice.
-func lastGranted(h activities.Holder) int { return max(h.Fenced, h.Batches.To) }
+func lastGranted(h Holder) int { return max(h.Fenced, h.Batches.To) }
 
 func (g *guard) pruneReboots(now time.Time) {
-	g.st.Reboots = slices.DeleteFunc(g.st.Reboots, func(r activities.RebootRef) bool { return !r.Until.After(now) })
+	g.st.Reboots = slices.DeleteFunc(g.st.Reboots, func(r RebootRef) bool { return !r.Until.After(now) })
 }
 
 // firstBatch is the first batch number a new holder with workflow ID runID
@@ -394,7 +398,7 @@ func (g *guard) number(runID string, last int) {
 	}
 }
 
-func (g *guard) release(ctx workflow.Context, r activities.ReleaseRequest) (bool, error) {
+func (g *guard) release(ctx workflow.Context, r ReleaseRequest) (bool, error) {
 	if err := g.awaitReady(ctx); err != nil {
 		return false, err
 	}
@@ -420,22 +424,22 @@ func (g *guard) release(ctx workflow.Context, r activities.ReleaseRequest) (bool
 // execution but another run that would start batches the guard already
 // knows was started (a Reset to a point after the region was granted) is
 // refused: those batches' IDs were used by the run before the reset.
-func (g *guard) fence(ctx workflow.Context, r activities.FenceRequest) (activities.FenceResult, error) {
+func (g *guard) fence(ctx workflow.Context, r FenceRequest) (FenceResult, error) {
 	if err := g.awaitReady(ctx); err != nil {
-		return activities.FenceResult{}, err
+		return FenceResult{}, err
 	}
 	h := g.st.Holder
 	switch {
 	case h == nil:
-		return activities.FenceResult{Reason: "the region is not held by anyone (this run's hold was lost)"}, nil
+		return FenceResult{Reason: "the region is not held by anyone (this run's hold was lost)"}, nil
 	case !same(h, r.RunID, r.Execution):
-		return activities.FenceResult{Reason: "the region is held by " + h.RunID}, nil
+		return FenceResult{Reason: "the region is held by " + h.RunID}, nil
 	case r.Next > 0:
 		if why := numbersReused(h, r); why != "" {
-			return activities.FenceResult{Reason: why}, nil
+			return FenceResult{Reason: why}, nil
 		}
 	case r.Current != h.Current && r.Batches.To <= h.Batches.To && r.Batches.Len() > 0:
-		return activities.FenceResult{Reason: fmt.Sprintf("batches up to %d were started by run %s of %s, and run %s would start batch %d again (was it reset to a point after it acquired the region? reset it to its first workflow task instead)",
+		return FenceResult{Reason: fmt.Sprintf("batches up to %d were started by run %s of %s, and run %s would start batch %d again (was it reset to a point after it acquired the region? reset it to its first workflow task instead)",
 			h.Batches.To, h.Current, h.RunID, r.Current, r.Batches.To)}, nil
 	}
 	h.Current = r.Current
@@ -445,7 +449,7 @@ func (g *guard) fence(ctx workflow.Context, r activities.FenceRequest) (activiti
 	if r.Next > 0 {
 		h.Next = r.Next
 	}
-	return activities.FenceResult{OK: true}, nil
+	return FenceResult{OK: true}, nil
 }
 
 // numbersReused says why a fence that names the first number it will start
@@ -456,7 +460,7 @@ func (g *guard) fence(ctx workflow.Context, r activities.FenceRequest) (activiti
 // a Reset, which cannot know which fenced numbers its predecessor started)
 // must start above every number ever granted. So both ends of the range are
 // checked, and no batch ID is used twice.
-func numbersReused(h *activities.Holder, r activities.FenceRequest) string {
+func numbersReused(h *Holder, r FenceRequest) string {
 	granted := lastGranted(*h)
 	switch {
 	case r.Current == h.Current && r.Next < h.Next:
@@ -468,7 +472,7 @@ func numbersReused(h *activities.Holder, r activities.FenceRequest) string {
 	return ""
 }
 
-func (g *guard) note(ctx workflow.Context, r activities.NoteRequest) (bool, error) {
+func (g *guard) note(ctx workflow.Context, r NoteRequest) (bool, error) {
 	if err := g.awaitReady(ctx); err != nil {
 		return false, err
 	}
@@ -476,7 +480,7 @@ func (g *guard) note(ctx workflow.Context, r activities.NoteRequest) (bool, erro
 	return true, nil
 }
 
-func (g *guard) record(ctx workflow.Context, r activities.RecordRequest) (int, error) {
+func (g *guard) record(ctx workflow.Context, r RecordRequest) (int, error) {
 	if err := g.awaitReady(ctx); err != nil {
 		return 0, err
 	}
@@ -517,11 +521,11 @@ func (g *guard) runIndex(run string) int {
 	return len(g.st.Runs) - 1
 }
 
-func (g *guard) clear(ctx workflow.Context, r activities.ClearRequest) (activities.ClearResult, error) {
+func (g *guard) clear(ctx workflow.Context, r ClearRequest) (ClearResult, error) {
 	if err := g.awaitReady(ctx); err != nil {
-		return activities.ClearResult{}, err
+		return ClearResult{}, err
 	}
-	var res activities.ClearResult
+	var res ClearResult
 	if len(r.InstanceIDs) == 0 {
 		for _, e := range g.st.Ledger {
 			res.Cleared = append(res.Cleared, e.InstanceID)
@@ -541,14 +545,14 @@ func (g *guard) clear(ctx workflow.Context, r activities.ClearRequest) (activiti
 
 // view answers the ledger query. Queries must not change state, and "now"
 // comes from the caller: a query handler has no clock of its own.
-func (g *guard) view(q activities.LedgerQuery) (activities.LedgerView, error) {
-	v := activities.LedgerView{Holder: g.st.Holder}
+func (g *guard) view(q LedgerQuery) (LedgerView, error) {
+	v := LedgerView{Holder: g.st.Holder}
 	from := q.Now.Add(-q.Window)
 	for _, e := range g.st.Ledger {
-		var in []activities.Attempt
+		var in []Attempt
 		for _, f := range e.Fails {
 			if at, reason := decodeFail(f); at.After(from) {
-				in = append(in, activities.Attempt{At: at, Reason: reason})
+				in = append(in, Attempt{At: at, Reason: reason})
 			}
 		}
 		if len(in) == 0 {
@@ -557,7 +561,7 @@ func (g *guard) view(q activities.LedgerQuery) (activities.LedgerView, error) {
 		if e.Run >= 0 && e.Run < len(g.st.Runs) {
 			in[len(in)-1].RunID = g.st.Runs[e.Run]
 		}
-		rec := activities.InstanceRecord{InstanceID: e.InstanceID, Attempts: in}
+		rec := InstanceRecord{InstanceID: e.InstanceID, Attempts: in}
 		if q.After > 0 && len(in) >= q.After {
 			rec.Quarantined = true
 			// The quarantine lifts when the oldest counted failure leaves
@@ -668,7 +672,13 @@ func (g *guard) compactRuns() {
 
 func (g *guard) log(ctx workflow.Context, msg string) {
 	const maxLine = 800
-	msg = shorten(msg, maxLine)
+	if len(msg) > maxLine {
+		cut := maxLine - len("…")
+		for cut > 0 && msg[cut]&0xC0 == 0x80 {
+			cut-- // not in the middle of a UTF-8 sequence
+		}
+		msg = msg[:cut] + "…"
+	}
 	g.st.Log = append(g.st.Log, workflow.Now(ctx).UTC().Format(time.RFC3339)+" "+msg)
 	if n := len(g.st.Log); n > maxGuardLog {
 		g.st.Log = slices.Clone(g.st.Log[n-maxGuardLog:])

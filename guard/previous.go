@@ -1,4 +1,4 @@
-package activities
+package guard
 
 import (
 	"context"
@@ -17,10 +17,9 @@ import (
 
 // A run compares itself with the previous completed non-dry run of its
 // region (the workflow package's trend.go): PreviousRun finds that run in
-// visibility and reads its report; TrendCheck reads, for the instances the
-// previous run left failing that this run has no row for, their state now,
-// and the failed attempts the region's ledger holds for the ones still
-// failing. Both only read.
+// visibility and reads its report. It is here, with the guard's other
+// reads of Temporal, because it is what the region's runs know of each
+// other; the activities package talks to ECS only.
 
 // Bounds of the comparison's reads.
 const (
@@ -29,8 +28,6 @@ const (
 	// that is not a skip (a run that found the region busy did nothing).
 	maxPreviousListed = 20
 	maxPreviousRead   = 10
-	// MaxTrendChecks bounds the instances TrendCheck reads.
-	MaxTrendChecks = 1000
 )
 
 // PreviousInput asks for the newest run of Region that Query lists (the
@@ -38,6 +35,11 @@ const (
 type PreviousInput struct {
 	Region string `json:"region"`
 	Query  string `json:"query"`
+	// Problems are the problems of the rows that count as found unhealthy,
+	// and Apart the outcome of rows that never do (managed instances): the
+	// workflow package names them, the guard reads its report by them.
+	Problems []string `json:"problems,omitempty"`
+	Apart    string   `json:"apart,omitempty"`
 }
 
 // PreviousRun is the previous run's report as the comparison needs it:
@@ -86,7 +88,7 @@ type reportProbe struct {
 // a skip, not a dry run) and returns what its report says it found
 // unhealthy. Found is false when there is none.
 func (a *Activities) PreviousRun(ctx context.Context, in PreviousInput) (PreviousRun, error) {
-	c, err := a.temporalClient()
+	c, err := a.client()
 	if err != nil {
 		return PreviousRun{}, err
 	}
@@ -129,9 +131,9 @@ func (a *Activities) PreviousRun(ctx context.Context, in PreviousInput) (Previou
 		out.UnhealthyCount = rep.Counts.AgentMissing + rep.Counts.AgentSilent
 		seen := map[string]bool{}
 		for _, r := range rep.Rows {
-			// A managed instance's row (outcome "managed") carries its
-			// agent's problem too; it is no ECS instance and never failing.
-			if (r.Problem == ProblemAgentMissing || r.Problem == ProblemAgentSilent) && r.Outcome != "managed" && !seen[r.InstanceID] {
+			// A managed instance's row carries its agent's problem too; it
+			// is no ECS instance and never failing.
+			if slices.Contains(in.Problems, r.Problem) && r.Outcome != in.Apart && !seen[r.InstanceID] {
 				seen[r.InstanceID] = true
 				out.Instances = append(out.Instances, PreviousInstance{ID: r.InstanceID, Outcome: r.Outcome, Reason: r.Reason})
 			}
@@ -140,97 +142,4 @@ func (a *Activities) PreviousRun(ctx context.Context, in PreviousInput) (Previou
 		return out, nil
 	}
 	return out, nil
-}
-
-// TrendCheckInput names the instances whose state now is wanted (Check,
-// at most MaxTrendChecks) and those whose failed attempts within Window
-// the region's ledger is asked for (Attempts; the checked ones found
-// still failing are asked for too).
-type TrendCheckInput struct {
-	GuardInput
-	Check    []string      `json:"check,omitempty"`
-	Attempts []string      `json:"attempts,omitempty"`
-	Window   time.Duration `json:"window"`
-}
-
-// InstanceNow is one checked instance as ECS describes it now.
-type InstanceNow struct {
-	ID      string `json:"i"`
-	Exists  bool   `json:"e,omitempty"`
-	Running bool   `json:"r,omitempty"`
-	Healthy bool   `json:"h,omitempty"`
-	// Unknown: ECS's agent status answer left it out.
-	Unknown bool `json:"u,omitempty"`
-}
-
-// Failing says whether the instance is Running with an agent known unhealthy.
-func (n InstanceNow) Failing() bool { return n.Exists && n.Running && !n.Unknown && !n.Healthy }
-
-// AttemptCount is how many failed repairs the ledger holds for an instance.
-type AttemptCount struct {
-	ID       string `json:"i"`
-	Attempts int    `json:"n"`
-}
-
-// TrendCheckResult answers TrendCheckInput: Now in Check's order,
-// Attempts sorted by ID (instances without a record are left out).
-type TrendCheckResult struct {
-	Now      []InstanceNow  `json:"now,omitempty"`
-	Attempts []AttemptCount `json:"attempts,omitempty"`
-}
-
-// TrendCheck reads the checked instances' state now and the ledger's
-// failed attempts of the instances still failing.
-func (a *Activities) TrendCheck(ctx context.Context, in TrendCheckInput) (TrendCheckResult, error) {
-	if len(in.Check) > MaxTrendChecks {
-		return TrendCheckResult{}, temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("TrendCheck: %d instances to check, allowed at most %d", len(in.Check), MaxTrendChecks), "fleetmend.InvalidInput", nil)
-	}
-	var res TrendCheckResult
-	want := map[string]bool{}
-	for _, id := range in.Attempts {
-		want[id] = true
-	}
-	if len(in.Check) > 0 {
-		c, err := a.client(in.Region)
-		if err != nil {
-			return TrendCheckResult{}, err
-		}
-		fs, err := facts(ctx, c, in.Check, "", plainBeat(ctx))
-		if err != nil {
-			return TrendCheckResult{}, err
-		}
-		for _, f := range fs {
-			n := InstanceNow{ID: f.InstanceID, Exists: f.Exists, Running: f.Running(), Healthy: f.Healthy, Unknown: f.Unknown}
-			res.Now = append(res.Now, n)
-			if n.Failing() {
-				want[n.ID] = true
-			}
-		}
-	}
-	if len(want) == 0 {
-		return res, nil
-	}
-	tc, err := a.temporalClient()
-	if err != nil {
-		return TrendCheckResult{}, err
-	}
-	v, err := tc.QueryWorkflow(ctx, GuardWorkflowID(in.Region), "", GuardQueryLedger, LedgerQuery{Now: time.Now().UTC(), Window: in.Window})
-	var nf *serviceerror.NotFound
-	if errors.As(err, &nf) {
-		return res, nil // no guard: no failed attempts on record
-	}
-	if err != nil {
-		return TrendCheckResult{}, temporal.NewApplicationError(fmt.Sprintf("read the ledger of %s: %v", in.Region, err), "fleetmend.GuardUnavailable")
-	}
-	var view LedgerView
-	if err := v.Get(&view); err != nil {
-		return TrendCheckResult{}, temporal.NewNonRetryableApplicationError("decode the ledger of "+in.Region, "fleetmend.GuardRefused", err)
-	}
-	for _, rec := range view.Records {
-		if want[rec.InstanceID] {
-			res.Attempts = append(res.Attempts, AttemptCount{ID: rec.InstanceID, Attempts: len(rec.Attempts)})
-		}
-	}
-	return res, nil
 }

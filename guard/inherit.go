@@ -1,4 +1,4 @@
-package activities
+package guard
 
 import (
 	"context"
@@ -35,12 +35,6 @@ type VerifyTarget struct {
 	Unconfirmed bool `json:"u,omitempty"`
 }
 
-// MaxInherited bounds the instances a run takes over to verify from runs
-// that closed without verifying them: they are carried in the run's
-// state. A takeover that would inherit more waits out the deadline
-// instead (see AcquireResult.Inherit).
-const MaxInherited = 1000
-
 // InheritInput names the batches to read back.
 type InheritInput struct {
 	Refs []RebootRef `json:"refs"`
@@ -70,19 +64,26 @@ type InheritResult struct {
 	NotBefore time.Time `json:"not_before,omitzero"`
 }
 
-// batchOutcome is the part of a batch's result InheritReboots reads: the
-// instances it handed its run to verify.
-type batchOutcome struct {
-	Verify []VerifyTarget `json:"verify"`
+// Handover is what a batch hands its run to verify: the instances it
+// installed on and rebooted (or may have). It is part of every batch's
+// result (the workflows package's BatchResult embeds it), and it is what
+// a takeover reads back from the batches of a run that closed without
+// verifying them: one type, so the two cannot drift apart.
+type Handover struct {
+	Verify []VerifyTarget `json:"verify,omitempty"`
 }
 
-// batchStart is the part of a batch's input InheritReboots reads when the
-// batch left no result.
-type batchStart struct {
-	Instances []struct {
-		InstanceID string `json:"instance_id"`
-		Problem    string `json:"problem"`
-	} `json:"instances"`
+// BatchTarget is one instance handed to a batch and the problem the scan
+// saw.
+type BatchTarget struct {
+	InstanceID string `json:"instance_id"`
+	Problem    string `json:"problem"`
+}
+
+// BatchStart is the part of a batch's input a takeover reads when the
+// batch left no result (the workflows package's BatchInput embeds it).
+type BatchStart struct {
+	Instances []BatchTarget `json:"instances"`
 }
 
 // InheritReboots reads back, from the batches of runs that closed without
@@ -92,7 +93,7 @@ type batchStart struct {
 // sends the reboots. Instances whose deadline has passed are left out:
 // they may be repaired again.
 func (a *Activities) InheritReboots(ctx context.Context, in InheritInput) (InheritResult, error) {
-	if _, err := a.temporalClient(); err != nil {
+	if _, err := a.client(); err != nil {
 		return InheritResult{}, err
 	}
 	var res InheritResult
@@ -137,7 +138,7 @@ func (a *Activities) InheritReboots(ctx context.Context, in InheritInput) (Inher
 // are all returned, unconfirmed, as of when it closed. A batch never
 // started (fenced, then the run ended) or long gone returns nothing.
 func (a *Activities) readBatch(ctx context.Context, id string) ([]VerifyTarget, time.Time, bool, error) {
-	c := a.Temporal
+	c := a.Client
 	d, err := c.DescribeWorkflowExecution(ctx, id, "")
 	var nf *serviceerror.NotFound
 	if errors.As(err, &nf) {
@@ -152,7 +153,7 @@ func (a *Activities) readBatch(ctx context.Context, id string) ([]VerifyTarget, 
 	case enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING:
 		return nil, time.Time{}, false, temporal.NewApplicationError(id+" is still running; the region cannot be taken over yet", "fleetmend.GuardUnavailable")
 	case enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED:
-		var out batchOutcome
+		var out Handover
 		if err := c.GetWorkflow(ctx, id, info.GetExecution().GetRunId()).Get(ctx, &out); err != nil {
 			return nil, time.Time{}, false, temporal.NewApplicationError(fmt.Sprintf("read the result of %s: %v", id, err), "fleetmend.GuardUnavailable")
 		}
@@ -168,7 +169,7 @@ func (a *Activities) readBatch(ctx context.Context, id string) ([]VerifyTarget, 
 	if err != nil {
 		return nil, time.Time{}, false, temporal.NewApplicationError(fmt.Sprintf("read the input of %s: %v", id, err), "fleetmend.GuardUnavailable")
 	}
-	var start batchStart
+	var start BatchStart
 	if p := first.GetWorkflowExecutionStartedEventAttributes().GetInput().GetPayloads(); len(p) > 0 {
 		if err := converter.GetDefaultDataConverter().FromPayload(p[0], &start); err != nil {
 			return nil, time.Time{}, false, temporal.NewNonRetryableApplicationError("decode the input of "+id, "fleetmend.GuardRefused", err)
