@@ -32,10 +32,10 @@ func (b BatchRange) Len() int { return max(0, b.To-b.From+1) }
 
 // Holder is the run the region is granted to.
 type Holder struct {
-	RunID     string    `json:"run_id"` // the run's workflow ID, stable across continue-as-new
-	Kind      string    `json:"kind,omitempty"`
-	StartedBy string    `json:"started_by,omitempty"`
-	Since     time.Time `json:"since"`
+	WorkflowID string    `json:"run_id"` // the run's workflow ID, stable across continue-as-new (old wire name run_id, kept for recorded histories)
+	Kind       string    `json:"kind,omitempty"`
+	StartedBy  string    `json:"started_by,omitempty"`
+	Since      time.Time `json:"since"`
 	// Execution is the Temporal run that was granted the region. Its
 	// continue-as-new successors carry it on; a Reset, or a new run under
 	// the same workflow ID, is another execution and does not hold it.
@@ -71,7 +71,7 @@ func (h Holder) Chain() string {
 // rebooted (terminated, timed out, reset): until Until, their instances
 // must be verified, not repaired, by whoever holds the region next.
 type RebootRef struct {
-	RunID          string        `json:"run_id"`
+	WorkflowID     string        `json:"run_id"` // a workflow ID under its old wire name, which recorded histories and the CLI's output carry
 	Batches        BatchRange    `json:"batches"`
 	Until          time.Time     `json:"until"`
 	VerifyDeadline time.Duration `json:"verify_deadline"`
@@ -81,7 +81,7 @@ type RebootRef struct {
 // holder (its execution) the caller has found closed with all its batches
 // closed: the guard hands the region over only if that run still holds it.
 type AcquireRequest struct {
-	RunID        string `json:"run_id"`
+	WorkflowID   string `json:"run_id"` // a workflow ID under its old wire name, which recorded histories and the CLI's output carry
 	Kind         string `json:"kind,omitempty"`
 	StartedBy    string `json:"started_by,omitempty"`
 	TakeoverFrom string `json:"takeover_from,omitempty"`
@@ -119,8 +119,8 @@ type AcquireResult struct {
 // every reboot it sent and inherited; a run that ends without (a scan that
 // failed after a takeover) leaves its inherited batches to the next.
 type ReleaseRequest struct {
-	RunID     string `json:"run_id"`
-	Execution string `json:"execution,omitempty"`
+	WorkflowID string `json:"run_id"` // a workflow ID under its old wire name, which recorded histories and the CLI's output carry
+	Execution  string `json:"execution,omitempty"`
 	// Verified is true only when every reboot the run sent or inherited was
 	// decided by a poll that read the agent (healed, no heartbeat by its
 	// deadline, gone). A run cancelled, failed or stopped with reboots
@@ -134,10 +134,10 @@ type ReleaseRequest struct {
 // that it still holds the region, and which of its batches may be open or
 // unverified once these start.
 type FenceRequest struct {
-	RunID     string     `json:"run_id"`
-	Execution string     `json:"execution"`
-	Current   string     `json:"current"`
-	Batches   BatchRange `json:"batches"`
+	WorkflowID string     `json:"run_id"` // a workflow ID under its old wire name, which recorded histories and the CLI's output carry
+	Execution  string     `json:"execution"`
+	Current    string     `json:"current"`
+	Batches    BatchRange `json:"batches"`
 	// Next is the first batch number the caller has not started yet: the
 	// numbers Next..Batches.To are the ones it may now start. Sent by runs
 	// that fence before every batch; the guard then refuses a Next that
@@ -168,7 +168,7 @@ type HolderView struct {
 // known, its execution) as holder.
 func (v HolderView) Holds(runID, execution string) bool {
 	h := v.Holder
-	return h != nil && h.RunID == runID && (h.Execution == "" || execution == "" || h.Execution == execution)
+	return h != nil && h.WorkflowID == runID && (h.Execution == "" || execution == "" || h.Execution == execution)
 }
 
 // NoteRequest adds a line to the guard's log (an operator's unlock).
@@ -179,9 +179,9 @@ type NoteRequest struct {
 
 // Attempt is one failed repair of an instance.
 type Attempt struct {
-	RunID  string    `json:"run"`
-	At     time.Time `json:"at"`
-	Reason string    `json:"reason"`
+	WorkflowID string    `json:"run"` // a workflow ID under its old wire name, which recorded histories and the CLI's output carry
+	At         time.Time `json:"at"`
+	Reason     string    `json:"reason"`
 }
 
 // FailedAttempt is an Attempt of one instance, as a run reports it.
@@ -276,9 +276,9 @@ type FenceInput struct {
 // ConfirmInput is ConfirmHolder's input: a batch of run RunID (granted as
 // Execution) asks whether its run still holds Region.
 type ConfirmInput struct {
-	Region    string `json:"region"`
-	RunID     string `json:"run_id"`
-	Execution string `json:"execution"`
+	Region     string `json:"region"`
+	WorkflowID string `json:"run_id"` // a workflow ID under its old wire name, which recorded histories and the CLI's output carry
+	Execution  string `json:"execution"`
 }
 
 // Activities are the guard's activities: every call a run, a batch or a
@@ -346,15 +346,15 @@ func guardError(name, region string, err error) error {
 // ReleaseInput is ReleaseRegion's input.
 type ReleaseInput struct {
 	Input
-	RunID     string `json:"run_id"`
-	Execution string `json:"execution,omitempty"`
-	Verified  bool   `json:"verified,omitempty"`
+	WorkflowID string `json:"run_id"` // a workflow ID under its old wire name, which recorded histories and the CLI's output carry
+	Execution  string `json:"execution,omitempty"`
+	Verified   bool   `json:"verified,omitempty"`
 }
 
 // ReleaseRegion gives the region back (a no-op when the run does not hold it).
 func (a *Activities) ReleaseRegion(ctx context.Context, in ReleaseInput) error {
 	var released bool
-	return a.updateGuard(ctx, in.Input, UpdateRelease, "", ReleaseRequest{RunID: in.RunID, Execution: in.Execution, Verified: in.Verified}, &released)
+	return a.updateGuard(ctx, in.Input, UpdateRelease, "", ReleaseRequest{WorkflowID: in.WorkflowID, Execution: in.Execution, Verified: in.Verified}, &released)
 }
 
 // RecordAttempts writes a run's failed repairs (and the instances it healed)
@@ -399,12 +399,12 @@ func (a *Activities) ConfirmHolder(ctx context.Context, in ConfirmInput) (FenceR
 	switch {
 	case view.Recovering:
 		return FenceResult{}, temporal.NewApplicationError("the guard of "+in.Region+" is recovering its state; asking again", "fleetmend.GuardUnavailable")
-	case view.Holds(in.RunID, in.Execution):
+	case view.Holds(in.WorkflowID, in.Execution):
 		return FenceResult{OK: true}, nil
 	case view.Holder == nil:
 		return FenceResult{Reason: "the guard of " + in.Region + " names no holder"}, nil
 	}
-	return FenceResult{Reason: fmt.Sprintf("the guard of %s names %s (execution %s) as holder", in.Region, view.Holder.RunID, view.Holder.Execution)}, nil
+	return FenceResult{Reason: fmt.Sprintf("the guard of %s names %s (execution %s) as holder", in.Region, view.Holder.WorkflowID, view.Holder.Execution)}, nil
 }
 
 // ReadLedger returns the region's ledger as of now. A region without a

@@ -45,9 +45,9 @@ type InheritInput struct {
 // again before Deadline.
 type Inherited struct {
 	VerifyTarget
-	RunID    string    `json:"run"`
-	Batch    int       `json:"b"`
-	Deadline time.Time `json:"d"`
+	WorkflowID string    `json:"run"` // a workflow ID under its old wire name, which recorded histories and the CLI's output carry
+	Batch      int       `json:"b"`
+	Deadline   time.Time `json:"d"`
 }
 
 // InheritResult is what InheritReboots read.
@@ -101,7 +101,7 @@ func (a *Activities) InheritReboots(ctx context.Context, in InheritInput) (Inher
 	for _, ref := range in.Refs {
 		for n := ref.Batches.From; n <= ref.Batches.To; n++ {
 			activity.RecordHeartbeat(ctx, n)
-			targets, closedAt, unfinished, err := a.readBatch(ctx, BatchWorkflowID(ref.RunID, n))
+			targets, closedAt, unfinished, err := a.readBatch(ctx, BatchWorkflowID(ref.WorkflowID, n))
 			if err != nil {
 				return InheritResult{}, err
 			}
@@ -118,7 +118,7 @@ func (a *Activities) InheritReboots(ctx context.Context, in InheritInput) (Inher
 				if !deadline.After(now) {
 					continue
 				}
-				res.Instances = append(res.Instances, Inherited{VerifyTarget: t, RunID: ref.RunID, Batch: n, Deadline: deadline})
+				res.Instances = append(res.Instances, Inherited{VerifyTarget: t, WorkflowID: ref.WorkflowID, Batch: n, Deadline: deadline})
 				res.NotBefore = maxTime(res.NotBefore, deadline)
 			}
 		}

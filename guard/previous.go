@@ -48,7 +48,7 @@ type PreviousInput struct {
 // counts say it found, more than len(Instances) when rows were left out.
 type PreviousRun struct {
 	Found      bool      `json:"found"`
-	RunID      string    `json:"run_id,omitempty"`
+	WorkflowID string    `json:"run_id,omitempty"` // a workflow ID under its old wire name, which recorded histories and the CLI's output carry
 	Execution  string    `json:"execution,omitempty"`
 	FinishedAt time.Time `json:"finished_at,omitzero"`
 	// Instances is sorted by ID.
@@ -68,7 +68,7 @@ type PreviousInstance struct {
 
 // reportProbe is the part of a run's report the comparison reads.
 type reportProbe struct {
-	RunID      string    `json:"run_id"`
+	WorkflowID string    `json:"run_id"` // a workflow ID under its old wire name, which recorded histories and the CLI's output carry
 	DryRun     bool      `json:"dry_run"`
 	Skipped    bool      `json:"skipped"`
 	FinishedAt time.Time `json:"finished_at"`
@@ -127,7 +127,7 @@ func (a *Activities) PreviousRun(ctx context.Context, in PreviousInput) (Previou
 			out.Passed++
 			continue
 		}
-		out.Found, out.RunID, out.Execution, out.FinishedAt = true, ex.GetWorkflowId(), ex.GetRunId(), rep.FinishedAt
+		out.Found, out.WorkflowID, out.Execution, out.FinishedAt = true, ex.GetWorkflowId(), ex.GetRunId(), rep.FinishedAt
 		out.UnhealthyCount = rep.Counts.AgentMissing + rep.Counts.AgentSilent
 		seen := map[string]bool{}
 		for _, r := range rep.Rows {

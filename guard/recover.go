@@ -34,10 +34,10 @@ type RecoverInput struct {
 // OpenRun is a run of the region that visibility lists as open and that
 // says it holds the region.
 type OpenRun struct {
-	RunID     string     `json:"run_id"`
-	Execution string     `json:"execution"`
-	Current   string     `json:"current"`
-	Batches   BatchRange `json:"batches"`
+	WorkflowID string     `json:"run_id"` // a workflow ID under its old wire name, which recorded histories and the CLI's output carry
+	Execution  string     `json:"execution"`
+	Current    string     `json:"current"`
+	Batches    BatchRange `json:"batches"`
 	// Unanswered: the run did not answer its progress query (its workflow
 	// tasks may be failing), so it may hold the region.
 	Unanswered bool `json:"unanswered,omitempty"`
@@ -253,7 +253,7 @@ func (a *Activities) probeHolder(ctx context.Context, ex *commonpb.WorkflowExecu
 			return rerr
 		}
 		if (marked || of == region) && acting {
-			*out = append(*out, OpenRun{RunID: ex.GetWorkflowId(), Current: ex.GetRunId(), Unanswered: true})
+			*out = append(*out, OpenRun{WorkflowID: ex.GetWorkflowId(), Current: ex.GetRunId(), Unanswered: true})
 		}
 		return nil
 	}
@@ -261,7 +261,7 @@ func (a *Activities) probeHolder(ctx context.Context, ex *commonpb.WorkflowExecu
 	if err := v.Get(&p); err != nil || p.Region != region || p.DryRun || !p.Locked {
 		return nil
 	}
-	*out = append(*out, OpenRun{RunID: ex.GetWorkflowId(), Execution: p.Lease, Current: ex.GetRunId(), Batches: p.Batches})
+	*out = append(*out, OpenRun{WorkflowID: ex.GetWorkflowId(), Execution: p.Lease, Current: ex.GetRunId(), Batches: p.Batches})
 	return nil
 }
 

@@ -34,7 +34,6 @@ const maxChainHops = 50
 // run that found the region busy saw it), else 0.
 const MetricHolderStuck = "fleetmend_region_holder_stuck"
 
-
 // ProgressProbe is what AcquireRegion reads of a holder's progress.
 type ProgressProbe struct {
 	Phase          string    `json:"phase"`
@@ -54,7 +53,7 @@ func (a *Activities) AcquireRegion(ctx context.Context, in AcquireInput) (Acquir
 	if err := a.updateGuard(ctx, g, UpdateAcquire, "", in.Request, &res); err != nil {
 		return AcquireResult{}, err
 	}
-	if res.Granted || res.Holder.RunID == "" {
+	if res.Granted || res.Holder.WorkflowID == "" {
 		a.setStuck(ctx, in.Region, false)
 		return res, nil
 	}
@@ -69,7 +68,7 @@ func (a *Activities) AcquireRegion(ctx context.Context, in AcquireInput) (Acquir
 		return res, nil
 	}
 	a.setStuck(ctx, in.Region, false)
-	waitFor, err := a.openBatches(ctx, h.RunID, h.Batches)
+	waitFor, err := a.openBatches(ctx, h.WorkflowID, h.Batches)
 	if err != nil {
 		return AcquireResult{}, err
 	}
@@ -80,7 +79,7 @@ func (a *Activities) AcquireRegion(ctx context.Context, in AcquireInput) (Acquir
 	req := in.Request
 	req.TakeoverFrom = h.Execution
 	if req.TakeoverFrom == "" {
-		req.TakeoverFrom = h.RunID
+		req.TakeoverFrom = h.WorkflowID
 	}
 	if err := a.updateGuard(ctx, g, UpdateAcquire, "", req, &res); err != nil {
 		return AcquireResult{}, err
@@ -98,20 +97,20 @@ func (a *Activities) chainOpen(ctx context.Context, h Holder) (bool, error) {
 	}
 	runID := h.Chain()
 	for range maxChainHops {
-		d, err := c.DescribeWorkflowExecution(ctx, h.RunID, runID)
+		d, err := c.DescribeWorkflowExecution(ctx, h.WorkflowID, runID)
 		var nf *serviceerror.NotFound
 		if errors.As(err, &nf) {
 			return false, nil // gone past retention: closed long ago
 		}
 		if err != nil {
-			return false, temporal.NewApplicationError(fmt.Sprintf("describe %s: %v", h.RunID, err), "fleetmend.GuardUnavailable")
+			return false, temporal.NewApplicationError(fmt.Sprintf("describe %s: %v", h.WorkflowID, err), "fleetmend.GuardUnavailable")
 		}
 		info := d.GetWorkflowExecutionInfo()
 		switch info.GetStatus() {
 		case enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING:
 			return true, nil
 		case enumspb.WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW:
-			next, err := a.continuedAs(ctx, h.RunID, info.GetExecution().GetRunId())
+			next, err := a.continuedAs(ctx, h.WorkflowID, info.GetExecution().GetRunId())
 			if err != nil {
 				return false, err
 			}
@@ -121,7 +120,7 @@ func (a *Activities) chainOpen(ctx context.Context, h Holder) (bool, error) {
 		}
 		activity.RecordHeartbeat(ctx)
 	}
-	return false, temporal.NewApplicationError(fmt.Sprintf("%s continued as new more than %d times since the guard last heard from it", h.RunID, maxChainHops), "fleetmend.GuardUnavailable")
+	return false, temporal.NewApplicationError(fmt.Sprintf("%s continued as new more than %d times since the guard last heard from it", h.WorkflowID, maxChainHops), "fleetmend.GuardUnavailable")
 }
 
 // continuedAs is the run that run runID of workflowID continued as.
@@ -202,9 +201,9 @@ func (a *Activities) stuckFor(ctx context.Context, h Holder, after time.Duration
 	}
 	qctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	v, err := a.Client.QueryWorkflow(qctx, h.RunID, "", QueryRunProgress)
+	v, err := a.Client.QueryWorkflow(qctx, h.WorkflowID, "", QueryRunProgress)
 	if err != nil {
-		return fmt.Sprintf("holder %s does not answer its progress query (its workflow tasks may be failing): %v", h.RunID, oneLine(err))
+		return fmt.Sprintf("holder %s does not answer its progress query (its workflow tasks may be failing): %v", h.WorkflowID, oneLine(err))
 	}
 	var p ProgressProbe
 	if err := v.Get(&p); err != nil || p.Paused || p.LastProgressAt.IsZero() {
@@ -212,7 +211,7 @@ func (a *Activities) stuckFor(ctx context.Context, h Holder, after time.Duration
 	}
 	if idle := time.Since(p.LastProgressAt); idle > after {
 		return fmt.Sprintf("holder %s made no progress for %s (phase %s, last progress %s); free it with `starter unlock --region <region> --reason <why>`",
-			h.RunID, idle.Round(time.Second), p.Phase, p.LastProgressAt.UTC().Format(time.RFC3339))
+			h.WorkflowID, idle.Round(time.Second), p.Phase, p.LastProgressAt.UTC().Format(time.RFC3339))
 	}
 	return ""
 }

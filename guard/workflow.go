@@ -72,8 +72,8 @@ type State struct {
 
 // Numbering is the last batch number a run (workflow ID) used.
 type Numbering struct {
-	RunID string `json:"run_id"`
-	Last  int    `json:"last"`
+	WorkflowID string `json:"run_id"` // a workflow ID under its old wire name, which recorded histories and the CLI's output carry
+	Last       int    `json:"last"`
 }
 
 // LedgerEntry is one instance's failed repairs. Each failure is kept as
@@ -162,7 +162,7 @@ type guard struct {
 func (g *guard) register(ctx workflow.Context) error {
 	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateAcquire, g.acquire,
 		workflow.UpdateHandlerOptions{Validator: func(r AcquireRequest) error {
-			if r.RunID == "" {
+			if r.WorkflowID == "" {
 				return errors.New("run_id is required")
 			}
 			return nil
@@ -256,7 +256,7 @@ func (g *guard) adopt(ctx workflow.Context, res RecoverResult) {
 			g.migrate()
 			holder := "no holder"
 			if h := g.st.Holder; h != nil {
-				holder = "holder " + h.RunID
+				holder = "holder " + h.WorkflowID
 			}
 			parts = append(parts, fmt.Sprintf("recovered from run %s (%s): %s, %d ledger instances, %d batches of closed runs to verify",
 				res.From, res.FromStatus, holder, len(g.st.Ledger), len(g.st.Reboots)))
@@ -271,15 +271,15 @@ func (g *guard) adopt(ctx workflow.Context, res RecoverResult) {
 		h := g.st.Holder
 		switch {
 		case h == nil:
-			g.st.Holder = &Holder{RunID: o.RunID, Execution: o.Execution, Current: o.Current, Batches: o.Batches,
+			g.st.Holder = &Holder{WorkflowID: o.WorkflowID, Execution: o.Execution, Current: o.Current, Batches: o.Batches,
 				Since: workflow.Now(ctx), VerifyDeadline: MaxVerifyDeadline}
 			what := "holds"
 			if o.Unanswered {
 				what = "may hold (it does not answer)"
 			}
-			parts = append(parts, fmt.Sprintf("open run %s %s the region: it keeps it", o.RunID, what))
-		case h.RunID != o.RunID:
-			parts = append(parts, fmt.Sprintf("open run %s also says it holds the region; the recovered holder %s keeps it", o.RunID, h.RunID))
+			parts = append(parts, fmt.Sprintf("open run %s %s the region: it keeps it", o.WorkflowID, what))
+		case h.WorkflowID != o.WorkflowID:
+			parts = append(parts, fmt.Sprintf("open run %s also says it holds the region; the recovered holder %s keeps it", o.WorkflowID, h.WorkflowID))
 		}
 	}
 	g.log(ctx, strings.Join(parts, "; "))
@@ -296,7 +296,7 @@ func (g *guard) migrate() {
 		for _, a := range e.Attempts {
 			e.Fails = append(e.Fails, encodeFail(a.At, a.Reason))
 		}
-		e.Run = g.runIndex(e.Attempts[len(e.Attempts)-1].RunID)
+		e.Run = g.runIndex(e.Attempts[len(e.Attempts)-1].WorkflowID)
 		e.Attempts = nil
 		if n := len(e.Fails); n > maxFailsKept {
 			e.Fails = slices.Clone(e.Fails[n-maxFailsKept:])
@@ -308,7 +308,7 @@ func (g *guard) migrate() {
 // and the same execution (unknown executions, from runs recorded before
 // they were kept, match by workflow ID).
 func same(h *Holder, runID, execution string) bool {
-	return h.RunID == runID && (h.Execution == "" || execution == "" || h.Execution == execution)
+	return h.WorkflowID == runID && (h.Execution == "" || execution == "" || h.Execution == execution)
 }
 
 func (g *guard) acquire(ctx workflow.Context, r AcquireRequest) (AcquireResult, error) {
@@ -317,13 +317,13 @@ func (g *guard) acquire(ctx workflow.Context, r AcquireRequest) (AcquireResult, 
 	}
 	h := g.st.Holder
 	switch {
-	case h == nil || same(h, r.RunID, r.Execution):
+	case h == nil || same(h, r.WorkflowID, r.Execution):
 		// Free, or the holder asking again (a retried activity).
-	case r.TakeoverFrom != "" && (r.TakeoverFrom == h.Execution || (h.Execution == "" && r.TakeoverFrom == h.RunID)):
-		g.retire(ctx, *h, fmt.Sprintf("%s took the region over from %s, which closed without releasing it and whose batches have all closed", r.RunID, h.RunID))
+	case r.TakeoverFrom != "" && (r.TakeoverFrom == h.Execution || (h.Execution == "" && r.TakeoverFrom == h.WorkflowID)):
+		g.retire(ctx, *h, fmt.Sprintf("%s took the region over from %s, which closed without releasing it and whose batches have all closed", r.WorkflowID, h.WorkflowID))
 		g.st.Holder = nil
 		res := g.grant(ctx, r)
-		res.TookOver = h.RunID
+		res.TookOver = h.WorkflowID
 		return res, nil
 	default:
 		return AcquireResult{Granted: false, Holder: *h}, nil
@@ -335,11 +335,11 @@ func (g *guard) grant(ctx workflow.Context, r AcquireRequest) AcquireResult {
 	now := workflow.Now(ctx)
 	g.pruneReboots(now)
 	if g.st.Holder == nil {
-		first := g.firstBatch(r.RunID)
-		g.st.Holder = &Holder{RunID: r.RunID, Kind: r.Kind, StartedBy: r.StartedBy, Since: now,
+		first := g.firstBatch(r.WorkflowID)
+		g.st.Holder = &Holder{WorkflowID: r.WorkflowID, Kind: r.Kind, StartedBy: r.StartedBy, Since: now,
 			Execution: r.Execution, Current: r.Execution, VerifyDeadline: r.VerifyDeadline,
 			Batches: BatchRange{From: first, To: first - 1}, LastFence: now}
-		g.log(ctx, "granted to "+r.RunID)
+		g.log(ctx, "granted to "+r.WorkflowID)
 	}
 	h := g.st.Holder
 	return AcquireResult{Granted: true, Holder: *h, FirstBatch: h.Batches.From,
@@ -351,13 +351,13 @@ func (g *guard) grant(ctx workflow.Context, r AcquireRequest) AcquireResult {
 // closed, so every reboot they sent is older than now, and none can need
 // verifying after now plus its verify deadline.
 func (g *guard) retire(ctx workflow.Context, h Holder, why string) {
-	g.number(h.RunID, lastGranted(h))
+	g.number(h.WorkflowID, lastGranted(h))
 	if h.Batches.Len() > 0 {
 		deadline := h.VerifyDeadline
 		if deadline <= 0 {
 			deadline = MaxVerifyDeadline
 		}
-		g.st.Reboots = append(g.st.Reboots, RebootRef{RunID: h.RunID, Batches: h.Batches,
+		g.st.Reboots = append(g.st.Reboots, RebootRef{WorkflowID: h.WorkflowID, Batches: h.Batches,
 			Until: workflow.Now(ctx).Add(deadline), VerifyDeadline: deadline})
 		if n := len(g.st.Reboots); n > maxRebootRefs {
 			g.st.Reboots = slices.Clone(g.st.Reboots[n-maxRebootRefs:])
@@ -380,7 +380,7 @@ func (g *guard) pruneReboots(now time.Time) {
 // uses: after the batches earlier runs under that ID started.
 func (g *guard) firstBatch(runID string) int {
 	for _, n := range g.st.Numbering {
-		if n.RunID == runID {
+		if n.WorkflowID == runID {
 			return n.Last + 1
 		}
 	}
@@ -391,8 +391,8 @@ func (g *guard) number(runID string, last int) {
 	if last <= 0 {
 		return
 	}
-	g.st.Numbering = slices.DeleteFunc(g.st.Numbering, func(n Numbering) bool { return n.RunID == runID })
-	g.st.Numbering = append(g.st.Numbering, Numbering{RunID: runID, Last: last})
+	g.st.Numbering = slices.DeleteFunc(g.st.Numbering, func(n Numbering) bool { return n.WorkflowID == runID })
+	g.st.Numbering = append(g.st.Numbering, Numbering{WorkflowID: runID, Last: last})
 	if n := len(g.st.Numbering); n > maxNumbering {
 		g.st.Numbering = slices.Clone(g.st.Numbering[n-maxNumbering:])
 	}
@@ -403,17 +403,17 @@ func (g *guard) release(ctx workflow.Context, r ReleaseRequest) (bool, error) {
 		return false, err
 	}
 	h := g.st.Holder
-	if h == nil || !same(h, r.RunID, r.Execution) {
+	if h == nil || !same(h, r.WorkflowID, r.Execution) {
 		return false, nil
 	}
 	if r.Verified {
 		// It verified every reboot it sent and every one it inherited:
 		// no instance of the region waits for a verify.
-		g.number(h.RunID, lastGranted(*h))
+		g.number(h.WorkflowID, lastGranted(*h))
 		g.st.Reboots = nil
-		g.log(ctx, "released by "+r.RunID)
+		g.log(ctx, "released by "+r.WorkflowID)
 	} else {
-		g.retire(ctx, *h, "released by "+r.RunID)
+		g.retire(ctx, *h, "released by "+r.WorkflowID)
 	}
 	g.st.Holder = nil
 	return true, nil
@@ -432,15 +432,15 @@ func (g *guard) fence(ctx workflow.Context, r FenceRequest) (FenceResult, error)
 	switch {
 	case h == nil:
 		return FenceResult{Reason: "the region is not held by anyone (this run's hold was lost)"}, nil
-	case !same(h, r.RunID, r.Execution):
-		return FenceResult{Reason: "the region is held by " + h.RunID}, nil
+	case !same(h, r.WorkflowID, r.Execution):
+		return FenceResult{Reason: "the region is held by " + h.WorkflowID}, nil
 	case r.Next > 0:
 		if why := numbersReused(h, r); why != "" {
 			return FenceResult{Reason: why}, nil
 		}
 	case r.Current != h.Current && r.Batches.To <= h.Batches.To && r.Batches.Len() > 0:
 		return FenceResult{Reason: fmt.Sprintf("batches up to %d were started by run %s of %s, and run %s would start batch %d again (was it reset to a point after it acquired the region? reset it to its first workflow task instead)",
-			h.Batches.To, h.Current, h.RunID, r.Current, r.Batches.To)}, nil
+			h.Batches.To, h.Current, h.WorkflowID, r.Current, r.Batches.To)}, nil
 	}
 	h.Current = r.Current
 	h.Batches = r.Batches
@@ -464,10 +464,10 @@ func numbersReused(h *Holder, r FenceRequest) string {
 	granted := lastGranted(*h)
 	switch {
 	case r.Current == h.Current && r.Next < h.Next:
-		return fmt.Sprintf("run %s of %s would start batch %d again: its last fence said it starts at %d", r.Current, r.RunID, r.Next, h.Next)
+		return fmt.Sprintf("run %s of %s would start batch %d again: its last fence said it starts at %d", r.Current, r.WorkflowID, r.Next, h.Next)
 	case r.Current != h.Current && r.Next <= granted:
 		return fmt.Sprintf("batches up to %d may have been started by run %s of %s, and run %s would start batch %d (was it reset to a point after it acquired the region? reset it to its first workflow task instead)",
-			granted, h.Current, h.RunID, r.Current, r.Next)
+			granted, h.Current, h.WorkflowID, r.Current, r.Next)
 	}
 	return ""
 }
@@ -503,7 +503,7 @@ func (g *guard) record(ctx workflow.Context, r RecordRequest) (int, error) {
 		}
 		e := &g.st.Ledger[i]
 		e.Fails = append(e.Fails, encodeFail(f.At, f.Reason))
-		e.Run = g.runIndex(f.RunID)
+		e.Run = g.runIndex(f.WorkflowID)
 		if n := len(e.Fails); n > maxFailsKept {
 			e.Fails = slices.Clone(e.Fails[n-maxFailsKept:])
 		}
@@ -559,7 +559,7 @@ func (g *guard) view(q LedgerQuery) (LedgerView, error) {
 			continue
 		}
 		if e.Run >= 0 && e.Run < len(g.st.Runs) {
-			in[len(in)-1].RunID = g.st.Runs[e.Run]
+			in[len(in)-1].WorkflowID = g.st.Runs[e.Run]
 		}
 		rec := InstanceRecord{InstanceID: e.InstanceID, Attempts: in}
 		if q.After > 0 && len(in) >= q.After {

@@ -66,7 +66,7 @@ func granted(t *testing.T, want bool, holder string, more ...func(AcquireResult)
 		require.NoError(t, err)
 		res := v.(AcquireResult)
 		require.Equal(t, want, res.Granted, "%+v", res)
-		require.Equal(t, holder, res.Holder.RunID)
+		require.Equal(t, holder, res.Holder.WorkflowID)
 		for _, m := range more {
 			m(res)
 		}
@@ -91,37 +91,37 @@ func fenced(t *testing.T, ok bool, reason string) func(any, error) {
 func TestGuardHandsOverWhatAClosedHolderLeft(t *testing.T) {
 	env := guardEnv(t, RecoverResult{})
 	deadline := 10 * time.Minute
-	a := AcquireRequest{RunID: "run-a", Execution: "a1", VerifyDeadline: deadline}
+	a := AcquireRequest{WorkflowID: "run-a", Execution: "a1", VerifyDeadline: deadline}
 	steps := []guardStep{
 		{name: UpdateAcquire, arg: a, want: granted(t, true, "run-a", func(r AcquireResult) {
 			require.Equal(t, 1, r.FirstBatch)
 			require.Empty(t, r.Inherit)
 		})},
-		{name: UpdateFence, arg: FenceRequest{RunID: "run-a", Execution: "a1", Current: "a1", Batches: BatchRange{From: 1, To: 5}}, want: fenced(t, true, "")},
-		{name: UpdateFence, arg: FenceRequest{RunID: "run-a", Execution: "a1", Current: "a2", Batches: BatchRange{From: 3, To: 8}}, want: fenced(t, true, "")},
-		{name: UpdateFence, arg: FenceRequest{RunID: "run-a", Execution: "a1", Current: "a3", Batches: BatchRange{From: 1, To: 4}}, want: fenced(t, false, "would start batch 4 again")},
-		{name: UpdateFence, arg: FenceRequest{RunID: "run-b", Execution: "b1", Current: "b1", Batches: BatchRange{From: 1, To: 1}}, want: fenced(t, false, "held by run-a")},
-		{name: UpdateAcquire, arg: AcquireRequest{RunID: "run-b", Execution: "b1"}, want: granted(t, false, "run-a", func(r AcquireResult) {
+		{name: UpdateFence, arg: FenceRequest{WorkflowID: "run-a", Execution: "a1", Current: "a1", Batches: BatchRange{From: 1, To: 5}}, want: fenced(t, true, "")},
+		{name: UpdateFence, arg: FenceRequest{WorkflowID: "run-a", Execution: "a1", Current: "a2", Batches: BatchRange{From: 3, To: 8}}, want: fenced(t, true, "")},
+		{name: UpdateFence, arg: FenceRequest{WorkflowID: "run-a", Execution: "a1", Current: "a3", Batches: BatchRange{From: 1, To: 4}}, want: fenced(t, false, "would start batch 4 again")},
+		{name: UpdateFence, arg: FenceRequest{WorkflowID: "run-b", Execution: "b1", Current: "b1", Batches: BatchRange{From: 1, To: 1}}, want: fenced(t, false, "held by run-a")},
+		{name: UpdateAcquire, arg: AcquireRequest{WorkflowID: "run-b", Execution: "b1"}, want: granted(t, false, "run-a", func(r AcquireResult) {
 			require.Equal(t, BatchRange{From: 3, To: 8}, r.Holder.Batches, "the batches a takeover waits for")
 			require.Equal(t, "a2", r.Holder.Current)
 		})},
-		{name: UpdateAcquire, arg: AcquireRequest{RunID: "run-b", Execution: "b1", TakeoverFrom: "a-other"}, want: granted(t, false, "run-a")},
-		{name: UpdateAcquire, arg: AcquireRequest{RunID: "run-b", Execution: "b1", TakeoverFrom: "a1", VerifyDeadline: deadline}, want: granted(t, true, "run-b", func(r AcquireResult) {
+		{name: UpdateAcquire, arg: AcquireRequest{WorkflowID: "run-b", Execution: "b1", TakeoverFrom: "a-other"}, want: granted(t, false, "run-a")},
+		{name: UpdateAcquire, arg: AcquireRequest{WorkflowID: "run-b", Execution: "b1", TakeoverFrom: "a1", VerifyDeadline: deadline}, want: granted(t, true, "run-b", func(r AcquireResult) {
 			require.Equal(t, "run-a", r.TookOver)
 			require.Len(t, r.Inherit, 1)
-			require.Equal(t, "run-a", r.Inherit[0].RunID)
+			require.Equal(t, "run-a", r.Inherit[0].WorkflowID)
 			require.Equal(t, BatchRange{From: 3, To: 8}, r.Inherit[0].Batches)
 			require.Equal(t, deadline, r.Inherit[0].VerifyDeadline)
 		})},
-		{name: UpdateRelease, arg: ReleaseRequest{RunID: "run-b", Execution: "b-other"}, want: func(v any, err error) {
+		{name: UpdateRelease, arg: ReleaseRequest{WorkflowID: "run-b", Execution: "b-other"}, want: func(v any, err error) {
 			require.NoError(t, err)
 			require.False(t, v.(bool), "another execution of run-b does not hold it")
 		}},
-		{name: UpdateRelease, arg: ReleaseRequest{RunID: "run-b", Execution: "b1", Verified: true}, want: func(v any, err error) {
+		{name: UpdateRelease, arg: ReleaseRequest{WorkflowID: "run-b", Execution: "b1", Verified: true}, want: func(v any, err error) {
 			require.NoError(t, err)
 			require.True(t, v.(bool))
 		}},
-		{name: UpdateAcquire, arg: AcquireRequest{RunID: "run-a", Execution: "a9"}, want: granted(t, true, "run-a", func(r AcquireResult) {
+		{name: UpdateAcquire, arg: AcquireRequest{WorkflowID: "run-a", Execution: "a9"}, want: granted(t, true, "run-a", func(r AcquireResult) {
 			require.Empty(t, r.Inherit, "run-b verified everything it inherited")
 			require.Equal(t, 9, r.FirstBatch, "after the batches run-a's earlier execution started")
 		})},
@@ -137,14 +137,14 @@ func TestGuardHandsOverWhatAClosedHolderLeft(t *testing.T) {
 // holds the region, before it grants anything; updates sent meanwhile wait.
 func TestGuardRecoversWhatTheGuardBeforeItKnew(t *testing.T) {
 	at := time.Now().UTC().Add(-time.Hour)
-	prev := State{Region: "cn-hangzhou", Holder: &Holder{RunID: "run-x", Execution: "x1", Current: "x1"},
+	prev := State{Region: "cn-hangzhou", Holder: &Holder{WorkflowID: "run-x", Execution: "x1", Current: "x1"},
 		Ledger: []LedgerEntry{{InstanceID: modelID(1), Fails: []int64{encodeFail(at, ReasonNoHeartbeat)}, Run: 0}}, Runs: []string{"run-w"}}
 	raw, err := json.Marshal(prev)
 	require.NoError(t, err)
 	t.Run("from the previous guard run", func(t *testing.T) {
 		env := guardEnv(t, RecoverResult{From: "g1", FromStatus: "terminated", State: raw})
 		guardSteps(t, env, State{Region: "cn-hangzhou"}, []guardStep{
-			{name: UpdateAcquire, arg: AcquireRequest{RunID: "run-y", Execution: "y1"}, want: granted(t, false, "run-x")},
+			{name: UpdateAcquire, arg: AcquireRequest{WorkflowID: "run-y", Execution: "y1"}, want: granted(t, false, "run-x")},
 		}, func(st State) {
 			require.Len(t, st.Ledger, 1)
 			require.Contains(t, strings.Join(st.Log, "\n"), "recovered from run g1 (terminated): holder run-x, 1 ledger instances")
@@ -152,9 +152,9 @@ func TestGuardRecoversWhatTheGuardBeforeItKnew(t *testing.T) {
 	})
 	t.Run("from the open runs", func(t *testing.T) {
 		env := guardEnv(t, RecoverResult{Lost: "run g1 could not be read: its state is lost",
-			Holders: []OpenRun{{RunID: "run-z", Execution: "z1", Current: "z2", Batches: BatchRange{From: 4, To: 6}}}})
+			Holders: []OpenRun{{WorkflowID: "run-z", Execution: "z1", Current: "z2", Batches: BatchRange{From: 4, To: 6}}}})
 		guardSteps(t, env, State{Region: "cn-hangzhou"}, []guardStep{
-			{name: UpdateAcquire, arg: AcquireRequest{RunID: "run-y", Execution: "y1"}, want: granted(t, false, "run-z", func(r AcquireResult) {
+			{name: UpdateAcquire, arg: AcquireRequest{WorkflowID: "run-y", Execution: "y1"}, want: granted(t, false, "run-z", func(r AcquireResult) {
 				require.Equal(t, BatchRange{From: 4, To: 6}, r.Holder.Batches)
 			})},
 		}, func(st State) {
@@ -183,8 +183,8 @@ func TestGuardStateStaysSmallAtItsBounds(t *testing.T) {
 				for i := u * perUpdate; i < (u+1)*perUpdate; i++ {
 					for f := range fails {
 						req.Failed = append(req.Failed, FailedAttempt{InstanceID: modelID(i), Attempt: Attempt{
-							RunID: fmt.Sprintf("fleetmend/cn-hangzhou/scheduled-2026-11-%02dT00:00:00Z", 1+u%28),
-							At:    base.Add(time.Duration(i)*time.Second + time.Duration(f)*time.Millisecond), Reason: ReasonNoHeartbeat}})
+							WorkflowID: fmt.Sprintf("fleetmend/cn-hangzhou/scheduled-2026-11-%02dT00:00:00Z", 1+u%28),
+							At:         base.Add(time.Duration(i)*time.Second + time.Duration(f)*time.Millisecond), Reason: ReasonNoHeartbeat}})
 					}
 				}
 				steps = append(steps, guardStep{name: UpdateRecord, arg: req, want: func(_ any, err error) { require.NoError(t, err) }})
@@ -209,10 +209,10 @@ func TestGuardAppliesARecordOnce(t *testing.T) {
 	env := guardEnv(t, RecoverResult{})
 	at := time.Now().UTC().Add(-time.Hour)
 	req := RecordRequest{ID: "record/r1/1", Failed: []FailedAttempt{
-		{InstanceID: modelID(1), Attempt: Attempt{RunID: "r1", At: at, Reason: ReasonInstallFailed}}}}
+		{InstanceID: modelID(1), Attempt: Attempt{WorkflowID: "r1", At: at, Reason: ReasonInstallFailed}}}}
 	ok := func(_ any, err error) { require.NoError(t, err) }
 	legacy := State{Region: "cn-hangzhou", Ledger: []LedgerEntry{{InstanceID: modelID(2), Attempts: []Attempt{
-		{RunID: "old", At: at, Reason: ReasonNoHeartbeat}, {RunID: "older", At: at.Add(time.Minute), Reason: ReasonNoHeartbeat}}}}}
+		{WorkflowID: "old", At: at, Reason: ReasonNoHeartbeat}, {WorkflowID: "older", At: at.Add(time.Minute), Reason: ReasonNoHeartbeat}}}}}
 	guardSteps(t, env, legacy, []guardStep{
 		{name: UpdateRecord, arg: req, want: ok},
 		{name: UpdateRecord, arg: req, want: ok},
@@ -224,9 +224,9 @@ func TestGuardAppliesARecordOnce(t *testing.T) {
 		require.Len(t, v.Records, 2)
 		require.Len(t, v.Records[0].Attempts, 1, "one attempt however often the update came")
 		require.Equal(t, ReasonInstallFailed, v.Records[0].Attempts[0].Reason)
-		require.Equal(t, "r1", v.Records[0].Attempts[0].RunID)
+		require.Equal(t, "r1", v.Records[0].Attempts[0].WorkflowID)
 		require.True(t, v.Records[1].Quarantined, "the legacy entry's two failures still count")
-		require.Equal(t, "older", v.Records[1].Attempts[1].RunID)
+		require.Equal(t, "older", v.Records[1].Attempts[1].WorkflowID)
 	})
 }
 
@@ -240,11 +240,11 @@ func TestGuardRefusesABatchNumberUsedBefore(t *testing.T) {
 	env := guardEnv(t, RecoverResult{})
 	run := "fleetmend/cn-hangzhou/nightly"
 	fence := func(current string, from, next, to int) FenceRequest {
-		return FenceRequest{RunID: run, Execution: "e1", Current: current, Next: next,
+		return FenceRequest{WorkflowID: run, Execution: "e1", Current: current, Next: next,
 			Batches: BatchRange{From: from, To: to}}
 	}
 	steps := []guardStep{
-		{name: UpdateAcquire, arg: AcquireRequest{RunID: run, Execution: "e1"}, want: granted(t, true, run)},
+		{name: UpdateAcquire, arg: AcquireRequest{WorkflowID: run, Execution: "e1"}, want: granted(t, true, run)},
 		// Round 1 registers 1..5 and starts 1..2; round 2 starts at 3.
 		{name: UpdateFence, arg: fence("e1", 1, 1, 5), want: fenced(t, true, "")},
 		{name: UpdateFence, arg: fence("e1", 1, 3, 4), want: fenced(t, true, "")},
@@ -281,23 +281,23 @@ func TestGuardGrantsOneRunAtATime(t *testing.T) {
 			require.NoError(t, err)
 			res := v.(AcquireResult)
 			require.Equal(t, granted, res.Granted)
-			require.Equal(t, holder, res.Holder.RunID)
+			require.Equal(t, holder, res.Holder.WorkflowID)
 		}
 	}
 	at := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 	steps := []step{
-		{UpdateAcquire, AcquireRequest{RunID: "a"}, acquired(true, "a")},
-		{UpdateAcquire, AcquireRequest{RunID: "b"}, acquired(false, "a")},
-		{UpdateAcquire, AcquireRequest{RunID: "a"}, acquired(true, "a")},
-		{UpdateAcquire, AcquireRequest{RunID: "c", TakeoverFrom: "a"}, acquired(true, "c")},
-		{UpdateAcquire, AcquireRequest{RunID: "d", TakeoverFrom: "a"}, acquired(false, "c")},
-		{UpdateRelease, ReleaseRequest{RunID: "b"}, func(v any, err error) { require.False(t, v.(bool)) }},
-		{UpdateRelease, ReleaseRequest{RunID: "c"}, func(v any, err error) { require.True(t, v.(bool)) }},
-		{UpdateAcquire, AcquireRequest{RunID: "d"}, acquired(true, "d")},
+		{UpdateAcquire, AcquireRequest{WorkflowID: "a"}, acquired(true, "a")},
+		{UpdateAcquire, AcquireRequest{WorkflowID: "b"}, acquired(false, "a")},
+		{UpdateAcquire, AcquireRequest{WorkflowID: "a"}, acquired(true, "a")},
+		{UpdateAcquire, AcquireRequest{WorkflowID: "c", TakeoverFrom: "a"}, acquired(true, "c")},
+		{UpdateAcquire, AcquireRequest{WorkflowID: "d", TakeoverFrom: "a"}, acquired(false, "c")},
+		{UpdateRelease, ReleaseRequest{WorkflowID: "b"}, func(v any, err error) { require.False(t, v.(bool)) }},
+		{UpdateRelease, ReleaseRequest{WorkflowID: "c"}, func(v any, err error) { require.True(t, v.(bool)) }},
+		{UpdateAcquire, AcquireRequest{WorkflowID: "d"}, acquired(true, "d")},
 		{UpdateRecord, RecordRequest{Failed: []FailedAttempt{
-			{InstanceID: modelID(1), Attempt: Attempt{RunID: "x", At: at, Reason: ReasonNoHeartbeat}},
-			{InstanceID: modelID(1), Attempt: Attempt{RunID: "y", At: at.Add(time.Hour), Reason: ReasonNoHeartbeat}},
-			{InstanceID: modelID(2), Attempt: Attempt{RunID: "y", At: at.Add(time.Hour), Reason: ReasonNoHeartbeat}},
+			{InstanceID: modelID(1), Attempt: Attempt{WorkflowID: "x", At: at, Reason: ReasonNoHeartbeat}},
+			{InstanceID: modelID(1), Attempt: Attempt{WorkflowID: "y", At: at.Add(time.Hour), Reason: ReasonNoHeartbeat}},
+			{InstanceID: modelID(2), Attempt: Attempt{WorkflowID: "y", At: at.Add(time.Hour), Reason: ReasonNoHeartbeat}},
 		}}, func(v any, err error) { require.NoError(t, err); require.Equal(t, 2, v.(int)) }},
 		{UpdateClear, ClearRequest{InstanceIDs: []string{modelID(2)}}, func(v any, err error) {
 			require.ErrorContains(t, err, "reason is required")
@@ -324,7 +324,7 @@ func TestGuardGrantsOneRunAtATime(t *testing.T) {
 		require.NoError(t, err)
 		var view LedgerView
 		require.NoError(t, v.Get(&view))
-		require.Equal(t, "d", view.Holder.RunID)
+		require.Equal(t, "d", view.Holder.WorkflowID)
 		require.Len(t, view.Records, 1)
 		require.True(t, view.Records[0].Quarantined)
 		require.Equal(t, at.Add(24*time.Hour), view.Records[0].Until)

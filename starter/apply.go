@@ -76,7 +76,7 @@ run's input and its report. A refused plan exits 1 with the report saying why.`,
 				return err
 			}
 			if len(in.InstanceIDs) == 0 {
-				fmt.Fprintf(a.out, "the plan of %s has no batches: nothing to apply\n", rep.RunID)
+				fmt.Fprintf(a.out, "the plan of %s has no batches: nothing to apply\n", rep.WorkflowID)
 				return nil
 			}
 			c, err := a.connect()
@@ -90,8 +90,8 @@ run's input and its report. A refused plan exits 1 with the report saying why.`,
 				ID:                                       id,
 				TaskQueue:                                config.RegionTaskQueue(a.taskQueue, in.Region),
 				TypedSearchAttributes:                    workflows.RunSearchAttributes(in.Region, in.Kind, false),
-				StaticSummary:                            runSummary(in) + ", applying the plan of " + rep.RunID,
-				StaticDetails:                            runDetails(in) + "  \n**plan** " + rep.RunID,
+				StaticSummary:                            runSummary(in) + ", applying the plan of " + rep.WorkflowID,
+				StaticDetails:                            runDetails(in) + "  \n**plan** " + rep.WorkflowID,
 				WorkflowIDConflictPolicy:                 enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
 				WorkflowExecutionErrorWhenAlreadyStarted: true,
 			}, workflows.RemediateRegion, in)
@@ -100,7 +100,7 @@ run's input and its report. A refused plan exits 1 with the report saying why.`,
 				if errors.As(err, &already) {
 					return usageErr("a run with ID %s is already running", id)
 				}
-				return &exitError{code: exitUsage, err: fmt.Errorf("start the apply of %s: %w", rep.RunID, err)}
+				return &exitError{code: exitUsage, err: fmt.Errorf("start the apply of %s: %w", rep.WorkflowID, err)}
 			}
 			if err := a.awaitRegion(ctx, c, id); err != nil {
 				return err
@@ -115,14 +115,14 @@ run's input and its report. A refused plan exits 1 with the report saying why.`,
 			}
 			if !wait {
 				if a.jsonOut {
-					return writeJSON(a.out, map[string]string{"workflow_id": id, "run_id": run.GetRunID(), "plan_run_id": rep.RunID})
+					return writeJSON(a.out, map[string]string{"workflow_id": id, "run_id": run.GetRunID(), "plan_run_id": rep.WorkflowID})
 				}
 				fmt.Fprintf(a.out, "started %s (run %s), applying the plan of %s\nfollow it with: starter status %s   report: starter report %s\n",
-					id, run.GetRunID(), rep.RunID, id, id)
+					id, run.GetRunID(), rep.WorkflowID, id, id)
 				return nil
 			}
 			if !a.jsonOut {
-				fmt.Fprintf(a.out, "started %s, applying the plan of %s\n", id, rep.RunID)
+				fmt.Fprintf(a.out, "started %s, applying the plan of %s\n", id, rep.WorkflowID)
 			}
 			return a.follow(ctx, c, id, interval)
 		},
@@ -197,7 +197,7 @@ func planFromFile(path string) (workflows.Report, error) {
 // applies it, with the settings the plan was made with, or says why the
 // report is no plan to apply.
 func (f *runFlags) planInput(rep workflows.Report, by string, maxAge time.Duration, maxDrift int) (workflows.RegionInput, error) {
-	name := rep.RunID
+	name := rep.WorkflowID
 	if name == "" {
 		name = "the plan"
 	}
@@ -245,7 +245,7 @@ func (f *runFlags) planInput(rep workflows.Report, by string, maxAge time.Durati
 		return in, nil
 	}
 	in.InstanceIDs = ids
-	in.Plan = &workflows.PlanInput{RunID: rep.RunID, PlannedAt: plannedAt, Batches: batches,
+	in.Plan = &workflows.PlanInput{WorkflowID: rep.WorkflowID, PlannedAt: plannedAt, Batches: batches,
 		MaxAge: workflows.Duration(maxAge), MaxDriftPercent: maxDrift}
 	if err := in.Validate(); err != nil {
 		return in, usageErr("%s is not a plan that can be applied: %v", name, err)

@@ -13,7 +13,7 @@ import (
 // dryReport is a dry run's report with a plan of two batches.
 func dryReport() workflows.Report {
 	scanned := time.Date(2026, 11, 22, 10, 15, 0, 0, time.UTC)
-	return workflows.Report{RunID: "fleetmend/cn-hangzhou/dryrun-x", Region: "cn-hangzhou", DryRun: true, ScannedAt: scanned,
+	return workflows.Report{WorkflowID: "fleetmend/cn-hangzhou/dryrun-x", Region: "cn-hangzhou", DryRun: true, ScannedAt: scanned,
 		FinishedAt: scanned.Add(time.Second),
 		Plan: []workflows.PlannedBatch{{Number: 1, InstanceIDs: []string{"i-aaaaaaaa01", "i-aaaaaaaa02", "i-aaaaaaaa03"}},
 			{Number: 2, InstanceIDs: []string{"i-aaaaaaaa04"}}},
@@ -46,7 +46,7 @@ func TestPlanInputKeepsThePlanAsReviewed(t *testing.T) {
 	require.Equal(t, "team=db", in.ExcludeTag)
 	require.Equal(t, "alice", in.StartedBy)
 	require.False(t, in.DryRun)
-	require.Equal(t, &workflows.PlanInput{RunID: "fleetmend/cn-hangzhou/dryrun-x", PlannedAt: dryReport().ScannedAt, Batches: []int{3, 1},
+	require.Equal(t, &workflows.PlanInput{WorkflowID: "fleetmend/cn-hangzhou/dryrun-x", PlannedAt: dryReport().ScannedAt, Batches: []int{3, 1},
 		MaxAge: workflows.Duration(2 * time.Hour), MaxDriftPercent: 5}, in.Plan)
 }
 

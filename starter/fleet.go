@@ -198,8 +198,8 @@ func fleetLines(ctx context.Context, c client.Client, id string, width int) (wor
 	lines := make([]string, 0, len(rep.Regions))
 	for _, g := range rep.Regions {
 		var pp *workflows.Progress
-		if g.Outcome == workflows.FleetRunning && g.RunID != "" {
-			if pv, err := c.QueryWorkflow(ctx, g.RunID, "", workflows.QueryProgress); err == nil {
+		if g.Outcome == workflows.FleetRunning && g.WorkflowID != "" {
+			if pv, err := c.QueryWorkflow(ctx, g.WorkflowID, "", workflows.QueryProgress); err == nil {
 				var p workflows.Progress
 				if pv.Get(&p) == nil {
 					pp = &p

@@ -45,7 +45,7 @@ func (a *app) readLock(ctx context.Context, c client.Client, region string) (reg
 	}
 	h := *view.Holder
 	lock.Free, lock.Holder = false, &h
-	if d, err := c.DescribeWorkflowExecution(ctx, h.RunID, ""); err == nil {
+	if d, err := c.DescribeWorkflowExecution(ctx, h.WorkflowID, ""); err == nil {
 		lock.HolderStatus = statusName(d.GetWorkflowExecutionInfo().GetStatus())
 	} else {
 		lock.HolderStatus = "not found"
@@ -53,7 +53,7 @@ func (a *app) readLock(ctx context.Context, c client.Client, region string) (reg
 	if lock.HolderStatus == "running" {
 		qctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 		defer cancel()
-		if pv, err := c.QueryWorkflow(qctx, h.RunID, "", workflows.QueryProgress); err != nil {
+		if pv, err := c.QueryWorkflow(qctx, h.WorkflowID, "", workflows.QueryProgress); err != nil {
 			lock.ProgressErr = strings.Join(strings.Fields(err.Error()), " ")
 		} else {
 			var p workflows.Progress
@@ -62,7 +62,7 @@ func (a *app) readLock(ctx context.Context, c client.Client, region string) (reg
 			}
 		}
 	}
-	open, err := gc.OpenBatches(ctx, h.RunID, h.Batches)
+	open, err := gc.OpenBatches(ctx, h.WorkflowID, h.Batches)
 	if err != nil {
 		return lock, &exitError{code: exitUsage, err: err}
 	}
@@ -80,7 +80,7 @@ func printLock(w io.Writer, lock regionLock, now time.Time) {
 		if h.StartedBy != "" {
 			by += ", started by " + h.StartedBy
 		}
-		fmt.Fprintf(w, "region %s: held by %s (%s) since %s (%s)\n", lock.Region, h.RunID, by,
+		fmt.Fprintf(w, "region %s: held by %s (%s) since %s (%s)\n", lock.Region, h.WorkflowID, by,
 			h.Since.UTC().Format(time.RFC3339), now.Sub(h.Since).Round(time.Second))
 		fmt.Fprintf(w, "  holder: %s", lock.HolderStatus)
 		switch p := lock.Progress; {
@@ -108,7 +108,7 @@ func printLock(w io.Writer, lock regionLock, now time.Time) {
 		}
 	}
 	for _, r := range lock.Reboots {
-		fmt.Fprintf(w, "  to verify before repairing: batches %d..%d of %s, until %s\n", r.Batches.From, r.Batches.To, r.RunID, r.Until.UTC().Format(time.RFC3339))
+		fmt.Fprintf(w, "  to verify before repairing: batches %d..%d of %s, until %s\n", r.Batches.From, r.Batches.To, r.WorkflowID, r.Until.UTC().Format(time.RFC3339))
 	}
 	if lock.Recovering {
 		fmt.Fprintln(w, "  the guard is recovering the state of the guard it replaces")
@@ -176,21 +176,21 @@ func (a *app) unlock(ctx context.Context, c client.Client, region, reason string
 	case lock.HolderStatus == "running" && !force:
 		uctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()
-		uh, err := c.UpdateWorkflow(uctx, client.UpdateWorkflowOptions{WorkflowID: h.RunID, UpdateName: workflows.UpdateUnlock,
+		uh, err := c.UpdateWorkflow(uctx, client.UpdateWorkflowOptions{WorkflowID: h.WorkflowID, UpdateName: workflows.UpdateUnlock,
 			Args: []any{workflows.ControlRequest{Reason: reason, By: by}}, WaitForStage: client.WorkflowUpdateStageCompleted})
 		if err == nil {
 			err = uh.Get(uctx, nil)
 		}
 		if err != nil {
-			return usageErr("%s did not take the unlock: %s; if its workflow tasks fail, use --force", h.RunID, updateErrText(err))
+			return usageErr("%s did not take the unlock: %s; if its workflow tasks fail, use --force", h.WorkflowID, updateErrText(err))
 		}
-		did = append(did, fmt.Sprintf("%s starts no new batch; its %d open batches finish their reboot and are verified; the region is free when it closes", h.RunID, len(lock.OpenBatches)))
+		did = append(did, fmt.Sprintf("%s starts no new batch; its %d open batches finish their reboot and are verified; the region is free when it closes", h.WorkflowID, len(lock.OpenBatches)))
 	case lock.HolderStatus == "running":
 		a.tellBatches(ctx, c, lock.OpenBatches, workflows.BatchControl{Aborted: true, Reason: "unlock --force by " + by + ": " + reason})
-		if err := c.TerminateWorkflow(ctx, h.RunID, "", "unlock --force by "+by+": "+reason); err != nil {
-			return &exitError{code: exitUsage, err: fmt.Errorf("terminate %s: %w", h.RunID, err)}
+		if err := c.TerminateWorkflow(ctx, h.WorkflowID, "", "unlock --force by "+by+": "+reason); err != nil {
+			return &exitError{code: exitUsage, err: fmt.Errorf("terminate %s: %w", h.WorkflowID, err)}
 		}
-		did = append(did, fmt.Sprintf("terminated %s; its %d open batches act no further; the region is free when they close (the next run then verifies what it rebooted)", h.RunID, len(lock.OpenBatches)))
+		did = append(did, fmt.Sprintf("terminated %s; its %d open batches act no further; the region is free when they close (the next run then verifies what it rebooted)", h.WorkflowID, len(lock.OpenBatches)))
 	default:
 		// Closed already: what holds the region is its open batches. A
 		// paused one would wait for ever for the run that paused it.
@@ -203,7 +203,7 @@ func (a *app) unlock(ctx context.Context, c client.Client, region, reason string
 		if force {
 			what = "told to act no further"
 		}
-		did = append(did, fmt.Sprintf("%s is %s; its %d open batches were %s; the next run takes the region over when they close", h.RunID, lock.HolderStatus, len(lock.OpenBatches), what))
+		did = append(did, fmt.Sprintf("%s is %s; its %d open batches were %s; the next run takes the region over when they close", h.WorkflowID, lock.HolderStatus, len(lock.OpenBatches), what))
 	}
 	note := "unlock"
 	if force {
@@ -217,7 +217,7 @@ func (a *app) unlock(ctx context.Context, c client.Client, region, reason string
 			Region string   `json:"region"`
 			Holder string   `json:"holder"`
 			Done   []string `json:"done"`
-		}{region, h.RunID, did})
+		}{region, h.WorkflowID, did})
 	}
 	for _, d := range did {
 		fmt.Fprintln(a.out, d)

@@ -69,8 +69,8 @@ func (a *app) quarantineListCommand() *cobra.Command {
 					var fails []string
 					for _, at := range r.Attempts {
 						f := at.At.UTC().Format(time.RFC3339) + " " + at.Reason
-						if at.RunID != "" {
-							f += " (" + at.RunID + ")" // the guard keeps the run of the last failure
+						if at.WorkflowID != "" {
+							f += " (" + at.WorkflowID + ")" // the guard keeps the run of the last failure
 						}
 						fails = append(fails, f)
 					}

@@ -297,7 +297,7 @@ func (a *app) printReport(rep workflows.Report, format string) error {
 	// One column is left free: a line that fills the last one wraps on
 	// some terminals.
 	return render.ReportOnScreen(a.out, rep, render.Screen{Width: width - 1, Height: height,
-		AllRows: fmt.Sprintf("starter report %s --csv", rep.RunID)})
+		AllRows: fmt.Sprintf("starter report %s --csv", rep.WorkflowID)})
 }
 
 func writeJSON(w interface{ Write([]byte) (int, error) }, v any) error {

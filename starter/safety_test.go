@@ -232,9 +232,9 @@ func TestQuarantineListAndClear(t *testing.T) {
 		}, guard.WorkflowType, guard.Start{Region: region}),
 		UpdateOptions: client.UpdateWorkflowOptions{UpdateName: guard.UpdateRecord, WaitForStage: client.WorkflowUpdateStageCompleted,
 			Args: []any{guard.RecordRequest{Failed: []guard.FailedAttempt{
-				{InstanceID: ids[0], Attempt: guard.Attempt{RunID: "r1", At: now.Add(-2 * time.Hour), Reason: workflows.ReasonNoHeartbeat}},
-				{InstanceID: ids[0], Attempt: guard.Attempt{RunID: "r2", At: now.Add(-time.Hour), Reason: workflows.ReasonNoHeartbeat}},
-				{InstanceID: ids[1], Attempt: guard.Attempt{RunID: "r2", At: now.Add(-time.Hour), Reason: workflows.ReasonInstallFailed}},
+				{InstanceID: ids[0], Attempt: guard.Attempt{WorkflowID: "r1", At: now.Add(-2 * time.Hour), Reason: workflows.ReasonNoHeartbeat}},
+				{InstanceID: ids[0], Attempt: guard.Attempt{WorkflowID: "r2", At: now.Add(-time.Hour), Reason: workflows.ReasonNoHeartbeat}},
+				{InstanceID: ids[1], Attempt: guard.Attempt{WorkflowID: "r2", At: now.Add(-time.Hour), Reason: workflows.ReasonInstallFailed}},
 			}}}},
 	})
 	require.NoError(t, err)

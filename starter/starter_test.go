@@ -134,7 +134,7 @@ func TestStarterAgainstRealTemporal(t *testing.T) {
 		require.Equal(t, exitFailures, r.code)
 		var rep workflows.Report
 		require.NoError(t, json.Unmarshal([]byte(r.out), &rep))
-		require.Equal(t, remediatedRun, rep.RunID)
+		require.Equal(t, remediatedRun, rep.WorkflowID)
 		remediatedReport = rep
 		want := map[string]int{}
 		for _, in := range st.Sim.Truth().Instances {

@@ -20,9 +20,9 @@ type BatchTarget = guard.BatchTarget
 
 // BatchInput is one RemediateBatch: at most 20 instances.
 type BatchInput struct {
-	Region string `json:"region"`
-	RunID  string `json:"run_id"`
-	Number int    `json:"number"`
+	Region     string `json:"region"`
+	WorkflowID string `json:"run_id"` // a workflow ID under its old wire name, which recorded histories and the CLI's output carry
+	Number     int    `json:"number"`
 	// BatchStart holds the instances: a takeover reads them from the input
 	// of a batch that closed without a result.
 	guard.BatchStart
@@ -377,15 +377,15 @@ func (b *batchRun) confirm(ctx workflow.Context, ids []string, where string) boo
 	}
 	var res guard.FenceResult
 	err := workflow.ExecuteLocalActivity(confirmActivity(ctx), ga.ConfirmHolder,
-		guard.ConfirmInput{Region: b.in.Region, RunID: b.in.RunID, Execution: b.in.Lease}).Get(ctx, &res)
+		guard.ConfirmInput{Region: b.in.Region, WorkflowID: b.in.WorkflowID, Execution: b.in.Lease}).Get(ctx, &res)
 	if err == nil && res.OK {
 		return true
 	}
 	detail := "not acted on " + where + ": "
 	if err != nil {
-		detail += "the region's guard could not confirm that run " + b.in.RunID + " still holds the region: " + errText(err)
+		detail += "the region's guard could not confirm that run " + b.in.WorkflowID + " still holds the region: " + errText(err)
 	} else {
-		detail += "run " + b.in.RunID + " no longer holds the region: " + res.Reason
+		detail += "run " + b.in.WorkflowID + " no longer holds the region: " + res.Reason
 	}
 	b.result.RegionLost = detail
 	for _, id := range b.undecided(ids) {

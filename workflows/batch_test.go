@@ -23,7 +23,7 @@ func batchEnv(t *testing.T) (*testsuite.TestWorkflowEnvironment, *fleetModel) {
 }
 
 func batchOf(policy string, ids ...string) BatchInput {
-	in := BatchInput{Region: "cn-hangzhou", RunID: "test", Number: 1, RebootPolicy: policy,
+	in := BatchInput{Region: "cn-hangzhou", WorkflowID: "test", Number: 1, RebootPolicy: policy,
 		RebootGrace: Duration(30 * time.Second), VerifyDeadline: Duration(time.Minute), VerifyPollInterval: Duration(time.Second)}
 	for _, id := range ids {
 		in.Instances = append(in.Instances, BatchTarget{InstanceID: id, Problem: ProblemAgentMissing})

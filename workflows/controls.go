@@ -286,7 +286,7 @@ const acquireRetry = 10 * time.Second
 func (r *run) acquire(ctx workflow.Context) (string, error) {
 	var ga *guard.Activities
 	r.st.Phase = "acquiring"
-	req := guard.AcquireRequest{RunID: r.runID, Kind: r.in.Kind, StartedBy: r.in.StartedBy}
+	req := guard.AcquireRequest{WorkflowID: r.runID, Kind: r.in.Kind, StartedBy: r.in.StartedBy}
 	if r.fenced() {
 		req.Execution = workflow.GetInfo(ctx).WorkflowExecution.RunID
 		req.VerifyDeadline = r.in.VerifyDeadline.D()
@@ -305,13 +305,13 @@ func (r *run) acquire(ctx workflow.Context) (string, error) {
 			if res.Stuck != "" {
 				r.warn(res.Stuck)
 			}
-			return res.Holder.RunID, nil
+			return res.Holder.WorkflowID, nil
 		}
 		r.st.Phase = "waiting"
-		r.st.Waiting = fmt.Sprintf("waiting for %s of %s to finish before acting (that run closed without releasing the region)", shortList(res.WaitFor), res.Holder.RunID)
+		r.st.Waiting = fmt.Sprintf("waiting for %s of %s to finish before acting (that run closed without releasing the region)", shortList(res.WaitFor), res.Holder.WorkflowID)
 		r.warnOnce("waited", r.st.Waiting)
 		workflow.SetCurrentDetails(ctx, r.st.Waiting)
-		workflow.GetLogger(ctx).Info("region held by a closed run's open batches; waiting", "Holder", res.Holder.RunID, "Batches", res.WaitFor)
+		workflow.GetLogger(ctx).Info("region held by a closed run's open batches; waiting", "Holder", res.Holder.WorkflowID, "Batches", res.WaitFor)
 		if r.wantContinueAsNew(ctx) {
 			return "", errHandOn
 		}
@@ -350,7 +350,7 @@ func (r *run) inherit(ctx workflow.Context, refs []guard.RebootRef) error {
 	var ga *guard.Activities
 	runs := make([]string, 0, len(refs))
 	for _, ref := range refs {
-		runs = append(runs, fmt.Sprintf("%s (batches %d..%d)", ref.RunID, ref.Batches.From, ref.Batches.To))
+		runs = append(runs, fmt.Sprintf("%s (batches %d..%d)", ref.WorkflowID, ref.Batches.From, ref.Batches.To))
 	}
 	var res guard.InheritResult
 	// Until they are read (or waited out), what those runs rebooted is
@@ -385,10 +385,10 @@ func (r *run) inherit(ctx workflow.Context, refs []guard.RebootRef) error {
 		}
 		known[in.ID] = true
 		t := in.VerifyTarget
-		t.Action = strings.TrimPrefix(t.Action+", ", ", ") + fmt.Sprintf("by batch %d of %s", in.Batch, in.RunID)
+		t.Action = strings.TrimPrefix(t.Action+", ", ", ") + fmt.Sprintf("by batch %d of %s", in.Batch, in.WorkflowID)
 		// Released: its reboot is another run's, long sent; it does not
 		// take a place of this run's blast radius.
-		r.st.Verifying = append(r.st.Verifying, Verifying{VerifyTarget: t, Deadline: in.Deadline, Released: true, From: in.RunID})
+		r.st.Verifying = append(r.st.Verifying, Verifying{VerifyTarget: t, Deadline: in.Deadline, Released: true, From: in.WorkflowID})
 		r.st.Inherited++
 	}
 	msg := fmt.Sprintf("verifying %d instances that %s rebooted (or may have) within their verify deadline and never verified; they are not repaired before their deadline",
@@ -408,7 +408,7 @@ func (r *run) release(ctx workflow.Context) {
 		return
 	}
 	err := workflow.ExecuteActivity(guardActivity(ctx, "give "+r.in.Region+" back to its guard"), ga.ReleaseRegion,
-		guard.ReleaseInput{Input: r.guardInput(ctx), RunID: r.runID, Execution: r.st.Lease,
+		guard.ReleaseInput{Input: r.guardInput(ctx), WorkflowID: r.runID, Execution: r.st.Lease,
 			Verified: r.verified()}).Get(ctx, nil)
 	if err != nil {
 		workflow.GetLogger(ctx).Warn("could not release the region; the next run will take it over", "Error", err)
@@ -451,7 +451,7 @@ func (r *run) fence(ctx workflow.Context) bool {
 	}
 	ahead := max(1, min(maxFenceAhead, r.room()))
 	to := r.st.NextBatch + ahead - 1
-	req := guard.FenceRequest{RunID: r.runID, Execution: r.st.Lease, Current: workflow.GetInfo(ctx).WorkflowExecution.RunID,
+	req := guard.FenceRequest{WorkflowID: r.runID, Execution: r.st.Lease, Current: workflow.GetInfo(ctx).WorkflowExecution.RunID,
 		Batches: guard.BatchRange{From: r.openFrom(), To: to}}
 	if r.strict() {
 		req.Next = r.st.NextBatch
@@ -550,8 +550,8 @@ func quarantineDetail(rec guard.InstanceRecord, in RegionInput) string {
 			b.WriteString(";")
 		}
 		fmt.Fprintf(&b, " %s %s", a.At.UTC().Format(time.RFC3339), a.Reason)
-		if a.RunID != "" {
-			fmt.Fprintf(&b, " by %s", a.RunID)
+		if a.WorkflowID != "" {
+			fmt.Fprintf(&b, " by %s", a.WorkflowID)
 		}
 	}
 	fmt.Fprintf(&b, ". Left alone until %s, or `starter quarantine clear --region %s --instance %s`",

@@ -119,7 +119,7 @@ func runDispatchCase(t *testing.T, c dispatchCase) (int, []string) {
 		for i := range c.instances {
 			in.InstanceIDs = append(in.InstanceIDs, modelID(i))
 		}
-		in.Plan = &PlanInput{RunID: "fleetmend/cn-hangzhou/dryrun", PlannedAt: time.Now().UTC(), Batches: c.plan,
+		in.Plan = &PlanInput{WorkflowID: "fleetmend/cn-hangzhou/dryrun", PlannedAt: time.Now().UTC(), Batches: c.plan,
 			MaxAge: Duration(MaxMaxPlanAge), MaxDriftPercent: 100}
 	}
 	started := 0

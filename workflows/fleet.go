@@ -171,8 +171,8 @@ type FleetRegionResult struct {
 	// RunID is the region's RemediateRegion (a child of the fleet run),
 	// fleetmend/<region>/fleet-<fleet run's name>; empty when none was
 	// started.
-	RunID   string `json:"run_id,omitempty"`
-	Outcome string `json:"outcome"`
+	WorkflowID string `json:"run_id,omitempty"` // a workflow ID under its old wire name, which recorded histories and the CLI's output carry
+	Outcome    string `json:"outcome"`
 	// SkippedFor names the run that held the region busy.
 	SkippedFor string `json:"skipped_for,omitempty"`
 	// Detail is one line: why it was skipped or failed, or why a completed
@@ -275,12 +275,12 @@ func RemediateFleet(ctx workflow.Context, in FleetInput) (FleetReport, error) {
 			f.rep.Regions = append(f.rep.Regions, row)
 			continue
 		}
-		row.RunID = guard.FleetChildID(info.WorkflowExecution.ID, r.Region)
+		row.WorkflowID = guard.FleetChildID(info.WorkflowExecution.ID, r.Region)
 		f.rep.Regions = append(f.rep.Regions, row)
 		cin := run
 		cin.Region = r.Region
 		cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
-			WorkflowID:            row.RunID,
+			WorkflowID:            row.WorkflowID,
 			TaskQueue:             r.TaskQueue,
 			TypedSearchAttributes: RunSearchAttributes(r.Region, run.Kind, run.DryRun),
 			StaticSummary:         childSummary(run, r.Region, info.WorkflowExecution.ID),

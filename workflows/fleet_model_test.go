@@ -342,7 +342,7 @@ func (m *fleetModel) fenceBatches(_ context.Context, in guard.FenceInput) (guard
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.fences = append(m.fences, in.Fence)
-	if m.holder != in.Fence.RunID {
+	if m.holder != in.Fence.WorkflowID {
 		return guard.FenceResult{Reason: "the region is held by " + m.holder}, nil
 	}
 	return guard.FenceResult{OK: true}, nil
@@ -352,7 +352,7 @@ func (m *fleetModel) confirm(_ context.Context, in guard.ConfirmInput) (guard.Fe
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.confirms++
-	if m.holder != in.RunID {
+	if m.holder != in.WorkflowID {
 		return guard.FenceResult{Reason: "the guard names " + m.holder + " as holder"}, nil
 	}
 	return guard.FenceResult{OK: true}, nil
@@ -487,23 +487,23 @@ func (m *fleetModel) acquire(_ context.Context, in guard.AcquireInput) (guard.Ac
 	if m.grant != nil {
 		res := m.grant(in)
 		if res.Granted {
-			m.holder = in.Request.RunID
+			m.holder = in.Request.WorkflowID
 		}
 		return res, nil
 	}
-	if m.holder != "" && m.holder != in.Request.RunID {
-		return guard.AcquireResult{Holder: guard.Holder{RunID: m.holder}}, nil
+	if m.holder != "" && m.holder != in.Request.WorkflowID {
+		return guard.AcquireResult{Holder: guard.Holder{WorkflowID: m.holder}}, nil
 	}
-	m.holder = in.Request.RunID
-	return guard.AcquireResult{Granted: true, Holder: guard.Holder{RunID: m.holder}}, nil
+	m.holder = in.Request.WorkflowID
+	return guard.AcquireResult{Granted: true, Holder: guard.Holder{WorkflowID: m.holder}}, nil
 }
 
 func (m *fleetModel) release(_ context.Context, in guard.ReleaseInput) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.releases = append(m.releases, in.RunID)
+	m.releases = append(m.releases, in.WorkflowID)
 	m.releaseInputs = append(m.releaseInputs, in)
-	if m.holder == in.RunID {
+	if m.holder == in.WorkflowID {
 		m.holder = ""
 	}
 	return nil

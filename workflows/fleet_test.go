@@ -46,9 +46,9 @@ func fleetEnv(t *testing.T, child func(workflow.Context, RegionInput) (Report, e
 	m.wire(env)
 	m.grant = func(in guard.AcquireInput) guard.AcquireResult {
 		if in.Region == "cn-shanghai" {
-			return guard.AcquireResult{Holder: guard.Holder{RunID: "fleetmend/cn-shanghai/manual-other"}}
+			return guard.AcquireResult{Holder: guard.Holder{WorkflowID: "fleetmend/cn-shanghai/manual-other"}}
 		}
-		return guard.AcquireResult{Granted: true, Holder: guard.Holder{RunID: in.Request.RunID}}
+		return guard.AcquireResult{Granted: true, Holder: guard.Holder{WorkflowID: in.Request.WorkflowID}}
 	}
 	var a *activities.Activities
 	env.OnActivity(a.FleetRegions, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.FleetRegionsInput) (activities.FleetRegionsResult, error) {
@@ -105,7 +105,7 @@ func TestFleetSummarySaysWhatBecameOfEachRegion(t *testing.T) {
 	}
 	done := byRegion["cn-hangzhou"]
 	require.Equal(t, FleetCompleted, done.Outcome)
-	require.Equal(t, "fleetmend/cn-hangzhou/fleet-manual-20261202T013000Z", done.RunID)
+	require.Equal(t, "fleetmend/cn-hangzhou/fleet-manual-20261202T013000Z", done.WorkflowID)
 	require.Equal(t, FleetCounts{Scanned: 5, Unhealthy: 2, Remediated: 2, Installed: 2, Rebooted: 2}, done.Counts)
 	require.Empty(t, done.Detail)
 	require.Len(t, m.installs, 1, "only the completed region's run installed")
@@ -122,7 +122,7 @@ func TestFleetSummarySaysWhatBecameOfEachRegion(t *testing.T) {
 
 	unserved := byRegion["cn-chengdu"]
 	require.Equal(t, FleetSkipped, unserved.Outcome)
-	require.Empty(t, unserved.RunID)
+	require.Empty(t, unserved.WorkflowID)
 	require.Contains(t, unserved.Detail, "no worker serves cn-chengdu (nobody polls task queue "+testTaskQueue+"-cn-chengdu)")
 
 	require.Equal(t, 1, rep.Completed)

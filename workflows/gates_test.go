@@ -61,7 +61,7 @@ func (s *regionSuite) TestCancelDuringInheritedWaitKeepsTheReboots() {
 	closed := "fleetmend/cn-hangzhou/closed"
 	s.fleet.grant = func(guard.AcquireInput) guard.AcquireResult {
 		return guard.AcquireResult{Granted: true, TookOver: closed, FirstBatch: 40,
-			Inherit: []guard.RebootRef{{RunID: closed, Batches: guard.BatchRange{From: 1, To: 39}, VerifyDeadline: time.Hour}}}
+			Inherit: []guard.RebootRef{{WorkflowID: closed, Batches: guard.BatchRange{From: 1, To: 39}, VerifyDeadline: time.Hour}}}
 	}
 	s.fleet.inherited = guard.InheritResult{Over: true, NotBefore: s.env.Now().Add(time.Hour), Batches: 39}
 	s.env.RegisterDelayedCallback(s.env.CancelWorkflow, 10*time.Minute)
@@ -81,7 +81,7 @@ func (s *regionSuite) TestInheritThatCannotBeReadKeepsTheReboots() {
 	closed := "fleetmend/cn-hangzhou/closed"
 	s.fleet.grant = func(guard.AcquireInput) guard.AcquireResult {
 		return guard.AcquireResult{Granted: true, TookOver: closed, FirstBatch: 2,
-			Inherit: []guard.RebootRef{{RunID: closed, Batches: guard.BatchRange{From: 1, To: 1}, VerifyDeadline: time.Hour}}}
+			Inherit: []guard.RebootRef{{WorkflowID: closed, Batches: guard.BatchRange{From: 1, To: 1}, VerifyDeadline: time.Hour}}}
 	}
 	s.fleet.failInherit = temporal.NewNonRetryableApplicationError("decode the input of batch-1", "fleetmend.GuardRefused", nil)
 	s.env.ExecuteWorkflow(RemediateRegion, quick("cn-hangzhou"))
@@ -167,7 +167,7 @@ func (s *regionSuite) TestApplyObeysTheShortCircuit() {
 	for i := range 10 {
 		in.InstanceIDs = append(in.InstanceIDs, modelID(i))
 	}
-	in.Plan = &PlanInput{RunID: "fleetmend/cn-hangzhou/dryrun", PlannedAt: s.env.Now(), Batches: []int{10},
+	in.Plan = &PlanInput{WorkflowID: "fleetmend/cn-hangzhou/dryrun", PlannedAt: s.env.Now(), Batches: []int{10},
 		MaxAge: Duration(time.Hour), MaxDriftPercent: 10}
 	rep := s.run(in)
 	s.Empty(s.fleet.installedIDs(), "nothing installed into an outage")

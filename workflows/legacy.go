@@ -296,7 +296,7 @@ func (r *legacyRun) dispatch(ctx workflow.Context, targets []BatchTarget) {
 	// must be verified. So children run on a disconnected context.
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
 	fut := workflow.ExecuteChildWorkflow(workflow.WithChildOptions(dctx, opts), RemediateBatch, BatchInput{
-		Region: r.in.Region, RunID: r.runID, Number: n, BatchStart: guard.BatchStart{Instances: targets},
+		Region: r.in.Region, WorkflowID: r.runID, Number: n, BatchStart: guard.BatchStart{Instances: targets},
 		RebootPolicy: r.in.RebootPolicy, RebootGrace: *r.in.RebootGrace,
 		VerifyDeadline: r.in.VerifyDeadline, VerifyPollInterval: r.in.VerifyPollInterval,
 	})
@@ -379,7 +379,7 @@ func (r *legacyRun) upsertCounts(ctx workflow.Context) {
 
 func (r *legacyRun) progress() Progress {
 	return Progress{
-		RunID: r.runID, Region: r.in.Region, DryRun: r.in.DryRun, Phase: r.phase,
+		WorkflowID: r.runID, Region: r.in.Region, DryRun: r.in.DryRun, Phase: r.phase,
 		Scanned: r.st.Counts.Scanned, Total: r.st.LastTotal, Unhealthy: r.st.Counts.Unhealthy(),
 		BatchesStarted: r.st.Counts.Batches, BatchesDone: r.st.BatchesDone, BatchesInFlight: len(r.inFlight),
 		Counts: r.st.Counts, ContinuedAsNew: r.st.Runs - 1, PendingInBatch: len(r.st.Pending),
@@ -389,7 +389,7 @@ func (r *legacyRun) progress() Progress {
 
 func (r *legacyRun) report(ctx workflow.Context) Report {
 	return Report{
-		RunID: r.runID, Region: r.in.Region, Kind: r.in.Kind, DryRun: r.in.DryRun,
+		WorkflowID: r.runID, Region: r.in.Region, Kind: r.in.Kind, DryRun: r.in.DryRun,
 		StartedAt: r.st.StartedAt, FinishedAt: workflow.Now(ctx), TotalInstances: r.st.LastTotal,
 		Counts: r.st.Counts, Rows: slices.Clone(r.st.Rows), RowsOmitted: r.st.RowsOmitted,
 		Plan: slices.Clone(r.st.Plan), PlanOmitted: r.st.PlanOmitted, Warnings: slices.Clone(r.st.Warnings), Runs: r.st.Runs,

@@ -148,7 +148,7 @@ func (r *run) dispatch(ctx, dctx workflow.Context) {
 		opts.WorkflowIDReusePolicy = enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE
 	}
 	fut := workflow.ExecuteChildWorkflow(workflow.WithChildOptions(dctx, opts), RemediateBatch, BatchInput{
-		Region: r.in.Region, RunID: r.runID, Number: num, BatchStart: guard.BatchStart{Instances: targets},
+		Region: r.in.Region, WorkflowID: r.runID, Number: num, BatchStart: guard.BatchStart{Instances: targets},
 		RebootPolicy: r.in.RebootPolicy, RebootGrace: *r.in.RebootGrace,
 		VerifyDeadline: r.in.VerifyDeadline, VerifyPollInterval: r.in.VerifyPollInterval, Engine: engine, Lease: r.st.Lease, ExcludeTag: tag,
 	})
@@ -455,10 +455,10 @@ func (r *run) toLedger(ctx workflow.Context, row Row) {
 	switch {
 	case row.Outcome == OutcomeFailed && (row.Reason == ReasonNoHeartbeat || row.Reason == ReasonInstallFailed):
 		r.st.Ledger.Failed = append(r.st.Ledger.Failed, guard.FailedAttempt{InstanceID: row.InstanceID,
-			Attempt: guard.Attempt{RunID: r.runID, At: workflow.Now(ctx), Reason: row.Reason}})
+			Attempt: guard.Attempt{WorkflowID: r.runID, At: workflow.Now(ctx), Reason: row.Reason}})
 	case row.Outcome == OutcomeFailed && row.Reason == ReasonInheritedNoHeartbeat:
 		r.st.Ledger.Failed = append(r.st.Ledger.Failed, guard.FailedAttempt{InstanceID: row.InstanceID,
-			Attempt: guard.Attempt{RunID: r.runID, At: workflow.Now(ctx), Reason: ReasonNoHeartbeat}})
+			Attempt: guard.Attempt{WorkflowID: r.runID, At: workflow.Now(ctx), Reason: ReasonNoHeartbeat}})
 	case (row.Outcome == OutcomeRemediated || row.Outcome == OutcomeAlreadyHealthy) && slices.Contains(r.st.HadRecords, row.InstanceID):
 		r.st.Ledger.Healed = append(r.st.Ledger.Healed, row.InstanceID)
 	}

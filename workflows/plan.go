@@ -49,7 +49,7 @@ const (
 // them: batch 1 is the first Batches[0] IDs, and so on.
 type PlanInput struct {
 	// RunID is the workflow ID of the dry run that made the plan.
-	RunID string `json:"run_id"`
+	WorkflowID string `json:"run_id"` // a workflow ID under its old wire name, which recorded histories and the CLI's output carry
 	// PlannedAt is when that dry run's scan ended: what the plan knew of the fleet.
 	PlannedAt time.Time `json:"planned_at"`
 	Batches   []int     `json:"batches"`
@@ -83,7 +83,7 @@ type PlanSettings struct {
 // AppliedPlan is, in an apply's report, the plan it applied, who applied
 // it, and what its check found.
 type AppliedPlan struct {
-	PlanRunID       string    `json:"plan_run_id"`
+	PlanWorkflowID  string    `json:"plan_run_id"` // a workflow ID under its old wire name, which recorded histories and the CLI's output carry
 	PlannedAt       time.Time `json:"planned_at"`
 	AppliedBy       string    `json:"applied_by,omitempty"`
 	Instances       int       `json:"instances"`
@@ -132,8 +132,8 @@ func (in RegionInput) validatePlan() error {
 	switch {
 	case in.DryRun:
 		return errors.New("plan: a dry run applies no plan (dry_run and plan are exclusive)")
-	case p.RunID == "" || len(p.RunID) > maxPlanRunID:
-		return fmt.Errorf("plan.run_id is %d characters, allowed 1..%d: the dry run's workflow ID", len(p.RunID), maxPlanRunID)
+	case p.WorkflowID == "" || len(p.WorkflowID) > maxPlanRunID:
+		return fmt.Errorf("plan.run_id is %d characters, allowed 1..%d: the dry run's workflow ID", len(p.WorkflowID), maxPlanRunID)
 	case p.PlannedAt.IsZero():
 		return errors.New("plan.planned_at is required: when the dry run's scan ended")
 	case p.MaxAge.D() < MinMaxPlanAge || p.MaxAge.D() > MaxMaxPlanAge:
@@ -166,7 +166,7 @@ func (r *run) startPlan() {
 	if p == nil || r.st.Applied != nil {
 		return
 	}
-	r.st.Applied = &AppliedPlan{PlanRunID: p.RunID, PlannedAt: p.PlannedAt, AppliedBy: r.in.StartedBy,
+	r.st.Applied = &AppliedPlan{PlanWorkflowID: p.WorkflowID, PlannedAt: p.PlannedAt, AppliedBy: r.in.StartedBy,
 		Instances: len(r.in.InstanceIDs), Batches: len(p.Batches), MaxAge: p.MaxAge, MaxDriftPercent: p.MaxDriftPercent}
 }
 
@@ -178,10 +178,10 @@ func (r *run) planStale(ctx workflow.Context) string {
 	switch {
 	case age < -planClockSkew:
 		return fmt.Sprintf("the plan of %s says it was made at %s, %s in the future: its time is not believed",
-			p.RunID, p.PlannedAt.UTC().Format(time.RFC3339), (-age).Round(time.Second))
+			p.WorkflowID, p.PlannedAt.UTC().Format(time.RFC3339), (-age).Round(time.Second))
 	case age > p.MaxAge.D():
 		return fmt.Sprintf("the plan of %s is %s old, older than max_plan_age %s: make a new dry run (the fleet has changed since)",
-			p.RunID, age.Round(time.Second), p.MaxAge)
+			p.WorkflowID, age.Round(time.Second), p.MaxAge)
 	}
 	return ""
 }
@@ -200,7 +200,7 @@ func (r *run) checkPlan(ctx workflow.Context) (string, string) {
 	}
 	if d := a.Drift; d.Drifted*100 > a.MaxDriftPercent*a.Instances {
 		return fmt.Sprintf("%d of the %d instances of the plan of %s (%d%%) changed since it was made, more than max_drift %d%% (%s): the fleet is not what was reviewed; make a new dry run",
-			d.Drifted, a.Instances, a.PlanRunID, d.Percent(a.Instances), a.MaxDriftPercent, d.String()), ReasonPlanDrifted
+			d.Drifted, a.Instances, a.PlanWorkflowID, d.Percent(a.Instances), a.MaxDriftPercent, d.String()), ReasonPlanDrifted
 	}
 	if a.Drift.Drifted > 0 {
 		r.warn(fmt.Sprintf("%d of the %d planned instances changed since the plan (%s); within max_drift %d%%, they are left alone",
@@ -259,7 +259,7 @@ func (r *run) refusePlan(ctx workflow.Context, why, reason string) (Report, erro
 	r.st.Stopped, r.st.StopReason = line, reason
 	r.st.Phase = "stopped"
 	r.notAttempted(reason, line)
-	workflow.GetLogger(ctx).Warn("plan refused", "Plan", r.in.Plan.RunID, "Why", why)
+	workflow.GetLogger(ctx).Warn("plan refused", "Plan", r.in.Plan.WorkflowID, "Why", why)
 	return r.done(ctx)
 }
 

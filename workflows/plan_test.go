@@ -26,7 +26,7 @@ func pinned(batches []int, nums ...int) RegionInput {
 		in.InstanceIDs = append(in.InstanceIDs, modelID(n))
 	}
 	in.StartedBy = "alice"
-	in.Plan = &PlanInput{RunID: "fleetmend/cn-hangzhou/dryrun-1", PlannedAt: planStart.Add(-time.Hour), Batches: batches,
+	in.Plan = &PlanInput{WorkflowID: "fleetmend/cn-hangzhou/dryrun-1", PlannedAt: planStart.Add(-time.Hour), Batches: batches,
 		MaxDriftPercent: DefaultMaxDrift}
 	return in
 }
@@ -52,7 +52,7 @@ func (s *regionSuite) TestPinnedRunActsOnThePlannedInstancesInThePlannedBatches(
 	s.Empty(rep.Stopped)
 	a := rep.AppliedPlan
 	s.Require().NotNil(a)
-	s.Equal("fleetmend/cn-hangzhou/dryrun-1", a.PlanRunID)
+	s.Equal("fleetmend/cn-hangzhou/dryrun-1", a.PlanWorkflowID)
 	s.Equal("alice", a.AppliedBy)
 	s.Equal(12, a.Instances)
 	s.Equal(2, a.Batches)
@@ -165,9 +165,9 @@ func (s *regionSuite) TestPlanAgeIsCheckedAgainRightBeforeActing() {
 	s.fleet.grant = func(in guard.AcquireInput) guard.AcquireResult {
 		asks++
 		if asks <= 7 {
-			return guard.AcquireResult{Holder: guard.Holder{RunID: "old"}, WaitFor: []string{"old/batch-3"}}
+			return guard.AcquireResult{Holder: guard.Holder{WorkflowID: "old"}, WaitFor: []string{"old/batch-3"}}
 		}
-		return guard.AcquireResult{Granted: true, Holder: guard.Holder{RunID: in.Request.RunID}}
+		return guard.AcquireResult{Granted: true, Holder: guard.Holder{WorkflowID: in.Request.WorkflowID}}
 	}
 	rep := s.runPinned(in)
 	s.Contains(rep.Stopped, "refused: the plan of fleetmend/cn-hangzhou/dryrun-1 is 1h1m10s old")
@@ -182,7 +182,7 @@ func TestPlanInputIsValidatedNamingTheField(t *testing.T) {
 		want string
 	}{
 		{"dry run", func(in *RegionInput) { in.DryRun = true }, "plan: a dry run applies no plan"},
-		{"no run id", func(in *RegionInput) { in.Plan.RunID = "" }, "plan.run_id is 0 characters, allowed 1..1000"},
+		{"no run id", func(in *RegionInput) { in.Plan.WorkflowID = "" }, "plan.run_id is 0 characters, allowed 1..1000"},
 		{"no time", func(in *RegionInput) { in.Plan.PlannedAt = time.Time{} }, "plan.planned_at is required"},
 		{"age short", func(in *RegionInput) { in.Plan.MaxAge = Duration(time.Second) }, "plan.max_age is 1s, allowed range is 1m0s..720h0m0s"},
 		{"age long", func(in *RegionInput) { in.Plan.MaxAge = Duration(721 * time.Hour) }, "plan.max_age is 721h0m0s, allowed range is 1m0s..720h0m0s"},

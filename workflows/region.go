@@ -576,7 +576,7 @@ func (r *run) progress() Progress {
 	c := r.st.Controls
 	verifying := len(r.st.Verifying)
 	return Progress{
-		RunID: r.runID, Region: r.in.Region, DryRun: r.in.DryRun, Phase: r.st.Phase,
+		WorkflowID: r.runID, Region: r.in.Region, DryRun: r.in.DryRun, Phase: r.st.Phase,
 		Scanned: r.st.Counts.Scanned, Total: r.st.Total, Unhealthy: r.st.Counts.Unhealthy(),
 		BatchesStarted: r.st.Counts.Batches, BatchesDone: r.st.BatchesRun, BatchesInFlight: len(r.inFlight),
 		Counts: r.st.Counts, ContinuedAsNew: r.st.Runs - 1, ExplicitInstance: len(r.in.InstanceIDs) > 0,
@@ -604,7 +604,7 @@ func (r *run) report(ctx workflow.Context) Report {
 		rows = []Row{}
 	}
 	return Report{
-		RunID: r.runID, Region: r.in.Region, Kind: r.in.Kind, DryRun: r.in.DryRun,
+		WorkflowID: r.runID, Region: r.in.Region, Kind: r.in.Kind, DryRun: r.in.DryRun,
 		StartedAt: r.st.StartedAt, FinishedAt: workflow.Now(ctx), Stopped: r.st.Stopped, TotalInstances: r.st.Total,
 		Counts: r.st.Counts, Rows: append([]Row(nil), rows...), RowsOmitted: r.st.Rows.Omitted,
 		Plan: append([]PlannedBatch(nil), r.st.Plan...), PlanOmitted: r.st.PlanOmit,

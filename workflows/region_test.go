@@ -499,8 +499,8 @@ func (s *regionSuite) TestQuarantinedInstancesAreReportedNotTouched() {
 	s.fleet.add(1, ecs.StateRunning, false, false)
 	s.fleet.add(2, ecs.StateRunning, false, false)
 	at := time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)
-	s.fleet.ledger[modelID(1)] = []guard.Attempt{{RunID: "r1", At: at, Reason: ReasonNoHeartbeat}, {RunID: "r2", At: at.Add(6 * time.Hour), Reason: ReasonNoHeartbeat}}
-	s.fleet.ledger[modelID(2)] = []guard.Attempt{{RunID: "r1", At: at, Reason: ReasonNoHeartbeat}}
+	s.fleet.ledger[modelID(1)] = []guard.Attempt{{WorkflowID: "r1", At: at, Reason: ReasonNoHeartbeat}, {WorkflowID: "r2", At: at.Add(6 * time.Hour), Reason: ReasonNoHeartbeat}}
+	s.fleet.ledger[modelID(2)] = []guard.Attempt{{WorkflowID: "r1", At: at, Reason: ReasonNoHeartbeat}}
 	rep := s.run(quick("cn-hangzhou"))
 	s.Equal([]string{modelID(2)}, s.fleet.installedIDs())
 	rows := s.rowsOf(rep)
@@ -701,16 +701,16 @@ func (s *regionSuite) TestTakeoverWaitsThenVerifiesWhatTheClosedRunRebooted() {
 	asked := 0
 	s.fleet.grant = func(in guard.AcquireInput) guard.AcquireResult {
 		asked++
-		closed := guard.Holder{RunID: "fleetmend/cn-hangzhou/closed", Execution: "c1"}
+		closed := guard.Holder{WorkflowID: "fleetmend/cn-hangzhou/closed", Execution: "c1"}
 		if asked < 3 {
 			return guard.AcquireResult{Holder: closed, WaitFor: []string{"fleetmend/cn-hangzhou/closed/batch-7"}}
 		}
-		return guard.AcquireResult{Granted: true, TookOver: closed.RunID, FirstBatch: 8,
-			Inherit: []guard.RebootRef{{RunID: closed.RunID, Batches: guard.BatchRange{From: 7, To: 7}, VerifyDeadline: time.Minute}}}
+		return guard.AcquireResult{Granted: true, TookOver: closed.WorkflowID, FirstBatch: 8,
+			Inherit: []guard.RebootRef{{WorkflowID: closed.WorkflowID, Batches: guard.BatchRange{From: 7, To: 7}, VerifyDeadline: time.Minute}}}
 	}
 	var inherited []guard.Inherited
 	for _, n := range []int{0, 1} {
-		inherited = append(inherited, guard.Inherited{RunID: "fleetmend/cn-hangzhou/closed", Batch: 7,
+		inherited = append(inherited, guard.Inherited{WorkflowID: "fleetmend/cn-hangzhou/closed", Batch: 7,
 			VerifyTarget: guard.VerifyTarget{ID: modelID(n), Problem: ProblemAgentMissing, Action: "installed, rebooted", Rebooted: true, Since: s.env.Now()},
 			Deadline:     s.env.Now().Add(time.Hour)})
 	}

@@ -192,7 +192,7 @@ type PlannedBatch struct {
 // Report is the result of RemediateRegion: the plan of a dry run, or what a
 // real run did.
 type Report struct {
-	RunID      string    `json:"run_id"`
+	WorkflowID string    `json:"run_id"` // a workflow ID under its old wire name, which recorded histories and the CLI's output carry
 	Region     string    `json:"region"`
 	Kind       string    `json:"kind"`
 	DryRun     bool      `json:"dry_run"`
@@ -263,7 +263,7 @@ type ControlEvent struct {
 
 // Progress is the answer of the "progress" query.
 type Progress struct {
-	RunID            string `json:"run_id"`
+	WorkflowID       string `json:"run_id"` // a workflow ID under its old wire name, which recorded histories and the CLI's output carry
 	Region           string `json:"region"`
 	DryRun           bool   `json:"dry_run"`
 	Phase            string `json:"phase"` // acquiring, scanning, repairing, paused, draining, done, ...

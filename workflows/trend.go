@@ -141,7 +141,7 @@ type comparison struct {
 // at its scan (its rows may keep fewer).
 func compareRows(prev guard.PreviousRun, rows []Row, unhealthy int) *comparison {
 	c := &comparison{chronic: map[string]string{}}
-	c.t.Previous, c.t.PreviousRun, c.t.PreviousFinishedAt = prev.RunID, prev.Execution, prev.FinishedAt
+	c.t.Previous, c.t.PreviousRun, c.t.PreviousFinishedAt = prev.WorkflowID, prev.Execution, prev.FinishedAt
 	if kept := len(prev.Instances); prev.UnhealthyCount > kept {
 		c.t.Limits = append(c.t.Limits, fmt.Sprintf(
 			"the previous report kept the rows of %d of the %d instances it found unhealthy (its rows are capped): one of the %d others still failing counts as new here, and one fixed since is not counted",
@@ -316,7 +316,7 @@ func (r *run) compareWithPrevious(ctx workflow.Context) {
 		var res activities.TrendCheckResult
 		var checkErr error
 		if len(c.check) > 0 || len(c.chronic) > 0 {
-			checkErr = workflow.ExecuteActivity(trendActivity(ctx, fmt.Sprintf("compare with %s: check %d instances", prev.RunID, len(c.check))), a.TrendCheck,
+			checkErr = workflow.ExecuteActivity(trendActivity(ctx, fmt.Sprintf("compare with %s: check %d instances", prev.WorkflowID, len(c.check))), a.TrendCheck,
 				activities.TrendCheckInput{Region: r.in.Region, TaskQueue: workflow.GetInfo(ctx).TaskQueueName, Check: c.check, Attempts: c.chronicIDs(), Window: r.in.QuarantineWindow.D()}).Get(ctx, &res)
 		}
 		r.trend = c.finish(res, checkErr)

@@ -17,7 +17,7 @@ import (
 // failing lands in exactly one kind of change, by this run's row or, with
 // none, by its state now; new is what is unhealthy now and was not failing.
 func TestCompareRowsFilesEveryChange(t *testing.T) {
-	prev := guard.PreviousRun{Found: true, RunID: "fleetmend/r/prev", UnhealthyCount: 9, Instances: []guard.PreviousInstance{
+	prev := guard.PreviousRun{Found: true, WorkflowID: "fleetmend/r/prev", UnhealthyCount: 9, Instances: []guard.PreviousInstance{
 		{ID: "a", Outcome: OutcomeFailed, Reason: ReasonNoHeartbeat},
 		{ID: "b", Outcome: OutcomeQuarantined},
 		{ID: "c", Outcome: OutcomeNotAttempted, Reason: ReasonErrorBudget},
@@ -66,7 +66,7 @@ func TestCompareRowsFilesEveryChange(t *testing.T) {
 // agent, in either run, is neither new nor failing before: it is no ECS
 // instance and not in the unhealthy count.
 func TestManagedRowsAreNoTrend(t *testing.T) {
-	prev := guard.PreviousRun{Found: true, RunID: "p", UnhealthyCount: 1, Instances: []guard.PreviousInstance{
+	prev := guard.PreviousRun{Found: true, WorkflowID: "p", UnhealthyCount: 1, Instances: []guard.PreviousInstance{
 		{ID: "i-a", Outcome: OutcomeFailed, Reason: ReasonNoHeartbeat},
 		{ID: "mi-b", Outcome: OutcomeManaged},
 	}}
@@ -88,7 +88,7 @@ func TestManagedRowsAreNoTrend(t *testing.T) {
 // TestCompareRowsSaysWhatTruncatedReportsHide: capped rows on either side
 // are stated, and a check that failed leaves its instances unseen.
 func TestCompareRowsSaysWhatTruncatedReportsHide(t *testing.T) {
-	prev := guard.PreviousRun{Found: true, RunID: "p", UnhealthyCount: 50, Instances: []guard.PreviousInstance{
+	prev := guard.PreviousRun{Found: true, WorkflowID: "p", UnhealthyCount: 50, Instances: []guard.PreviousInstance{
 		{ID: "a", Outcome: OutcomeFailed, Reason: ReasonNoHeartbeat},
 		{ID: "b", Outcome: OutcomeFailed, Reason: ReasonNoHeartbeat},
 	}}
@@ -129,7 +129,7 @@ func TestRunComparesWithThePreviousRun(t *testing.T) {
 		var checked []activities.TrendCheckInput
 		s.env.OnActivity(ga.PreviousRun, mock.Anything, mock.Anything).Return(func(_ context.Context, in guard.PreviousInput) (guard.PreviousRun, error) {
 			asked = append(asked, in)
-			return guard.PreviousRun{Found: true, RunID: "fleetmend/cn-hangzhou/prev", Execution: "run-1", FinishedAt: time.Unix(1, 0).UTC(), UnhealthyCount: 2,
+			return guard.PreviousRun{Found: true, WorkflowID: "fleetmend/cn-hangzhou/prev", Execution: "run-1", FinishedAt: time.Unix(1, 0).UTC(), UnhealthyCount: 2,
 				Instances: []guard.PreviousInstance{{ID: modelID(2), Outcome: OutcomeFailed, Reason: ReasonNoHeartbeat}, {ID: modelID(3), Outcome: OutcomeFailed, Reason: ReasonNoHeartbeat}}}, nil
 		})
 		s.env.OnActivity(a.TrendCheck, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.TrendCheckInput) (activities.TrendCheckResult, error) {

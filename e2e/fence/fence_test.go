@@ -156,7 +156,7 @@ func TestResetNeverReusesABatchID(t *testing.T) {
 		require.Greater(t, len(ids), 100)
 		in := fenceInput(0, "40")
 		in.InstanceIDs = ids[:101]
-		in.Plan = &workflows.PlanInput{RunID: "fleetmend/cn-hangzhou/dryrun", PlannedAt: time.Now().UTC(), Batches: []int{1, 20, 20, 20, 20, 20},
+		in.Plan = &workflows.PlanInput{WorkflowID: "fleetmend/cn-hangzhou/dryrun", PlannedAt: time.Now().UTC(), Batches: []int{1, 20, 20, 20, 20, 20},
 			MaxAge: workflows.Duration(time.Hour), MaxDriftPercent: 100}
 		run, err := st.StartRun(ctx, "fleetmend/cn-hangzhou/reset-rounds", in)
 		require.NoError(t, err)

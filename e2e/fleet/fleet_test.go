@@ -176,7 +176,7 @@ func TestAllRegionsOneBusyOneRefused(t *testing.T) {
 		require.Zero(t, in.Installs+in.Reboots+in.RefusedInstalls+in.RefusedReboots, "%s was touched during the fleet run", in.ID)
 	}
 	var skipped workflows.Report
-	require.NoError(t, st.Client.GetWorkflow(ctx, by["cn-shanghai"].RunID, "").Get(ctx, &skipped))
+	require.NoError(t, st.Client.GetWorkflow(ctx, by["cn-shanghai"].WorkflowID, "").Get(ctx, &skipped))
 	require.True(t, skipped.Skipped)
 	// cn-shenzhen: refused, never touched, never even listed.
 	for _, in := range regionTruth(sim, "cn-shenzhen") {
@@ -184,7 +184,7 @@ func TestAllRegionsOneBusyOneRefused(t *testing.T) {
 	}
 
 	// Each region's run is a child of the fleet run, found by its ID.
-	d, err := st.Client.DescribeWorkflowExecution(ctx, by["cn-hangzhou"].RunID, "")
+	d, err := st.Client.DescribeWorkflowExecution(ctx, by["cn-hangzhou"].WorkflowID, "")
 	require.NoError(t, err)
 	require.Equal(t, "fleetmend/fleet/manual-e2e", d.GetWorkflowExecutionInfo().GetParentExecution().GetWorkflowId())
 	r = starter(t, bin, st, "status", "fleetmend/fleet/manual-e2e")
@@ -252,7 +252,7 @@ func TestScheduleOverTwoRegionsFiresTwice(t *testing.T) {
 		require.Equal(t, 2, rep.Completed, "firing %d: %+v", firing, rep)
 		require.True(t, rep.AllGood(), "firing %d: %+v", firing, rep)
 		for _, g := range rep.Regions {
-			require.Equal(t, guard.FleetChildID(id, g.Region), g.RunID)
+			require.Equal(t, guard.FleetChildID(id, g.Region), g.WorkflowID)
 			require.Equal(t, 3, g.Counts.Remediated, "firing %d, %s", firing, g.Region)
 		}
 		// The truth: in this firing each broken instance was installed and

@@ -253,7 +253,7 @@ func recordLedger(ctx context.Context, t *testing.T, st *stack.Stack, ids []stri
 	for _, id := range ids {
 		for k := range 2 {
 			failed = append(failed, guard.FailedAttempt{InstanceID: id,
-				Attempt: guard.Attempt{RunID: "fleetmend/cn-hangzhou/earlier", At: now.Add(-time.Duration(k+1) * time.Hour), Reason: workflows.ReasonNoHeartbeat}})
+				Attempt: guard.Attempt{WorkflowID: "fleetmend/cn-hangzhou/earlier", At: now.Add(-time.Duration(k+1) * time.Hour), Reason: workflows.ReasonNoHeartbeat}})
 		}
 	}
 	update(ctx, t, st, guard.Start{Region: e2e.Region}, guard.UpdateRecord, "", guard.RecordRequest{Failed: failed}, nil)
@@ -309,7 +309,7 @@ func TestGuardContinuesAsNewWithItsLedger(t *testing.T) {
 	for i := range instances {
 		id := fmt.Sprintf("i-cantest%010d", i)
 		update(ctx, t, st, start, guard.UpdateRecord, fmt.Sprintf("test/%d", i), guard.RecordRequest{ID: fmt.Sprintf("test/%d", i),
-			Failed: []guard.FailedAttempt{{InstanceID: id, Attempt: guard.Attempt{RunID: "r", At: now.Add(-time.Minute), Reason: workflows.ReasonInstallFailed}}}}, nil)
+			Failed: []guard.FailedAttempt{{InstanceID: id, Attempt: guard.Attempt{WorkflowID: "r", At: now.Add(-time.Minute), Reason: workflows.ReasonInstallFailed}}}}, nil)
 	}
 	rep := e2e.RunToReport(t, st, "fleetmend/cn-hangzhou/after-can", lockInput(), nil)
 	require.Empty(t, rep.Stopped)
@@ -342,7 +342,7 @@ func TestRepeatedRecordUpdateRecordsOnce(t *testing.T) {
 	in := guard.RecordInput{
 		Input: guard.Input{Region: e2e.Region, TaskQueue: config.RegionTaskQueue(config.DefaultTaskQueue, e2e.Region)},
 		Record: guard.RecordRequest{ID: "record/run-1/1", Failed: []guard.FailedAttempt{
-			{InstanceID: id, Attempt: guard.Attempt{RunID: "run-1", At: time.Now().UTC(), Reason: workflows.ReasonNoHeartbeat}}}},
+			{InstanceID: id, Attempt: guard.Attempt{WorkflowID: "run-1", At: time.Now().UTC(), Reason: workflows.ReasonNoHeartbeat}}}},
 	}
 	for range 3 {
 		_, err := env.ExecuteActivity((&guard.Activities{}).RecordAttempts, in)

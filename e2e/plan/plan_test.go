@@ -204,11 +204,11 @@ func TestPinnedPlans(t *testing.T) {
 		require.NoError(t, err)
 		a := rep.AppliedPlan
 		require.NotNil(t, a)
-		require.Equal(t, dry, a.PlanRunID)
+		require.Equal(t, dry, a.PlanWorkflowID)
 		require.Equal(t, me.Username, a.AppliedBy)
 		require.Zero(t, a.Drift.Drifted)
 		in := firstInput(t, st, id)
-		require.Equal(t, dry, in.Plan.RunID)
+		require.Equal(t, dry, in.Plan.WorkflowID)
 		require.Equal(t, me.Username, in.StartedBy)
 		require.Equal(t, planned(plan), in.InstanceIDs)
 	})

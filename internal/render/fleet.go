@@ -19,7 +19,7 @@ func FleetLine(g workflows.FleetRegionResult, p *workflows.Progress, width int) 
 	case g.Outcome == workflows.FleetRunning && p != nil:
 		line = fmt.Sprintf("%-16s %s", g.Region, ProgressLine(*p))
 	case g.Outcome == workflows.FleetRunning:
-		line = fmt.Sprintf("%-16s starting %s", g.Region, g.RunID)
+		line = fmt.Sprintf("%-16s starting %s", g.Region, g.WorkflowID)
 	default:
 		line = fmt.Sprintf("%-16s %s", g.Region, outcomeText(g))
 	}
@@ -91,7 +91,7 @@ func FleetSummary(w io.Writer, r workflows.FleetReport) error {
 		if g.SkippedFor != "" {
 			detail = "busy with " + g.SkippedFor
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%s\t%s\n", g.Region, g.Outcome, c.Scanned, c.Unhealthy, c.Remediated, c.Failed, Dash(g.RunID), Dash(detail))
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%s\t%s\n", g.Region, g.Outcome, c.Scanned, c.Unhealthy, c.Remediated, c.Failed, Dash(g.WorkflowID), Dash(detail))
 	}
 	return tw.Flush()
 }

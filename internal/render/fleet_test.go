@@ -12,7 +12,7 @@ import (
 
 func TestFleetLineFitsTheWidthAndSaysTheOutcome(t *testing.T) {
 	p := workflows.Progress{Phase: "repairing", Total: 5000, Scanned: 5000, Unhealthy: 400, BatchesInFlight: 9}
-	running := workflows.FleetRegionResult{Region: "cn-hangzhou", Outcome: workflows.FleetRunning, RunID: "fleetmend/cn-hangzhou/fleet-x"}
+	running := workflows.FleetRegionResult{Region: "cn-hangzhou", Outcome: workflows.FleetRunning, WorkflowID: "fleetmend/cn-hangzhou/fleet-x"}
 	for _, w := range []int{20, 40, 79} {
 		require.LessOrEqual(t, utf8.RuneCountInString(FleetLine(running, &p, w)), w)
 	}
@@ -31,8 +31,8 @@ func TestFleetSummaryHasARowPerRegionAndTheTotals(t *testing.T) {
 	var b strings.Builder
 	require.NoError(t, FleetSummary(&b, workflows.FleetReport{FleetID: "fleetmend/fleet/manual-1", Kind: "manual", Completed: 1, Skipped: 1,
 		Regions: []workflows.FleetRegionResult{
-			{Region: "cn-hangzhou", Outcome: workflows.FleetCompleted, RunID: "fleetmend/cn-hangzhou/fleet-manual-1", Counts: workflows.FleetCounts{Scanned: 7, Remediated: 2}},
-			{Region: "cn-shanghai", Outcome: workflows.FleetSkipped, RunID: "fleetmend/cn-shanghai/fleet-manual-1", SkippedFor: "fleetmend/cn-shanghai/manual-2"},
+			{Region: "cn-hangzhou", Outcome: workflows.FleetCompleted, WorkflowID: "fleetmend/cn-hangzhou/fleet-manual-1", Counts: workflows.FleetCounts{Scanned: 7, Remediated: 2}},
+			{Region: "cn-shanghai", Outcome: workflows.FleetSkipped, WorkflowID: "fleetmend/cn-shanghai/fleet-manual-1", SkippedFor: "fleetmend/cn-shanghai/manual-2"},
 		},
 		Totals: workflows.FleetCounts{Scanned: 7, Remediated: 2}}))
 	out := b.String()

@@ -13,7 +13,7 @@ import (
 func planLines(b *strings.Builder, r workflows.Report) {
 	if a := r.AppliedPlan; a != nil {
 		fmt.Fprintf(b, "  plan of %s (planned %s), applied by %s: %d instances in %d batches",
-			a.PlanRunID, a.PlannedAt.UTC().Format(time.RFC3339), orUnknown(a.AppliedBy), a.Instances, a.Batches)
+			a.PlanWorkflowID, a.PlannedAt.UTC().Format(time.RFC3339), orUnknown(a.AppliedBy), a.Instances, a.Batches)
 		if !a.CheckedAt.IsZero() {
 			fmt.Fprintf(b, "; at the check %s old, %d changed (%d%%, max %d%%): %s",
 				a.Age.D().Round(time.Second), a.Drift.Drifted, a.Drift.Percent(a.Instances), a.MaxDriftPercent, a.Drift)
@@ -21,7 +21,7 @@ func planLines(b *strings.Builder, r workflows.Report) {
 		b.WriteString("\n")
 	}
 	if r.DryRun && r.PlanSettings != nil && len(r.Plan) > 0 && r.Stopped == "" {
-		fmt.Fprintf(b, "  apply this plan as reviewed: starter apply --from-run %s\n", r.RunID)
+		fmt.Fprintf(b, "  apply this plan as reviewed: starter apply --from-run %s\n", r.WorkflowID)
 	}
 }
 

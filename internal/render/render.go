@@ -85,7 +85,7 @@ func summary(r workflows.Report) string {
 	if r.Cancelled {
 		kind += ", CANCELLED"
 	}
-	fmt.Fprintf(&b, "Run %s (%s) in %s\n", r.RunID, kind, r.Region)
+	fmt.Fprintf(&b, "Run %s (%s) in %s\n", r.WorkflowID, kind, r.Region)
 	if !r.FinishedAt.IsZero() {
 		fmt.Fprintf(&b, "  %s .. %s (%s), %d workflow run(s)\n", r.StartedAt.UTC().Format(time.RFC3339), r.FinishedAt.UTC().Format(time.RFC3339),
 			r.FinishedAt.Sub(r.StartedAt).Round(time.Second), r.Runs)
@@ -180,7 +180,7 @@ func ReportCSV(w io.Writer, r workflows.Report) error {
 		return err
 	}
 	for _, row := range r.Rows {
-		if err := cw.Write([]string{r.RunID, r.Region, row.InstanceID, row.Outcome, row.Reason, strconv.Itoa(row.Batch), row.Problem, row.Action, row.Detail}); err != nil {
+		if err := cw.Write([]string{r.WorkflowID, r.Region, row.InstanceID, row.Outcome, row.Reason, strconv.Itoa(row.Batch), row.Problem, row.Action, row.Detail}); err != nil {
 			return err
 		}
 	}

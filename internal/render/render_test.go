@@ -14,7 +14,7 @@ import (
 
 func failedReport() workflows.Report {
 	return workflows.Report{
-		RunID: "fleetmend/cn-hangzhou/x", Region: "cn-hangzhou", Kind: "manual", TotalInstances: 3,
+		WorkflowID: "fleetmend/cn-hangzhou/x", Region: "cn-hangzhou", Kind: "manual", TotalInstances: 3,
 		Counts: workflows.Counts{Scanned: 3, Healthy: 1, AgentMissing: 2, Remediated: 1, Failed: 1, RebootUnconfirmed: 1, Batches: 1, Installed: 2, Rebooted: 1},
 		Rows: []workflows.Row{
 			{InstanceID: "i-aaa", Outcome: workflows.OutcomeRemediated, Batch: 1, Problem: workflows.ProblemAgentMissing, Action: "installed, rebooted, verified"},

@@ -15,7 +15,7 @@ import (
 // bigReport is a 3,000-instance run's report: hundreds of rows of some
 // 190 characters, the failures among them scattered.
 func bigReport() workflows.Report {
-	r := workflows.Report{RunID: "fleetmend/cn-hangzhou/manual-20261122T101500Z", Region: "cn-hangzhou", Kind: "manual", TotalInstances: 3000,
+	r := workflows.Report{WorkflowID: "fleetmend/cn-hangzhou/manual-20261122T101500Z", Region: "cn-hangzhou", Kind: "manual", TotalInstances: 3000,
 		Counts: workflows.Counts{Scanned: 3000, Healthy: 2400, AgentMissing: 450, AgentSilent: 150, NotRunning: 60, Remediated: 560, Failed: 40,
 			InstallFailed: 15, NoHeartbeat: 25, Batches: 30, Installed: 600, Rebooted: 580, Managed: 50, ManagedUnhealthy: 10},
 		Warnings: []string{"[queue-full] more unhealthy instances than one run queues (10000): the rest are reported deferred and left to the next run"}}
