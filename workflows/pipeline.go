@@ -449,45 +449,6 @@ func (r *run) failVerifying(ctx workflow.Context, err error) {
 	r.st.Verifying = nil
 }
 
-// toLedger notes what the region's ledger must learn from a decided row:
-// a failed repair counts towards quarantine, a repair clears the record.
-func (r *run) toLedger(ctx workflow.Context, row Row) {
-	switch {
-	case row.Outcome == OutcomeFailed && (row.Reason == ReasonNoHeartbeat || row.Reason == ReasonInstallFailed):
-		r.st.Ledger.Failed = append(r.st.Ledger.Failed, guard.FailedAttempt{InstanceID: row.InstanceID,
-			Attempt: guard.Attempt{WorkflowID: r.runID, At: workflow.Now(ctx), Reason: row.Reason}})
-	case row.Outcome == OutcomeFailed && row.Reason == ReasonInheritedNoHeartbeat:
-		r.st.Ledger.Failed = append(r.st.Ledger.Failed, guard.FailedAttempt{InstanceID: row.InstanceID,
-			Attempt: guard.Attempt{WorkflowID: r.runID, At: workflow.Now(ctx), Reason: ReasonNoHeartbeat}})
-	case (row.Outcome == OutcomeRemediated || row.Outcome == OutcomeAlreadyHealthy) && slices.Contains(r.st.HadRecords, row.InstanceID):
-		r.st.Ledger.Healed = append(r.st.Ledger.Healed, row.InstanceID)
-	}
-}
-
-// finishLedger writes what the ledger must learn. Losing it (the guard
-// unavailable for the activity's retries) costs at most one more attempt
-// on a chronic instance, so it does not fail the run.
-func (r *run) finishLedger(ctx workflow.Context) {
-	var ga *guard.Activities
-	l := r.st.Ledger
-	if len(l.Failed) == 0 && len(l.Healed) == 0 {
-		return
-	}
-	if r.fenced() {
-		// Idempotent: a retried activity whose update already completed
-		// records nothing twice.
-		r.st.LedgerWrites++
-		l.ID = fmt.Sprintf("record/%s/%d", workflow.GetInfo(ctx).WorkflowExecution.RunID, r.st.LedgerWrites)
-	}
-	err := workflow.ExecuteActivity(guardActivity(ctx, fmt.Sprintf("record %d failed repairs and %d healed instances in the ledger of %s", len(l.Failed), len(l.Healed), r.in.Region)),
-		ga.RecordAttempts, guard.RecordInput{Input: r.guardInput(ctx), Record: l}).Get(ctx, nil)
-	if err != nil {
-		r.warn("could not write the quarantine ledger: " + errText(err))
-		return
-	}
-	r.st.Ledger = guard.RecordRequest{}
-}
-
 // inheritedDetail explains an instance another run rebooted and this run
 // verified in vain: it counts as one failed repair, and the next run
 // repairs it (this one never reboots it before the deadline, and does not
