@@ -87,14 +87,6 @@ type BatchControl struct {
 // resume and abort.
 const SignalBatchControl = "batch-control"
 
-const (
-	engineV2 = 2
-	engineV3 = 3
-	// engineV4 runs (see fenceEachBatch) start batches that book a failure
-	// of the ECS API as api-error, not as the instance's.
-	engineV4 = 4
-)
-
 func (in BatchInput) validate() error {
 	if in.Region == "" {
 		return errors.New("region is required")

@@ -53,11 +53,6 @@ type FleetInput struct {
 	OverrideRegions []string `json:"override_regions,omitempty"`
 }
 
-// fleetOverrideRegions marks fleet runs that refuse an override that does
-// not name its regions; the marker is asked for only when there is an
-// override, so no other fleet run's history changes.
-const fleetOverrideRegions = "fleet-override-regions"
-
 // Validate names the first field that is not acceptable.
 func (in FleetInput) Validate() error { return in.validate(true) }
 

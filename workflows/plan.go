@@ -21,10 +21,6 @@ import (
 // opt-out tag): the checks are the workflow's, so they hold whoever starts
 // the apply. Every per-instance re-check of a batch still happens.
 
-// pinnedPlan marks runs that apply a plan. Runs without a plan record no
-// marker, so histories recorded before plans existed replay unchanged.
-const pinnedPlan = "pinned-plan"
-
 // Limits of a plan's input.
 const (
 	DefaultMaxPlanAge = 24 * time.Hour

@@ -13,32 +13,6 @@ import (
 	"github.com/fleetmend/fleetmend/guard"
 )
 
-// engineChange is the version marker that tells runs of the pipelined
-// engine from runs recorded by the previous one (see remediateRegionV1).
-// fencedLock marks runs that hold their region the fenced way: they wait
-// for a closed holder's batches, verify what it rebooted before repairing
-// it, fence every round of batches with the guard, and their batches
-// confirm before they install and reboot. Runs recorded before it (engine
-// 2 in their state) keep the lock they started with.
-const (
-	engineChange = "pipelined-engine"
-	fencedLock   = "fenced-lock"
-	// rampOnFirstBeat: the ramp's widenings count an instance healed at its
-	// first fresh heartbeat (the canary still waits for a lasting one).
-	rampOnFirstBeat = "ramp-first-beat"
-	// zoneInRegion marks runs that refuse a zone of another region: runs
-	// recorded before it took one, found nothing in it and replay as they
-	// ran.
-	zoneInRegion = "zone-in-region"
-	// fenceEachBatch marks engine 4 runs: no batch starts before the guard
-	// knows its number, and batch IDs are never reused; the release says
-	// "verified" only of reboots a poll decided; every decided canary and
-	// ramp instance is judged, and a wave without enough evidence stops
-	// the run; an apply obeys the fleet-wide short-circuit; a failure of
-	// the ECS API is never booked against an instance.
-	fenceEachBatch = "fence-each-batch"
-)
-
 // RemediateRegion keeps the agent healthy on every instance of a region
 // (or of the given instances). It reads like DESIGN.md's data flow:
 //

@@ -13,11 +13,6 @@ import (
 	"github.com/fleetmend/fleetmend/guard"
 )
 
-// trendChange marks runs that end by comparing themselves with the
-// previous completed non-dry run of their region (two read activities
-// and a memo upsert after the region is released).
-const trendChange = "run-trend"
-
 // MemoTrend is the memo field holding a run's trend summary, the one line
 // `starter list` shows (memos are returned by visibility with every run,
 // and need no registration, unlike search attributes).
