@@ -158,8 +158,8 @@ func (a *app) runFleet(ctx context.Context, ff fleetFlags, f *runFlags, dryRun, 
 		if a.jsonOut {
 			return writeJSON(a.out, map[string]string{"workflow_id": id, "run_id": run.GetRunID()})
 		}
-		fmt.Fprintf(a.out, "started fleet run %s (run %s); each region's run is fleetmend/<region>/%s\nfollow it with: starter status %s   summary: starter report %s\n",
-			id, run.GetRunID(), strings.TrimPrefix(guard.FleetChildID(id, "<region>"), "fleetmend/<region>/"), id, id)
+		fmt.Fprintf(a.out, "started fleet run %s (run %s); each region's run is %s\nfollow it with: starter status %s   summary: starter report %s\n",
+			id, run.GetRunID(), guard.FleetChildID(id, "<region>"), id, id)
 		return nil
 	}
 	if !a.jsonOut {

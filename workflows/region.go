@@ -14,7 +14,8 @@ import (
 )
 
 // RemediateRegion keeps the agent healthy on every instance of a region
-// (or of the given instances). It reads like DESIGN.md's data flow:
+// (or of the given instances). It reads like the data flow of a run in
+// docs/design.md:
 //
 //  1. lock: one acting run per region, granted by the region's guard;
 //     another run ends at once as "skipped: region busy with <run>";

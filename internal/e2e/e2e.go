@@ -1,7 +1,7 @@
 // Package e2e holds what the end-to-end tests share: the stack they run
 // on (the embedded Temporal server, the ECS simulator, the worker in
 // process or as its real binary), a run to its report, and the checks of
-// DESIGN.md's invariants against the simulator's truth. It is imported by
+// invariants of docs/design.md against the simulator's truth. It is imported by
 // tests only (devstack and e2e/...), which are split into packages by
 // concern so each stays well inside go test's default timeout.
 package e2e
@@ -28,6 +28,7 @@ import (
 
 	"github.com/fleetmend/fleetmend/ecs"
 	"github.com/fleetmend/fleetmend/ecssim"
+	"github.com/fleetmend/fleetmend/guard"
 	"github.com/fleetmend/fleetmend/internal/stack"
 	"github.com/fleetmend/fleetmend/workflows"
 )
@@ -94,7 +95,7 @@ func RunToReport(t *testing.T, st *stack.Stack, id string, in workflows.RegionIn
 	return rep
 }
 
-// CheckAgainstTruth asserts the invariants of DESIGN.md on the simulator's
+// CheckAgainstTruth asserts the invariants of docs/design.md on the simulator's
 // truth and that the report agrees with it, and returns each never-vanishing
 // instance's outcome (to compare runs).
 func CheckAgainstTruth(t *testing.T, sim *ecssim.Sim, rep workflows.Report) map[string]string {
@@ -245,7 +246,7 @@ func RepairUnconfirmed(t *testing.T, st *stack.Stack, rep workflows.Report) []st
 	}
 	in := Input()
 	in.InstanceIDs = ids
-	next := RunToReport(t, st, "fleetmend/cn-hangzhou/repair-unconfirmed", in, nil)
+	next := RunToReport(t, st, guard.RunWorkflowID(Region, "repair-unconfirmed", time.Now()), in, nil)
 	var repaired []string
 	for _, r := range next.Rows {
 		tr, ok := st.Sim.Instance(r.InstanceID)
@@ -278,7 +279,7 @@ func RepairUnconfirmedOutcomes(t *testing.T, st *stack.Stack, rep workflows.Repo
 	}
 	in := Input()
 	in.InstanceIDs = ids
-	next := RunToReport(t, st, "fleetmend/cn-hangzhou/repair-unconfirmed", in, nil)
+	next := RunToReport(t, st, guard.RunWorkflowID(Region, "repair-unconfirmed", time.Now()), in, nil)
 	for _, r := range next.Rows {
 		tr, ok := st.Sim.Instance(r.InstanceID)
 		require.True(t, ok)

@@ -61,8 +61,11 @@ func Line(binary string) string {
 // UserAgent is "fleetmend/<version>" as one HTTP token: characters a
 // User-Agent product may not hold are replaced, so "(devel)" becomes "devel".
 func UserAgent() string {
-	return "fleetmend/" + token(String())
+	return product + "/" + token(String())
 }
+
+// product is fleetmend's product token in a User-Agent.
+const product = "fleetmend"
 
 // token makes v an RFC 9110 token (the product version of a User-Agent).
 func token(v string) string {
