@@ -5,8 +5,8 @@ import (
 	"time"
 )
 
-// Documented limits of the actions (their API references on Alibaba
-// Cloud's site; docs/simulator.md lists them). Batching code
+// Documented limits of the actions, from each action's API reference
+// (ecssim enforces the same, with the documented errors). Batching code
 // outside this package uses them too, so they are exported.
 const (
 	MaxPageSize          = 50  // DescribeInstanceStatus PageSize, DescribeCloudAssistantStatus PageSize/MaxResults
