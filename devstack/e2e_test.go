@@ -64,6 +64,7 @@ func countVanishedStopped(sim *ecssim.Sim) int {
 // with SIGKILL while batches are in flight, starts a new one, and checks
 // that the run completes with every invariant intact.
 func TestEndToEndSurvivesWorkerKill(t *testing.T) {
+	e2e.SkipShort(t)
 	bin := e2e.BuildWorker(t)
 	st := e2e.Stack(t, false)
 	first := e2e.StartWorker(t, bin, st)
@@ -96,6 +97,7 @@ func TestEndToEndSurvivesWorkerKill(t *testing.T) {
 // unconfirmed ones not rebooted by the first run, and each remediated by
 // the second with exactly one reboot.
 func TestWorkerKilledWhileItsRebootIsInFlight(t *testing.T) {
+	e2e.SkipShort(t)
 	bin := e2e.BuildWorker(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -140,6 +142,7 @@ func TestWorkerKilledWhileItsRebootIsInFlight(t *testing.T) {
 // TestWorkerStopsGracefullyOnSIGTERM starts the worker binary and sends it
 // SIGTERM, as a container runtime would: it must exit 0, having logged its stop.
 func TestWorkerStopsGracefullyOnSIGTERM(t *testing.T) {
+	e2e.SkipShort(t)
 	bin := e2e.BuildWorker(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

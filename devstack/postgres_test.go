@@ -23,6 +23,7 @@ import (
 // first run is still in Temporal's history, a second dev server on the
 // same database is refused, and another remediation runs.
 func TestPostgresStack(t *testing.T) {
+	e2e.SkipShort(t)
 	pg := pgtest.Start(t, pgtest.Options{})
 	dsn := pg.URL("fleetmend_dev")
 	o, err := parseFlags([]string{"--postgres", dsn, "--port", "0", "--ui-port", "-1", "--sim-port", "0",
@@ -80,6 +81,7 @@ func TestPostgresStack(t *testing.T) {
 // the flag, without the password, before anything starts (the binary's
 // exit code: TestDevstackBinary).
 func TestPostgresFlag(t *testing.T) {
+	e2e.SkipShort(t)
 	const secret = "s3cr3t-pw"
 	for _, tc := range []struct {
 		args []string

@@ -38,6 +38,7 @@ const updateHistoriesEnv = "FLEETMEND_UPDATE_HISTORIES"
 // to workflows/testdata/v4 (the current engine's; v1 to v3 are kept as
 // recorded, for runs of the engines before).
 func TestReplayRecordedHistories(t *testing.T) {
+	e2e.SkipShort(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	st, err := stack.Start(ctx, stack.Options{

@@ -49,6 +49,7 @@ const uiStepTimeout = 30 * time.Second
 // a machine without a browser it is skipped, unless FLEETMEND_REQUIRE_BROWSER=1
 // (as in CI) makes that a failure.
 func TestWebUIShowsTheRun(t *testing.T) {
+	e2e.SkipShort(t)
 	chromium := findChromium(t)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)

@@ -18,6 +18,7 @@ import (
 	"github.com/fleetmend/fleetmend/ecs"
 	"github.com/fleetmend/fleetmend/ecssim"
 	"github.com/fleetmend/fleetmend/guard"
+	"github.com/fleetmend/fleetmend/internal/e2e"
 	"github.com/fleetmend/fleetmend/internal/stack"
 	"github.com/fleetmend/fleetmend/workflows"
 )
@@ -42,6 +43,7 @@ func safetyCLI(t *testing.T, fleets ...ecssim.FleetSpec) *cli {
 // In every round exactly one run acts; the others end as skipped, naming
 // it; no instance is installed or rebooted by two runs.
 func TestOneActingRunPerRegionWhateverStartsThem(t *testing.T) {
+	e2e.SkipShort(t)
 	const region = "cn-shanghai"
 	c := safetyCLI(t, ecssim.FleetSpec{Region: region, Size: 60, Seed: 31})
 	for _, name := range []string{"a", "b"} {
@@ -140,6 +142,7 @@ func TestOneActingRunPerRegionWhateverStartsThem(t *testing.T) {
 // batches in flight (status shows it), resume goes on, abort stops the run
 // with every reboot it sent verified.
 func TestPauseResumeSetAbortFromTheCLI(t *testing.T) {
+	e2e.SkipShort(t)
 	const region = "cn-chengdu"
 	c := safetyCLI(t, ecssim.FleetSpec{Region: region, Size: 400, Seed: 32, Missing: 0.25})
 	sim := c.st.Sim
@@ -216,6 +219,7 @@ func TestPauseResumeSetAbortFromTheCLI(t *testing.T) {
 // TestQuarantineListAndClear: the CLI lists the instances the region's
 // ledger quarantines and clears them with a reason.
 func TestQuarantineListAndClear(t *testing.T) {
+	e2e.SkipShort(t)
 	const region = "cn-shenzhen"
 	c := safetyCLI(t, ecssim.FleetSpec{Region: region, Size: 20, Seed: 33, Missing: 0.2})
 	ctx := context.Background()
@@ -264,6 +268,7 @@ func TestQuarantineListAndClear(t *testing.T) {
 
 // TestScheduledDryRun: a schedule can run dry runs, which plan and touch nothing.
 func TestScheduledDryRun(t *testing.T) {
+	e2e.SkipShort(t)
 	const region = "cn-qingdao"
 	c := safetyCLI(t, ecssim.FleetSpec{Region: region, Size: 100, Seed: 34, Missing: 0.2})
 	r := c.run(append([]string{"schedule", "create", "--region", region, "--every", "24h", "--paused", "--dry-run"}, fast[:10]...)...)
@@ -288,6 +293,7 @@ func TestScheduledDryRun(t *testing.T) {
 // further, and the run after it waits for them, then acts. Nothing is
 // rebooted twice, nothing is done to a healthy agent.
 func TestUnlockAPausedHolderFromTheCLI(t *testing.T) {
+	e2e.SkipShort(t)
 	const region = "cn-zhangjiakou"
 	c := safetyCLI(t, ecssim.FleetSpec{Region: region, Size: 400, Seed: 35, Missing: 0.3})
 	sim := c.st.Sim

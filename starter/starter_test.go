@@ -21,6 +21,7 @@ import (
 	"github.com/fleetmend/fleetmend/ecs"
 	"github.com/fleetmend/fleetmend/ecssim"
 	"github.com/fleetmend/fleetmend/internal/config/numflag"
+	"github.com/fleetmend/fleetmend/internal/e2e"
 	"github.com/fleetmend/fleetmend/internal/stack"
 	"github.com/fleetmend/fleetmend/workflows"
 )
@@ -62,6 +63,7 @@ func fleet(region string, size int, seed int64) ecssim.FleetSpec {
 // scenario has its own simulated region so they do not see each other's
 // repairs.
 func TestStarterAgainstRealTemporal(t *testing.T) {
+	e2e.SkipShort(t)
 	t.Setenv("TEMPORAL_CONFIG_FILE", filepath.Join(t.TempDir(), "none.toml"))
 	t.Setenv("TEMPORAL_ADDRESS", "")
 	// The subtests share it; a loaded 2-core machine needs the margin.

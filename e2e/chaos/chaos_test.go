@@ -64,6 +64,7 @@ func (w *workerFleet) killAndRestart() {
 // follow-up run), nothing rebooted twice, nothing healthy or stopped
 // touched, every unhealthy instance in the report.
 func TestTwentyWorkerKills(t *testing.T) {
+	e2e.SkipShort(t)
 	bin := e2e.BuildWorker(t)
 	st := chaosStack(t, "")
 	w := &workerFleet{t: t, bin: bin, st: st}
@@ -99,6 +100,7 @@ func TestTwentyWorkerKills(t *testing.T) {
 // workers on the task queue, one of which is then killed for good. The run
 // resumes and completes with the same guarantees.
 func TestServerRestartAndAWorkerKilledOfTwo(t *testing.T) {
+	e2e.SkipShort(t)
 	bin := e2e.BuildWorker(t)
 	st := chaosStack(t, t.TempDir())
 	first := e2e.StartWorker(t, bin, st)

@@ -57,6 +57,7 @@ const (
 // show the completed run with the report's counts, once SQL visibility has
 // caught up.
 func TestClusterOnPostgres(t *testing.T) {
+	e2e.SkipShort(t)
 	began := time.Now()
 	phase := func(what string, since time.Time) { t.Logf("%-40s %6.1fs", what, time.Since(since).Seconds()) }
 	hosts := Topology{temporalcfg.Frontend: 1, temporalcfg.Matching: 1, temporalcfg.History: 2, temporalcfg.Worker: 1}

@@ -71,6 +71,7 @@ func retriedActivities(t *testing.T, st *stack.Stack, id string) map[string]int 
 // ledger is empty and the budget unspent; the cut-off work was handed on
 // (retried) rather than failed.
 func TestRollingDeployCostsNothing(t *testing.T) {
+	e2e.SkipShort(t)
 	clean := e2e.SafetyStack(t, healingFleet())
 	in := e2e.Input()
 	in.MaxUnhealthyPercent = 100
@@ -138,6 +139,7 @@ func TestRollingDeployCostsNothing(t *testing.T) {
 // the first run, no instance rebooted twice, an instance reported
 // unconfirmed never rebooted by it, each rebooted exactly once by the next.
 func TestRebootHeldPastTheHeartbeatTimeout(t *testing.T) {
+	e2e.SkipShort(t)
 	bin := e2e.BuildWorker(t)
 	st := binaryStack(t, ecssim.FleetSpec{Size: 100, Seed: 71, Missing: 0.2})
 	e2e.StartWorker(t, bin, st)
@@ -163,6 +165,7 @@ func TestRebootHeldPastTheHeartbeatTimeout(t *testing.T) {
 // tags fleetmend:exclude after the scan is neither installed on nor
 // rebooted: state, health and tag are read right before each act.
 func TestLateRecoveryAndLateTagAreLeftAlone(t *testing.T) {
+	e2e.SkipShort(t)
 	st := e2e.SafetyStack(t, ecssim.FleetSpec{Size: 100, Seed: 73, Missing: 0.4})
 	ids := e2e.UnhealthyIDs(st.Sim)
 	require.GreaterOrEqual(t, len(ids), 30)
@@ -200,6 +203,7 @@ func TestLateRecoveryAndLateTagAreLeftAlone(t *testing.T) {
 // hold its region): at the verify deadline (and a minute's grace for the
 // polls to come back) its instances are reported unverified, and it ends.
 func TestFailingPollsEndTheRunAtTheDeadline(t *testing.T) {
+	e2e.SkipShort(t)
 	st := e2e.SafetyStack(t, ecssim.FleetSpec{Size: 100, Seed: 75, Missing: 0.2})
 	in := e2e.Input()
 	in.MaxUnhealthyPercent = 100
@@ -229,6 +233,7 @@ func TestFailingPollsEndTheRunAtTheDeadline(t *testing.T) {
 // empty list, as ECS does to a RAM user without ecs:DescribeInstances. The
 // run fails with one line naming the permission and touches nothing.
 func TestEmptyDescribeInstancesFailsTheRun(t *testing.T) {
+	e2e.SkipShort(t)
 	st := e2e.SafetyStack(t, ecssim.FleetSpec{Size: 200, Seed: 77, Missing: 0.2})
 	require.NoError(t, st.Sim.SetFaults(ecssim.Faults{OmitRate: 1, Actions: []string{ecs.ActionDescribeInstances}}))
 	err := e2e.RunToError(t, st, "fleetmend/cn-hangzhou/empty-describe", e2e.Input())
@@ -244,6 +249,7 @@ func TestEmptyDescribeInstancesFailsTheRun(t *testing.T) {
 // each failed page read once more rather than its whole segment: the calls
 // are within 1.1x of the minimum.
 func TestDryRunUnderFivexxStaysNearTheMinimumCalls(t *testing.T) {
+	e2e.SkipShort(t)
 	const size = 30000
 	st := e2e.SafetyStack(t, ecssim.FleetSpec{Size: size, Seed: 79, Missing: 0.05, OSWeights: map[string]float64{"Linux": 0.8, "Windows": 0.2}})
 	require.NoError(t, st.Sim.SetFaults(ecssim.Faults{ErrorRate: 0.03, Actions: []string{ecs.ActionDescribeCloudAssistantStatus}, Seed: 3}))

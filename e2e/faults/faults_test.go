@@ -22,6 +22,7 @@ import (
 // repaired it), nothing is acted on twice, and the retries are in the
 // history.
 func TestFaultMixSameEndAsACleanRun(t *testing.T) {
+	e2e.SkipShort(t)
 	fleet := e2e.Fleet()
 	// Five times the e2e fleet; its scan takes long enough (in simulated
 	// time) that instances generated to vanish would go mid-scan, which is

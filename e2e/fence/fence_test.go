@@ -57,6 +57,7 @@ func batchOpen(ctx context.Context, c client.Client, id string, n int) bool {
 // the next run waits for every batch the first started and verifies what
 // they rebooted.
 func TestTerminatedWithAnUnfencedBatchOpen(t *testing.T) {
+	e2e.SkipShort(t)
 	cases := []struct {
 		name   string
 		fleet  ecssim.FleetSpec
@@ -131,6 +132,7 @@ func TestTerminatedWithAnUnfencedBatchOpen(t *testing.T) {
 // before: Temporal's record has each batch ID once, and the truth has no
 // instance rebooted twice within its verify deadline.
 func TestResetNeverReusesABatchID(t *testing.T) {
+	e2e.SkipShort(t)
 	t.Run("to-the-first-task-with-the-canary-open", func(t *testing.T) {
 		st := e2e.SafetyStack(t, ecssim.FleetSpec{Size: 600, Seed: 222, Missing: 0.1, InstallFails: 0.3})
 		ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)

@@ -91,6 +91,7 @@ func regionTruth(sim *ecssim.Sim, region string) []ecssim.InstanceTruth {
 // touched. cn-hangzhou is repaired. The summary says all of it; neither
 // region stops the others.
 func TestAllRegionsOneBusyOneRefused(t *testing.T) {
+	e2e.SkipShort(t)
 	bin := e2e.BuildBinary(t, "github.com/fleetmend/fleetmend/starter")
 	st := fleetStack(t, map[string]ecssim.Credential{
 		ecssim.DefaultAccessKeyID: {Secret: ecssim.DefaultAccessKeySecret, ForbiddenRegions: []string{"cn-shenzhen"}},
@@ -197,6 +198,7 @@ func TestAllRegionsOneBusyOneRefused(t *testing.T) {
 // --regions fires twice; each firing runs each region once, and each run
 // repairs what broke since the last firing, once.
 func TestScheduleOverTwoRegionsFiresTwice(t *testing.T) {
+	e2e.SkipShort(t)
 	bin := e2e.BuildBinary(t, "github.com/fleetmend/fleetmend/starter")
 	regions := []string{"cn-beijing", "cn-qingdao"}
 	st := fleetStack(t, nil,

@@ -59,6 +59,7 @@ func lockInput() workflows.RegionInput {
 // is done to a healthy agent; the second run's report says what it waited
 // for and which instances it only verified.
 func TestEndedRunLeavesNoSecondReboot(t *testing.T) {
+	e2e.SkipShort(t)
 	cases := []struct {
 		name string
 		// end ends the first run; it returns the ID of the run that takes
@@ -186,6 +187,7 @@ func resetToFirstTask(t *testing.T, st *stack.Stack, first client.WorkflowRun) s
 // recovers the old one's state: the second run finds the region busy and
 // acts on nothing, the first run finishes, the ledger is intact.
 func TestGuardEndedMidRunKeepsRegionAndLedger(t *testing.T) {
+	e2e.SkipShort(t)
 	for i, end := range []string{"terminate", "cancel"} {
 		t.Run(end, func(t *testing.T) {
 			st := e2e.SafetyStack(t, ecssim.FleetSpec{Size: 600, Seed: int64(141 + i), Missing: 0.15, Silent: 0.05, InstallFails: 0.03})
@@ -300,6 +302,7 @@ func readLedger(ctx context.Context, t *testing.T, st *stack.Stack) map[string]g
 // every 50 events through hundreds of ledger updates and a run keeps every
 // record, and its state stays small.
 func TestGuardContinuesAsNewWithItsLedger(t *testing.T) {
+	e2e.SkipShort(t)
 	st := e2e.SafetyStack(t, ecssim.FleetSpec{Size: 300, Seed: 151, Missing: 0.1, InstallFails: 0.02})
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
@@ -332,6 +335,7 @@ func TestGuardContinuesAsNewWithItsLedger(t *testing.T) {
 // TestRepeatedRecordUpdateRecordsOnce: RecordAttempts retried after its
 // update completed (the same request, the same ID) records one attempt.
 func TestRepeatedRecordUpdateRecordsOnce(t *testing.T) {
+	e2e.SkipShort(t)
 	st := e2e.SafetyStack(t, ecssim.FleetSpec{Size: 20, Seed: 161})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

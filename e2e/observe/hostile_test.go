@@ -70,6 +70,7 @@ func hostileFiles(t *testing.T) map[string]string {
 // with an error naming the field and what is allowed (exit code 2 for a
 // CLI), and none of the CLI, worker and SDK cases makes a single ECS call.
 func TestHostileInputIsRefusedWithoutAnyECSCall(t *testing.T) {
+	e2e.SkipShort(t)
 	starter := e2e.BuildBinary(t, "github.com/fleetmend/fleetmend/starter")
 	worker := e2e.BuildWorker(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)

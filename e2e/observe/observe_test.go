@@ -29,6 +29,7 @@ import (
 // scrapes /metrics: fleetmend's counters equal the simulator's truth, and
 // the Temporal SDK's own metrics are there too.
 func TestMetricsEqualTheSimulatorsTruth(t *testing.T) {
+	e2e.SkipShort(t)
 	bin := e2e.BuildWorker(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -122,6 +123,7 @@ func TestMetricsEqualTheSimulatorsTruth(t *testing.T) {
 // regions, repair both at once; every activity of a region ran on the
 // worker that serves it (the attempts' identities in the histories).
 func TestWorkersSplitRegions(t *testing.T) {
+	e2e.SkipShort(t)
 	bin := e2e.BuildWorker(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -185,6 +187,7 @@ func TestWorkersSplitRegions(t *testing.T) {
 // says the holder is stuck, and /metrics shows it; once a run gets the
 // region again the gauge goes back to 0.
 func TestStuckHolderIsReportedByMetricsAndTheNextRun(t *testing.T) {
+	e2e.SkipShort(t)
 	bin := e2e.BuildWorker(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()

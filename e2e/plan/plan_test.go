@@ -126,6 +126,7 @@ func touched(sim *ecssim.Sim, region string) (ids []string, calls int) {
 
 // TestPinnedPlans: the three ways an apply of a plan goes, on one stack.
 func TestPinnedPlans(t *testing.T) {
+	e2e.SkipShort(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	healthy := func(region string, seed int64) ecssim.FleetSpec {

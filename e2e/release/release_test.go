@@ -82,6 +82,7 @@ func grantedTo(ctx context.Context, t *testing.T, st *stack.Stack, id string) ti
 // its deadline, so B's release must not have told the guard those reboots
 // were verified.
 func TestCancelDuringTheInheritedWaitLeavesTheRebootsVerified(t *testing.T) {
+	e2e.SkipShort(t)
 	st := stackWith(t, ecssim.FleetSpec{Size: 800, Seed: 231, Missing: 0.2, Silent: 0.05, InstallFails: 0.15}, 10)
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
@@ -117,6 +118,7 @@ func TestCancelDuringTheInheritedWaitLeavesTheRebootsVerified(t *testing.T) {
 // starts at once: it verifies what A rebooted, and reboots none of it again
 // within its deadline.
 func TestAccountErrorDuringVerifyLeavesTheRebootsVerified(t *testing.T) {
+	e2e.SkipShort(t)
 	st := stackWith(t, ecssim.FleetSpec{Size: 400, Seed: 232, Missing: 0.15, InstallFails: 0.4}, 0)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -186,6 +188,7 @@ func restartGuardAndRun(ctx context.Context, t *testing.T, st *stack.Stack, id s
 // answer its query: in both cases the next run is skipped, touching
 // nothing.
 func TestRecoveryFindsEveryHolder(t *testing.T) {
+	e2e.SkipShort(t)
 	t.Run("behind-210-open-runs-of-another-region", func(t *testing.T) {
 		st := stackWith(t, ecssim.FleetSpec{Size: 200, Seed: 233, Missing: 0.3}, 0)
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)

@@ -38,6 +38,7 @@ func reboots(truth ecssim.Truth) int {
 // the canary and nothing more, judged at the early signal, and stops with
 // one line; the rest are not-attempted for the canary.
 func TestNoAgentComesBackCostsTheCanary(t *testing.T) {
+	e2e.SkipShort(t)
 	st := e2e.SafetyStack(t, ecssim.FleetSpec{Size: 5000, Seed: 171, InstallFails: 0.4})
 	in := rolloutInput()
 	rep := e2e.RunToReport(t, st, "fleetmend/cn-hangzhou/broken-package", in, nil)
@@ -63,6 +64,7 @@ func TestNoAgentComesBackCostsTheCanary(t *testing.T) {
 // here from the simulator's truth), and with a threshold of 60% the run
 // goes through every wave to the end.
 func TestCanaryThresholdDecides(t *testing.T) {
+	e2e.SkipShort(t)
 	spec := ecssim.FleetSpec{Size: 1000, Seed: 173, Missing: 0.14, InstallFails: 0.06}
 	st := e2e.SafetyStack(t, spec)
 	ids := e2e.UnhealthyIDs(st.Sim)
@@ -97,6 +99,7 @@ func TestCanaryThresholdDecides(t *testing.T) {
 // (the simulator's truth, with the time between), and the approval is in
 // the report. An abort instead ends the run with the canary verified.
 func TestPauseAfterCanary(t *testing.T) {
+	e2e.SkipShort(t)
 	for _, approve := range []bool{true, false} {
 		name := map[bool]string{true: "resume", false: "abort"}[approve]
 		t.Run(name, func(t *testing.T) {
@@ -166,6 +169,7 @@ func TestPauseAfterCanary(t *testing.T) {
 // their repair and hang are not remediated: they fail no-heartbeat, and
 // the report says they reported, then went silent.
 func TestOneHeartbeatIsNotHealthy(t *testing.T) {
+	e2e.SkipShort(t)
 	st := e2e.SafetyStack(t, ecssim.FleetSpec{Size: 200, Seed: 177, Missing: 0.1, Flaky: 0.05})
 	in := rolloutInput()
 	in.Canary = new(int) // no canary: every flaky agent gets its chance to fool the verify
@@ -201,6 +205,7 @@ func TestOneHeartbeatIsNotHealthy(t *testing.T) {
 // (at most max(15 s, four poll intervals)); nothing beyond the canary is
 // rebooted.
 func TestPollsFailingFromTheCanarysFirstRebootEndTheRun(t *testing.T) {
+	e2e.SkipShort(t)
 	st := e2e.SafetyStack(t, ecssim.FleetSpec{Size: 1000, Seed: 241, Missing: 0.2, Silent: 0.05})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()

@@ -78,6 +78,7 @@ const verifyDeadline = 30 * time.Minute
 // wave (the simulator's truth of when each came back up), although its own
 // verify deadline is many waves long.
 func TestNeverHealingInstanceDelaysNobody(t *testing.T) {
+	e2e.SkipShort(t)
 	withBad, _, truth := pipelineRun(t, true)
 	clean, wave, _ := pipelineRun(t, false)
 	deadline := verifyDeadline

@@ -26,6 +26,7 @@ import (
 // lived through the scan exactly once and plan no instance twice; a real
 // run on the churning fleet installs and reboots nothing twice.
 func TestScanUnderChurnSeesEachInstanceOnce(t *testing.T) {
+	e2e.SkipShort(t)
 	size := 20000
 	if testing.Short() {
 		size = 5000
@@ -97,6 +98,7 @@ func TestScanUnderChurnSeesEachInstanceOnce(t *testing.T) {
 // before its install (failing that call once) is not installed on when the
 // call is retried.
 func TestUnansweredInstancesAreNeverActedOn(t *testing.T) {
+	e2e.SkipShort(t)
 	st := e2e.SafetyStack(t, ecssim.FleetSpec{Size: 400, Seed: 23, Missing: 0.15, Silent: 0.05})
 	bad := e2e.UnhealthyIDs(st.Sim)
 	always := bad[:6]
@@ -132,6 +134,7 @@ func TestUnansweredInstancesAreNeverActedOn(t *testing.T) {
 // the whole account (a RAM policy without it) stops the run within its
 // first batch, with one line that says what to do.
 func TestForbiddenRebootStopsTheRunWithOneLine(t *testing.T) {
+	e2e.SkipShort(t)
 	st := e2e.SafetyStack(t, ecssim.FleetSpec{Size: 300, Seed: 24, Missing: 0.2})
 	require.NoError(t, st.Sim.SetFaults(ecssim.Faults{ErrorRate: 1, ErrorCode: "Forbidden.RAM", Actions: []string{ecs.ActionRebootInstances}}))
 	in := e2e.Input()
@@ -166,6 +169,7 @@ func TestForbiddenRebootStopsTheRunWithOneLine(t *testing.T) {
 // batches of 5 one at a time, budget 5: the second batch exhausts the
 // budget and no batch starts after it.
 func TestErrorBudgetStopsNewBatches(t *testing.T) {
+	e2e.SkipShort(t)
 	st := e2e.SafetyStack(t, ecssim.FleetSpec{Size: 300, Seed: 25, Missing: 0.2})
 	bad := e2e.UnhealthyIDs(st.Sim)
 	for _, id := range bad[:20] {
@@ -190,6 +194,7 @@ func TestErrorBudgetStopsNewBatches(t *testing.T) {
 // silent: nothing is installed or rebooted; with the override, the same
 // fleet is repaired.
 func TestShortCircuitWhenAZoneLooksSystemic(t *testing.T) {
+	e2e.SkipShort(t)
 	// Zone a: 100 healthy instances. Zone b: 20, of which 12 (60%) have
 	// agents that went silent an hour ago. The region is at 10%.
 	st := e2e.SafetyStack(t, ecssim.FleetSpec{Size: 100, Seed: 26, Zones: []string{"cn-hangzhou-a"}})
@@ -221,6 +226,7 @@ func TestShortCircuitWhenAZoneLooksSystemic(t *testing.T) {
 // those in the run's exclude list, are never installed on or rebooted and
 // are counted as excluded.
 func TestExcludedInstancesAreUntouched(t *testing.T) {
+	e2e.SkipShort(t)
 	st := e2e.SafetyStack(t, ecssim.FleetSpec{Size: 300, Seed: 27, Missing: 0.2, Tagged: 0.1})
 	bad := e2e.UnhealthyIDs(st.Sim)
 	var tagged, listed []string
@@ -253,6 +259,7 @@ func TestExcludedInstancesAreUntouched(t *testing.T) {
 // effect is rebooted by the first two runs, then quarantined by the next
 // three; clearing its record lets the sixth try again.
 func TestChronicInstanceIsQuarantined(t *testing.T) {
+	e2e.SkipShort(t)
 	st := e2e.SafetyStack(t, ecssim.FleetSpec{Size: 60, Seed: 28, Missing: 0.1, InstallFails: 0.05})
 	var chronic []string
 	for _, i := range st.Sim.Truth().Instances {

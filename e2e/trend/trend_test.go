@@ -98,6 +98,7 @@ func memoTrend(t *testing.T, st *stack.Stack, id string) string {
 // failed attempts (the installs the truth counts); the worker's /metrics
 // gauge and the run's memo say the same.
 func TestTrendAcrossThreeRunsEqualsTheTruth(t *testing.T) {
+	e2e.SkipShort(t)
 	bin := e2e.BuildWorker(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -220,6 +221,7 @@ func TestTrendAcrossThreeRunsEqualsTheTruth(t *testing.T) {
 // compared number by number (2.10.0.1 and 2.2.3.1000 are new enough; the
 // FreeBSD agent has no documented minimum).
 func TestAgentVersionsEqualTheTruth(t *testing.T) {
+	e2e.SkipShort(t)
 	st := e2e.SafetyStack(t, fleet(62))
 	sim := st.Sim
 	added := map[string]string{}

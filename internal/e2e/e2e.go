@@ -559,3 +559,14 @@ func RequireNoSecondRepairWithinDeadline(t *testing.T, truth ecssim.Truth, grant
 	}
 	return again
 }
+
+// SkipShort skips an end-to-end test in the short tier, `go test -short
+// ./...`: the loop a developer runs after every change (unit, replay,
+// simulator and docs tests, and one end-to-end smoke run). The full suite,
+// `go test -race ./...`, runs it; so does CI.
+func SkipShort(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("end to end: runs in the full suite (go test -race ./...), not with -short")
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"go.temporal.io/server/common/config"
 	"go.temporal.io/server/common/log"
 
+	"github.com/fleetmend/fleetmend/internal/e2e"
 	"github.com/fleetmend/fleetmend/internal/pgschema"
 	"github.com/fleetmend/fleetmend/internal/pgtest"
 )
@@ -15,6 +16,7 @@ import (
 // databases and brings them to the server's schema versions; run again it
 // finds them at those versions and changes nothing.
 func TestSetupIsIdempotent(t *testing.T) {
+	e2e.SkipShort(t)
 	pg := pgtest.Start(t, pgtest.Options{})
 	conn := config.SQL{
 		ConnectAddr: pg.Addr(), User: pgtest.User, Password: pg.Password(), ConnectAttributes: map[string]string{"sslmode": "disable"},

@@ -6,11 +6,14 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/fleetmend/fleetmend/internal/e2e"
 )
 
 // TestNewestDebianBin: of Debian's per-version directories, the highest
 // version that has the server's tools wins, compared as numbers.
 func TestNewestDebianBin(t *testing.T) {
+	e2e.SkipShort(t)
 	root := t.TempDir()
 	mk := func(version string, tools ...string) {
 		dir := filepath.Join(root, version, "bin")
@@ -34,6 +37,7 @@ func TestNewestDebianBin(t *testing.T) {
 // TestFindBinFromEnv: FLEETMEND_POSTGRES_BIN wins, and a wrong one is an
 // error naming it rather than a silent fallback.
 func TestFindBinFromEnv(t *testing.T) {
+	e2e.SkipShort(t)
 	dir := t.TempDir()
 	t.Setenv(BinEnv, dir)
 	_, err := FindBin()
