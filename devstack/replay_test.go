@@ -35,7 +35,7 @@ const updateHistoriesEnv = "FLEETMEND_UPDATE_HISTORIES"
 // histories of its runs, of a batch and of the region's guard, and replays
 // them with worker.WorkflowReplayer: a workflow change that breaks
 // determinism fails here. With FLEETMEND_UPDATE_HISTORIES=1 it writes them
-// to workflows/testdata/v4 (the current engine's; v1 to v3 are kept as
+// to workflows/testdata/v5 (the current engine's; v1 to v4 are kept as
 // recorded, for runs of the engines before).
 func TestReplayRecordedHistories(t *testing.T) {
 	e2e.SkipShort(t)
@@ -63,7 +63,8 @@ func TestReplayRecordedHistories(t *testing.T) {
 	dry.DryRun = true
 	dryRun, err := st.StartRun(ctx, id+"-dry", dry)
 	require.NoError(t, err)
-	require.NoError(t, dryRun.Get(ctx, &workflows.Report{}))
+	var dryRep workflows.Report
+	require.NoError(t, dryRun.Get(ctx, &dryRep))
 
 	// A fleet run over every region the account has (this one), planning:
 	// the parent, its DescribeRegions and its child.
@@ -76,7 +77,23 @@ func TestReplayRecordedHistories(t *testing.T) {
 	var summary workflows.FleetReport
 	require.NoError(t, fleet.Get(ctx, &summary))
 
+	// An apply of the dry run's plan: a pinned run's history (its plan
+	// checks and its measure of the region).
+	plan := in
+	plan.InstanceIDs = nil
+	for _, b := range dryRep.Plan {
+		plan.InstanceIDs = append(plan.InstanceIDs, b.InstanceIDs...)
+		plan.Plan = appendBatch(plan.Plan, len(b.InstanceIDs))
+	}
+	require.NotEmpty(t, plan.InstanceIDs, "the dry run planned something to apply")
+	plan.Plan.WorkflowID, plan.Plan.PlannedAt = id+"-dry", dryRep.ScannedAt
+	plan.Plan.MaxAge, plan.Plan.MaxDriftPercent = workflows.Duration(time.Hour), 100
+	apply, err := st.StartRun(ctx, id+"-apply", plan)
+	require.NoError(t, err)
+	require.NoError(t, apply.Get(ctx, &workflows.Report{}))
+
 	histories := map[string]*historypb.History{
+		"region-apply.json":     fetchHistory(ctx, t, st.Client, id+"-apply", ""),
 		"region-first-run.json": fetchHistory(ctx, t, st.Client, id, firstRunID),
 		"region-last-run.json":  fetchHistory(ctx, t, st.Client, id, ""),
 		"batch.json":            fetchHistory(ctx, t, st.Client, id+"/batch-1", ""),
@@ -91,7 +108,7 @@ func TestReplayRecordedHistories(t *testing.T) {
 		if update {
 			b, err := temporalproto.CustomJSONMarshalOptions{Indent: "  "}.Marshal(h)
 			require.NoError(t, err)
-			require.NoError(t, os.WriteFile(filepath.Join("..", "workflows", "testdata", "v4", name), b, 0o644))
+			require.NoError(t, os.WriteFile(filepath.Join("..", "workflows", "testdata", "v5", name), b, 0o644))
 		}
 	}
 }
@@ -107,4 +124,13 @@ func fetchHistory(ctx context.Context, t *testing.T, c client.Client, workflowID
 	}
 	require.NotEmpty(t, h.Events, fmt.Sprintf("history of %s/%s", workflowID, runID))
 	return h
+}
+
+// appendBatch adds a planned batch of n instances to a plan.
+func appendBatch(p *workflows.PlanInput, n int) *workflows.PlanInput {
+	if p == nil {
+		p = &workflows.PlanInput{}
+	}
+	p.Batches = append(p.Batches, n)
+	return p
 }

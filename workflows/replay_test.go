@@ -26,9 +26,11 @@ import (
 // upgrade look like them, and must finish on this code. testdata/v2 holds
 // the pipelined engine's before the fenced lock, testdata/v3 the fenced
 // lock's before ramp steps widened on first heartbeats, trends and fleet
-// runs (neither refreshed either), testdata/v4 the current engine's, a
-// fleet run's included (devstack's TestReplayRecordedHistories refreshes
-// them with FLEETMEND_UPDATE_HISTORIES=1). A change to the workflows that is
+// runs, testdata/v4 the engine before every batch was fenced (none
+// refreshed either), testdata/v5 the current engine's, a fleet run's and
+// an apply's included (devstack's TestReplayRecordedHistories refreshes
+// them with FLEETMEND_UPDATE_HISTORIES=1; workflows/versions.go says which
+// history replays which marker). A change to the workflows that is
 // not deterministic against any of them fails here; such a change needs
 // workflow.GetVersion, not new histories.
 func TestReplayCommittedHistories(t *testing.T) {
@@ -43,8 +45,11 @@ func TestReplayCommittedHistories(t *testing.T) {
 	require.Len(t, v3, 5, "fenced lock, rollout, bounded state: region first run, last run, dry run, one batch and the guard")
 	v4, err := filepath.Glob(filepath.Join("testdata", "v4", "*.json"))
 	require.NoError(t, err)
-	require.Len(t, v4, 6, "current engine (ramp on first heartbeats, trend, agent versions, managed instances, plans): region first run, last run, dry run, one batch, the guard and a fleet run")
-	for _, f := range append(append(append(v1, v2...), v3...), v4...) {
+	require.Len(t, v4, 6, "ramp on first heartbeats, trend, agent versions, managed instances, plans: region first run, last run, dry run, one batch, the guard and a fleet run")
+	v5, err := filepath.Glob(filepath.Join("testdata", "v5", "*.json"))
+	require.NoError(t, err)
+	require.Len(t, v5, 7, "current engine (every batch fenced, verified releases, judged gates, the guard package): region first run, last run, dry run, an apply, one batch, the guard and a fleet run")
+	for _, f := range append(append(append(append(v1, v2...), v3...), v4...), v5...) {
 		t.Run(filepath.Base(filepath.Dir(f))+"/"+filepath.Base(f), func(t *testing.T) {
 			b, err := os.ReadFile(f)
 			require.NoError(t, err)
