@@ -167,3 +167,16 @@ func TestAlwaysOpenSetHasNoCloseWithinTheHorizon(t *testing.T) {
 	require.True(t, st.Closes.Equal(utc("2026-09-06 11:59")))
 	require.True(t, st.Opens.Equal(utc("2026-09-06 12:00")))
 }
+
+// BenchmarkState: the cost of asking a three-window Set, as a workflow
+// would before each batch.
+func BenchmarkState(b *testing.B) {
+	s, err := ParseSet("Mon-Fri 01:00-05:00 Asia/Shanghai", "Sat 22:00-02:00 Europe/Berlin", "Sun 02:30-05:00 America/New_York")
+	if err != nil {
+		b.Fatal(err)
+	}
+	t := utc("2026-03-07 12:00")
+	for b.Loop() {
+		_ = s.State(t)
+	}
+}
