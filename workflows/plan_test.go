@@ -231,7 +231,7 @@ func (s *regionSuite) TestDryRunReportCarriesItsPlanSettings() {
 	p := rep.PlanSettings
 	s.Require().NotNil(p)
 	s.Equal(PlanSettings{BatchSize: 4, RebootPolicy: RebootIfNeeded, RebootGrace: Duration(5 * time.Second), VerifyDeadline: Duration(time.Minute),
-		ExcludeTag: "team=db", ShortCircuit: p.ShortCircuit}, *p)
+		ExcludeTag: "team=db", ShortCircuit: p.ShortCircuit, MaxUnhealthyPercent: 50}, *p)
 	s.Contains(p.ShortCircuit, "short-circuited: 100% of the Running instances")
 	s.Len(rep.Plan, 3)
 	s.Nil(rep.AppliedPlan)
